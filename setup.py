@@ -1,0 +1,48 @@
+"""Packaging for ddpm_book. Everything is read from settings.ini, the single source nbdev also uses."""
+from configparser import ConfigParser
+import setuptools, shlex
+
+config = ConfigParser(delimiters=['='])
+config.read('settings.ini', encoding='utf-8')
+cfg = config['DEFAULT']
+
+for o in 'version description keywords author author_email'.split():
+    assert o in cfg, f'missing expected setting: {o}'
+
+licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
+py_versions = '3.9 3.10 3.11 3.12 3.13'.split()
+
+requirements = shlex.split(cfg.get('requirements', ''))
+dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+lic = licenses[cfg['license'].lower()]
+min_python = cfg['min_python']
+lic_classifier = [f'License :: {lic[1]}']
+
+setuptools.setup(
+    name=cfg['lib_name'],
+    license=lic[0],
+    classifiers=[
+        'Development Status :: ' + statuses[int(cfg['status'])],
+        'Intended Audience :: ' + cfg['audience'].title(),
+        'Natural Language :: ' + cfg['language'].title(),
+    ] + [f'Programming Language :: Python :: {o}' for o in py_versions[py_versions.index(min_python):]] + lic_classifier,
+    url=cfg['git_url'],
+    packages=setuptools.find_packages(include=['ddpm_book', 'ddpm_book.*']),
+    include_package_data=True,
+    install_requires=requirements,
+    extras_require={'dev': dev_requirements},
+    python_requires='>=' + cfg['min_python'],
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    zip_safe=False,
+    entry_points={
+        'console_scripts': cfg.get('console_scripts', '').split(),
+        'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d'],
+    },
+    version=cfg['version'],
+    description=cfg['description'],
+    keywords=cfg['keywords'],
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+)
