@@ -10,10 +10,11 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from .schedule import Schedule, q_sample
 from .losses import pred_to_eps, pred_to_x0, training_target, PRED_TYPES
+from .score import eps_to_score, score_to_eps
 from .unet import sinusoidal_embedding
 from .utils import IN_TEST, default, progress, get_device
 from .data import load_digits
-from .metrics import _fingerprint
+from .metrics import _fingerprint, cached_network
 from .training import get_trained
 from .conditional import guidance_sweep, sweep_settings, weights_fingerprint
 
@@ -132,12 +133,11 @@ class ClassifierGuidance:
         y = self.y.to(x.device)
         if y.ndim == 1 and len(y) != len(x): raise ValueError(f"got {len(y)} target classes for a batch of {len(x)}: pass one class, or one per sample")
         y = y.expand(len(x))
-        eps = pred_to_eps(self.sched, x, t, out, self.pred)
-        ab = self.sched.at('alpha_bar', t, x)
-        eps = eps - self.gamma * (1 - ab).sqrt() * classifier_grad(self.classifier, x, t, y).to(eps.dtype)
+        score = eps_to_score(self.sched, pred_to_eps(self.sched, x, t, out, self.pred), t)          # ∇ log p(x_t)
+        score = score + self.gamma * classifier_grad(self.classifier, x, t, y).to(score.dtype)      # + γ ∇ log p_φ(y | x_t)
+        eps = score_to_eps(self.sched, score, t)
         if self.pred == 'eps': return eps
-        x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
-        return training_target(self.sched, x0, eps, t, self.pred)
+        return training_target(self.sched, pred_to_x0(self.sched, x, t, eps, 'eps'), eps, t, self.pred)
 
 # %% ../nbs/13_classifier_guidance.ipynb #30fb1193
 NOISY_CLASSIFIER_NAME = 'digits_noisy_classifier'
@@ -152,34 +152,20 @@ def get_noisy_classifier(sched:Schedule|None=None, # the schedule of the model i
                          show_progress:bool=False,
                         ) -> NoisyClassifier:
     "The noise-aware digits classifier p_φ(y | x_t, t): loaded from `root` if trained as the book says for this schedule, else trained and saved."
-    from safetensors.torch import load_file, save_file
     sched = default(sched, lambda: Schedule(1000))
     test = IN_TEST if test is None else test
     name, settings = (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST) if test else (NOISY_CLASSIFIER_NAME, NOISY_TRAIN)
-    root = Path(root).expanduser(); wpath, cpath = root / f'{name}.safetensors', root / f'{name}.json'
     X, y = load_digits('train')
     ident = dict(config=NoisyClassifier((1, 8, 8), 10).config(), train=settings, schedule=sched.config(), data=_fingerprint(X, y))
-    def finish(clf, meta):
-        clf.schedule_config, clf.meta = sched.config(), meta
-        return clf.eval().to(get_device(device))
-    if not retrain and wpath.exists() and cpath.exists():
-        meta = json.loads(cpath.read_text())
-        if {k: meta.get(k) for k in ident} == ident:
-            clf = NoisyClassifier(**meta['config']); clf.load_state_dict(load_file(str(wpath)))
-            return finish(clf, meta)
-    torch.manual_seed(settings['seed'])
-    t0 = time.time()
-    clf, losses = train_noisy_classifier(NoisyClassifier(**ident['config']), X, y, sched, steps=settings['steps'], batch_size=settings['batch_size'],
-                                         lr=settings['lr'], device=device, generator=torch.Generator().manual_seed(settings['seed']),
-                                         show_progress=show_progress)
-    meta = dict(ident, train_seconds=round(time.time() - t0, 1), final_loss=sum(losses[-100:]) / len(losses[-100:]))
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in clf.state_dict().items()}, str(wpath))
-        cpath.write_text(json.dumps(meta, indent=1))
-    except OSError as e:
-        raise OSError(f"cannot write the classifier cache to {root} ({e}): pass root= a writable folder") from e
-    return finish(clf, meta)
+    def fit():
+        torch.manual_seed(settings['seed'])                                              # the initial weights
+        clf, losses = train_noisy_classifier(NoisyClassifier(**ident['config']), X, y, sched, steps=settings['steps'],
+                                             batch_size=settings['batch_size'], lr=settings['lr'], device=device,
+                                             generator=torch.Generator().manual_seed(settings['seed']), show_progress=show_progress)
+        return clf, dict(final_loss=sum(losses[-100:]) / len(losses[-100:]))
+    clf, meta = cached_network(root, name, ident, lambda m: NoisyClassifier(**m['config']), fit, retrain, device)
+    clf.schedule_config, clf.meta = sched.config(), meta
+    return clf
 
 # %% ../nbs/13_classifier_guidance.ipynb #86f590e0
 @torch.no_grad()

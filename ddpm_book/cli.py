@@ -10,14 +10,14 @@ import numpy as np
 import torch
 from .utils import exists, get_device
 from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
-from .sampling import SAMPLERS
+from .sampling import SAMPLERS, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .training import (RECIPES, CKPT_HINT, TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 'build_parser', 'load', 'draw', 'save_samples',
-           'metric_kind', 'measure', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+           'metric_kind', 'measure', 'write_metrics', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(Exception):
@@ -68,9 +68,23 @@ def load_recipes() -> dict:
     import importlib, pkgutil, ddpm_book
     for m in pkgutil.iter_modules(ddpm_book.__path__):
         if m.name not in ('cli', '_modidx'):
-            try: importlib.import_module(f'ddpm_book.{m.name}')
-            except Exception: pass          # a module that cannot load here adds no recipe
+            importlib.import_module(f'ddpm_book.{m.name}')
     return RECIPES
+
+def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
+    "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
+    p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
+    p.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core)')
+    p.add_argument('--quiet', action='store_true', help=bar)
+
+def _add_sampling_options(p:argparse.ArgumentParser, n:int):
+    "What to sample from and how: --ckpt, --n, --sampler, --steps, --eta, --seed (sample and eval have them)."
+    p.add_argument('--ckpt', default='runs/digits', help='checkpoint folder')
+    p.add_argument('--n', type=_pos_int, default=n, help='number of samples')
+    p.add_argument('--sampler', choices=SAMPLERS, default='ddpm', help='ddpm: all T steps (Algorithm 2); ddim: fewer steps')
+    p.add_argument('--steps', type=_pos_int, default=None, help='DDIM steps (default: min(50, T))')
+    p.add_argument('--eta', type=_unit_float, default=0.0, help='DDIM noise level: 0 deterministic, 1 DDPM-like')
+    p.add_argument('--seed', type=int, default=0, help='random seed of the starting noise')
 
 def build_parser() -> argparse.ArgumentParser:
     "The `ddpm_book` argument parser with its three commands."
@@ -93,8 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--num-classes', type=_pos_int, help='train class-conditionally with this many classes')
     t.add_argument('--p-uncond', type=_unit_float, help='label dropout probability for classifier-free guidance')
     t.add_argument('--seed', type=int, help='random seed (default: the recipe\'s, 0)')
-    t.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    t.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core)')
     t.add_argument('--data-root', default=None, help='folder with the MNIST / Fashion-MNIST / CIFAR-10 files')
     t.add_argument('--resume', action='store_true', help='continue the run saved in --out (with more --steps)')
     t.add_argument('--force', action='store_true', help='overwrite a checkpoint that exists in --out')
@@ -102,39 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--no-eval', action='store_true', help='skip the quick evaluation (metrics.json)')
     t.add_argument('--eval-n', type=_pos_int, default=1000, help='samples for the evaluation')
     t.add_argument('--eval-sampler', choices=SAMPLERS, default='ddpm', help='sampler for samples.png and the evaluation')
-    t.add_argument('--eval-steps', type=_pos_int, default=None, help='DDIM steps for the evaluation')
-    t.add_argument('--quiet', action='store_true', help='no progress bars')
+    t.add_argument('--eval-steps', type=_pos_int, default=None, help='DDIM steps for the evaluation (default: min(50, T))')
+    _add_run_options(t, 'no progress bars')
 
     s = sub.add_parser('sample', help='draw samples from a checkpoint: a grid PNG and the raw samples (.npy)', formatter_class=fmt,
                        description='Sample from a trained checkpoint; writes a picture and the raw samples as a .npy file beside it.')
-    s.add_argument('--ckpt', default='runs/digits', help='checkpoint folder')
-    s.add_argument('--n', type=_pos_int, default=64, help='number of samples')
-    s.add_argument('--sampler', choices=SAMPLERS, default='ddpm', help='ddpm: all T steps (Algorithm 2); ddim: fewer steps')
-    s.add_argument('--steps', type=_pos_int, default=None, help='DDIM steps (default 50)')
-    s.add_argument('--eta', type=_unit_float, default=0.0, help='DDIM noise level: 0 deterministic, 1 DDPM-like')
-    s.add_argument('--seed', type=int, default=0, help='random seed of the starting noise')
+    _add_sampling_options(s, n=64)
     s.add_argument('--out', default=None, help='picture to write (default: <ckpt>/samples-<sampler>.png); raw samples go to the same name with .npy')
     s.add_argument('--nrow', type=_pos_int, default=8, help='images per row of the grid')
     s.add_argument('--label', type=int, default=None, help='class label to sample (class-conditional models)')
     s.add_argument('--guidance', type=float, default=None, help='classifier-free guidance scale γ with --label (1: conditional, > 1: guided)')
     s.add_argument('--ema', choices=('yes', 'no'), default='yes', help='sample with the EMA weights or the last weights')
-    s.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    s.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core)')
-    s.add_argument('--quiet', action='store_true', help='no progress bar')
+    _add_run_options(s)
 
     e = sub.add_parser('eval', help='measure sample quality beside the real-data floor; writes JSON', formatter_class=fmt,
                        description='Sample from a checkpoint and measure the samples with ddpm_book.metrics: FID and KID (digits) or '
                                    'the energy distance (2-D sets), each beside its floor (real training data against the test split).')
-    e.add_argument('--ckpt', default='runs/digits', help='checkpoint folder')
-    e.add_argument('--n', type=_pos_int, default=1000, help='number of samples')
-    e.add_argument('--sampler', choices=SAMPLERS, default='ddpm', help='sampler')
-    e.add_argument('--steps', type=_pos_int, default=None, help='DDIM steps (default 50)')
-    e.add_argument('--eta', type=_unit_float, default=0.0, help='DDIM noise level')
-    e.add_argument('--seed', type=int, default=0, help='random seed')
+    _add_sampling_options(e, n=1000)
     e.add_argument('--out', default=None, help='JSON file to write (default: <ckpt>/metrics-<sampler><steps>.json)')
-    e.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    e.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core)')
-    e.add_argument('--quiet', action='store_true', help='no progress bar')
+    _add_run_options(e)
     return p
 
 # %% ../nbs/10_cli.ipynb #b9082ed4
@@ -218,6 +216,18 @@ def measure(ck:Checkpoint, x:torch.Tensor, seed:int=0,
         return _jsonable(res), metrics.toy_table([res])
     raise _no_metric(name)
 
+def write_metrics(ck:Checkpoint, x:torch.Tensor, out:Path,
+                  sampler:str, steps:int, seconds:float, # how the samples were drawn
+                  seed:int=0, **extra,                   # more to record (eta, train_seconds, ...)
+                 ) -> dict:
+    "Measure samples `x` of `ck` (`measure`), print the table, and write the results with how they were drawn to the JSON file `out`."
+    res, table = measure(ck, x, seed, info=dict(sampler=sampler, steps=steps, seconds=seconds))
+    meta = dict(checkpoint=str(ck.path), data=ck.data.get('name'), sampler=sampler, steps=steps, seed=seed,
+                sampling_seconds=round(seconds, 2), train_steps=ck.step, **extra)
+    out.write_text(json.dumps({**meta, **res}, indent=1))
+    print(table); print(f"wrote {out}")
+    return res
+
 def _max_eval_n(data:str) -> int|None:
     "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
     return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
@@ -276,12 +286,8 @@ def cmd_train(a:argparse.Namespace) -> int:
     print(f"wrote {out / 'samples.png'} and {out / 'loss.png'}")
     if not a.no_eval and not exists(limit): print(f"ddpm_book: note: {_no_metric(cfg.data).msg}; metrics.json not written", file=sys.stderr)
     elif not a.no_eval:
-        steps = (a.eval_steps or 50) if a.eval_sampler == 'ddim' else ck.schedule.T
-        res, table = measure(ck, x[:a.eval_n], seed=0, info=dict(sampler=a.eval_sampler, steps=steps, seconds=secs))
-        meta = dict(checkpoint=str(out), data=cfg.data, sampler=a.eval_sampler, steps=steps,
-                    seed=0, sampling_seconds=round(secs, 2), train_steps=tr.step, train_seconds=round(tr.wall_time, 1))
-        (out / 'metrics.json').write_text(json.dumps({**meta, **res}, indent=1))
-        print(table); print(f"wrote {out / 'metrics.json'}")
+        steps = sampler_steps(ck.schedule, a.eval_sampler, a.eval_steps)
+        write_metrics(ck, x[:a.eval_n], out / 'metrics.json', a.eval_sampler, steps, secs, seed=0, train_seconds=round(tr.wall_time, 1))
     return 0
 
 # %% ../nbs/10_cli.ipynb #31c0dc21
@@ -294,7 +300,7 @@ def cmd_sample(a:argparse.Namespace) -> int:
     x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet)
     save_samples(x, out, ck.data.get('kind', 'image'), a.nrow)
     np.save(out.with_suffix('.npy'), x.numpy())
-    what = 'DDPM, T steps' if a.sampler == 'ddpm' else f"DDIM, {a.steps or 50} steps, eta={a.eta}"
+    what = 'DDPM, T steps' if a.sampler == 'ddpm' else f"DDIM, {sampler_steps(ck.schedule, 'ddim', a.steps)} steps, eta={a.eta}"
     cond = '' if a.label is None else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     print(f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) in {time.time() - t0:.1f} s")
     return 0
@@ -303,7 +309,7 @@ def cmd_sample(a:argparse.Namespace) -> int:
 def cmd_eval(a:argparse.Namespace) -> int:
     "ddpm_book eval: sample, measure beside the floor, print and write JSON."
     ck = load(a.ckpt, a.device)
-    steps = (a.steps or 50) if a.sampler == 'ddim' else ck.schedule.T
+    steps = sampler_steps(ck.schedule, a.sampler, a.steps)
     out = writable_file(a.out or ck.path / f"metrics-{a.sampler}{steps}.json")
     limit = _max_eval_n(ck.data.get('name'))
     if exists(limit) and a.n > limit: raise CLIError(f"--n {a.n} exceeds the {limit} training samples the floor needs", f"use --n {limit} or fewer")
@@ -311,11 +317,7 @@ def cmd_eval(a:argparse.Namespace) -> int:
     t0 = time.time()
     x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, show_progress=not a.quiet)
     secs = time.time() - t0
-    res, table = measure(ck, x, a.seed, info=dict(sampler=a.sampler, steps=steps, seconds=secs))
-    meta = dict(checkpoint=str(ck.path), data=ck.data.get('name'), sampler=a.sampler, steps=steps, eta=a.eta, seed=a.seed,
-                sampling_seconds=round(secs, 2), train_steps=ck.step)
-    out.write_text(json.dumps({**meta, **res}, indent=1))
-    print(table); print(f"wrote {out}")
+    write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta)
     return 0
 
 # %% ../nbs/10_cli.ipynb #56ac511f

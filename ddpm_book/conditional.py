@@ -13,7 +13,7 @@ from .schedule import Schedule
 from .sampling import sample
 from .data import load_digits, image_grid
 from .training import DIGITS, register_recipe
-from .metrics import get_classifier, digits_features, quantise, sample_quality, _fingerprint
+from .metrics import get_classifier, digits_features, quantise, sample_quality, predicted_classes, _fingerprint
 
 # %% auto #0
 __all__ = ['DIGITS_COND', 'SWEEP', 'SWEEP_TEST', 'class_labels', 'sample_classes', 'within_class_spread', 'class_report',
@@ -76,9 +76,7 @@ def class_report(samples:Tensor,       # generated digits (N, 1, 8, 8) in [-1, 1
     clf = default(clf, get_classifier)
     samples, y = samples.cpu(), torch.as_tensor(y).long().cpu()
     if len(samples) != len(y): raise ValueError(f"got {len(samples)} samples but {len(y)} labels: pass the labels the samples were drawn for")
-    dev = next(clf.parameters()).device
-    xq = quantise(samples)
-    pred = torch.cat([clf(xq[i:i + 1024].to(dev)).argmax(1).cpu() for i in range(0, len(xq), 1024)])
+    xq, pred = quantise(samples), predicted_classes(samples, clf)
     K, n = clf.num_classes, len(y)
     hit = (pred == y).double()
     acc = hit.mean().item()

@@ -14,16 +14,17 @@ from .utils import exists, default, get_device, progress
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
 from .losses import PRED_TYPES, gaussian_kl, model_mean
-from .sampling import call_denoiser, sample
+from .sampling import call_denoiser, sample, sampler_steps, _model_device
 from .data import load_digits, get_dataset, DATASET_INFO
 
 # %% auto #0
 __all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'VAR_TYPES', 'SAMPLER_GRID', 'DigitsClassifier', 'train_classifier',
-           'classifier_accuracy', 'get_classifier', 'digits_features', 'gaussian_stats', 'trace_sqrt_product',
-           'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased', 'mmd2_jackknife', 'kid',
-           'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood', 'quantise', 'vb_terms_bpd',
-           'nll_bpd', 'sample_quality', 'class_histogram', 'evaluate_digits', 'quality_table', 'compare_samplers',
-           'sampler_table', 'plot_samplers', 'toy_quality', 'toy_table']
+           'classifier_accuracy', 'cached_network', 'get_classifier', 'digits_features', 'gaussian_stats',
+           'trace_sqrt_product', 'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased',
+           'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
+           'quantise', 'vb_terms_bpd', 'nll_bpd', 'floor_images', 'sample_quality', 'predicted_classes',
+           'class_histogram', 'evaluate_digits', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
+           'toy_quality', 'toy_table']
 
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):
@@ -108,35 +109,48 @@ def _fingerprint(*ts:Tensor) -> str:
     for t in ts: h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
+def cached_network(root:str|Path,  # folder of the cache
+                   name:str,        # file stem: <name>.safetensors (weights) and <name>.json (identity and record)
+                   ident:dict,      # what must match for the cache to count (JSON-serialisable): config, data, training settings
+                   build,           # meta -> an untrained network of the cached configuration
+                   fit,             # () -> (trained network, dict of more to record); called when the cache does not match
+                   retrain:bool=False,   # fit again even if the cache matches
+                   device=None,     # where to put the network; None: the best available
+                  ) -> tuple[nn.Module, dict]:
+    "A network loaded from root/<name>.* when its JSON records the same `ident`, else fitted and saved there; returns (network in eval mode, meta)."
+    from safetensors.torch import load_file, save_file
+    root = Path(root).expanduser(); wpath, cpath = root / f'{name}.safetensors', root / f'{name}.json'
+    if not retrain and wpath.exists() and cpath.exists():
+        meta = json.loads(cpath.read_text())
+        if {k: meta.get(k) for k in ident} == ident:
+            net = build(meta); net.load_state_dict(load_file(str(wpath)))
+            return net.eval().to(get_device(device)), meta
+    t0 = time.time()
+    net, extra = fit()
+    meta = dict(ident, **extra, train_seconds=round(time.time() - t0, 1))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(wpath))
+        cpath.write_text(json.dumps(meta, indent=1))
+    except OSError as e:
+        raise OSError(f"cannot write the cache of {name} to {root} ({e}): pass root= a writable folder") from e
+    return net.eval().to(get_device(device)), meta
+
 def get_classifier(root:str|Path='runs',   # folder of the cache (digits_classifier.safetensors + .json)
                    retrain:bool=False,     # train again even if a cache exists
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,
                   ) -> DigitsClassifier:
     "The book's digits classifier: loaded from `root` if it was trained on today's train split, else trained and saved."
-    from safetensors.torch import load_file, save_file
-    root = Path(root); wpath, cpath = root / f'{CLASSIFIER_NAME}.safetensors', root / f'{CLASSIFIER_NAME}.json'
     X, y = load_digits('train'); Xte, yte = load_digits('test')
-    fp = _fingerprint(X, y)
-    if not retrain and wpath.exists() and cpath.exists():
-        meta = json.loads(cpath.read_text())
-        if meta.get('data') == fp and meta.get('train') == CLASSIFIER_TRAIN and meta.get('config') == DigitsClassifier().config():
-            model = DigitsClassifier(**meta['config'])
-            model.load_state_dict(load_file(str(wpath)))
-            model.test_accuracy = meta['test_accuracy']
-            return model.eval().to(get_device(device))
-    t0 = time.time()
-    model = train_classifier(X, y, show_progress=show_progress, **CLASSIFIER_TRAIN)
-    acc = classifier_accuracy(model, Xte, yte)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(wpath))
-        cpath.write_text(json.dumps(dict(config=model.config(), data=fp, test_accuracy=acc, train_seconds=round(time.time() - t0, 2),
-                                         train=CLASSIFIER_TRAIN), indent=1))
-    except OSError as e:
-        raise OSError(f"cannot write the classifier cache to {root} ({e}): pass root= a writable folder") from e
-    model.test_accuracy = acc
-    return model.to(get_device(device))
+    ident = dict(config=DigitsClassifier().config(), data=_fingerprint(X, y), train=CLASSIFIER_TRAIN)
+    def fit():
+        model = train_classifier(X, y, show_progress=show_progress, **CLASSIFIER_TRAIN)
+        return model, dict(test_accuracy=classifier_accuracy(model, Xte, yte))
+    model, meta = cached_network(root, CLASSIFIER_NAME, ident, lambda m: DigitsClassifier(**m['config']), fit, retrain, device)
+    model.test_accuracy = meta['test_accuracy']
+    return model
+
 
 # %% ../nbs/09_evaluation.ipynb #ecdf4d8b
 @torch.no_grad()
@@ -380,6 +394,14 @@ def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like
                 per_image=per_image, n=N, T=T, levels=levels, var_type=var_type)
 
 # %% ../nbs/09_evaluation.ipynb #f91460f8
+def floor_images(n:int,                              # how many: as many as the samples they stand beside
+                 generator:torch.Generator|None=None, # picks them
+                ) -> Tensor:
+    "n real train images drawn at random without replacement: the floor's stand-in for n samples of a perfect model."
+    Xtr, _ = load_digits('train')
+    if n > len(Xtr): raise ValueError(f"the floor needs as many real train images as samples: pass at most {len(Xtr)} samples, got {n}")
+    return Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]
+
 @torch.no_grad()
 def sample_quality(samples:Tensor,                   # generated digits (n, 1, 8, 8) in [-1, 1]
                    clf:DigitsClassifier|None=None,   # feature extractor; None: `get_classifier()`
@@ -389,11 +411,10 @@ def sample_quality(samples:Tensor,                   # generated digits (n, 1, 8
                   ) -> dict:
     "FID and KID of samples against the digits test split, beside the floor: as many real train images against the test split."
     clf = default(clf, get_classifier)
-    Xtr, _ = load_digits('train'); Xte, _ = load_digits('test')
+    Xte, _ = load_digits('test')
     n = len(samples)
-    if n > len(Xtr): raise ValueError(f"the floor needs as many real train images as samples: pass at most {len(Xtr)} samples, got {n}")
     if n < 4: raise ValueError(f"need at least 4 samples, got {n}")
-    real = Xtr[torch.randperm(len(Xtr), generator=generator)[:n]] if real is None else real
+    real = floor_images(n, generator) if real is None else real
     if len(real) != n: raise ValueError(f"the floor must use as many real images as samples: got {len(real)} real images for {n} samples")
     fs, fr, ft = (digits_features(x, clf) for x in (quantise(samples.cpu()), real, Xte))
     k, k_se = kid(fs, ft, subsets, subset_size, generator=generator)
@@ -401,13 +422,22 @@ def sample_quality(samples:Tensor,                   # generated digits (n, 1, 8
     return dict(n=n, n_test=len(Xte), fid=fid(fs, ft), fid_floor=fid(fr, ft), kid=k, kid_se=k_se, kid_floor=kf, kid_floor_se=kf_se)
 
 @torch.no_grad()
+def predicted_classes(samples:Tensor,                 # digits (n, 1, 8, 8) in [-1, 1], generated or real
+                      clf:DigitsClassifier|None=None, # the classifier; None: `get_classifier()`
+                      bs:int=1024,                    # batch size
+                     ) -> Tensor:
+    "The classes the classifier assigns to the samples, quantised to the 17 levels first; long (n,), on the CPU."
+    clf = default(clf, get_classifier)
+    dev, xq = next(clf.parameters()).device, quantise(samples.cpu())
+    return torch.cat([clf(xq[k:k + bs].to(dev)).argmax(1).cpu() for k in range(0, len(xq), bs)])
+
+@torch.no_grad()
 def class_histogram(samples:Tensor,                 # generated digits (n, 1, 8, 8)
                     clf:DigitsClassifier|None=None, # the classifier; None: `get_classifier()`
                    ) -> dict:
     "Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² (and p-value) to uniform."
     clf = default(clf, get_classifier)
-    dev = next(clf.parameters()).device
-    pred = torch.cat([clf(quantise(samples[k:k + 1024]).to(dev)).argmax(1).cpu() for k in range(0, len(samples), 1024)])
+    pred = predicted_classes(samples, clf)
     K, n = clf.num_classes, len(samples)
     counts = torch.bincount(pred, minlength=K)
     chi2 = ((counts - n / K) ** 2 / (n / K)).sum().double()
@@ -417,8 +447,7 @@ def class_histogram(samples:Tensor,                 # generated digits (n, 1, 8,
 # %% ../nbs/09_evaluation.ipynb #21d0725c
 def _device_of(denoiser) -> torch.device:
     "The device of a module's parameters, else the CPU."
-    p = next(iter(denoiser.parameters()), None) if callable(getattr(denoiser, 'parameters', None)) else None
-    return p.device if isinstance(p, Tensor) else torch.device('cpu')
+    return _model_device(denoiser) or torch.device('cpu')
 
 @torch.no_grad()
 def evaluate_digits(denoiser,                  # callable (x_t, t) -> prediction, trained on the digits
@@ -442,7 +471,7 @@ def evaluate_digits(denoiser,                  # callable (x_t, t) -> prediction
     x = sample(denoiser, sched, None if exists(x_T) else (n, 1, 8, 8), sampler=sampler, steps=steps, pred=pred, x_T=x_T,
                generator=generator, device=dev, show_progress=show_progress)
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
-    res = dict(sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, seconds=time.time() - t0,
+    res = dict(sampler=sampler, steps=sampler_steps(sched, sampler, steps), seconds=time.time() - t0,
                cpu_seconds=time.process_time() - c0, samples=x.cpu())
     res.update(sample_quality(x.cpu(), clf, generator=generator, real=real))
     res.update(class_histogram(x.cpu(), clf))
@@ -482,9 +511,7 @@ def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
     "FID, KID and wall time of several samplers on the same model, the same starting noise x_T and the same floor."
     clf = default(clf, get_classifier)
     x_T = torch.randn(n, 1, 8, 8, generator=generator).to(_device_of(denoiser))
-    Xtr, _ = load_digits('train')
-    if n > len(Xtr): raise ValueError(f"the floor needs as many real train images as samples: pass n <= {len(Xtr)}, got {n}")
-    real = Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]                    # one floor for all rows
+    real = floor_images(n, generator)                                                # one floor for all rows
     denoiser(x_T[:2], torch.full((2,), sched.T, device=x_T.device))                  # warm-up, so the first timing is fair
     rows = []
     for sampler, steps in configs:

@@ -14,7 +14,8 @@ from .losses import PRED_TYPES, pred_to_x0, pred_to_eps, model_mean
 
 # %% auto #0
 __all__ = ['PMeanVar', 'StepOutput', 'SAMPLERS', 'check_pred', 'call_denoiser', 'p_mean_variance', 'p_sample_step', 'ddpm_sample',
-           'GaussianOracle', 'ddim_timesteps', 'ddim_mean_variance', 'ddim_step', 'ddim_sample', 'sample']
+           'GaussianOracle', 'ddim_timesteps', 'ddim_mean_variance', 'ddim_step', 'ddim_sample', 'sampler_steps',
+           'sample']
 
 # %% ../nbs/05_sampling.ipynb #3d632228
 def check_pred(pred:str) -> str:
@@ -272,6 +273,13 @@ def ddim_sample(denoiser,                 # callable (x_t, t) -> prediction shap
 # %% ../nbs/05_sampling.ipynb #c3903f47
 SAMPLERS = ('ddpm', 'ddim')
 
+def sampler_steps(sched:Schedule,        # the noise schedule
+                  sampler:str='ddpm',    # 'ddpm' or 'ddim'
+                  steps:int|None=None,   # the DDIM steps asked for; None: the default
+                 ) -> int:
+    "How many network calls `sample` makes: T for DDPM; for DDIM `steps`, by default min(50, T)."
+    return sched.T if sampler == 'ddpm' else default(steps, min(50, sched.T))
+
 def sample(denoiser,            # callable (x_t, t) -> prediction shaped like x_t
            sched:Schedule,      # the noise schedule the denoiser was trained with
            shape:tuple|None,    # (B, ...) of the samples; may be None when x_T is given
@@ -289,5 +297,5 @@ def sample(denoiser,            # callable (x_t, t) -> prediction shaped like x_
                              "(eta=1.0 gives DDPM-like noise)")
         if eta != 0: raise ValueError(f"eta={eta} applies to sampler='ddim' only (DDIM with eta=1.0 and steps=T is DDPM)")
         return ddpm_sample(denoiser, sched, shape, pred=pred, **kw)
-    if sampler == 'ddim': return ddim_sample(denoiser, sched, shape, steps=default(steps, min(50, sched.T)), eta=eta, pred=pred, **kw)
+    if sampler == 'ddim': return ddim_sample(denoiser, sched, shape, steps=sampler_steps(sched, 'ddim', steps), eta=eta, pred=pred, **kw)
     raise ValueError(f"unknown sampler {sampler!r}: choose one of {SAMPLERS}")
