@@ -122,6 +122,7 @@ class Upsample(nn.Module):
 
 class Stage(nn.ModuleList):
     "Modules run in order; ConvBlocks get the embedding, Attention blocks the context."
+    def __init__(self, modules:list[nn.Module]|None=None): super().__init__(modules)  # the blocks of one resolution, in order
     def forward(self, h:Tensor, emb:Tensor, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
         for m in self:
             if isinstance(m, ConvBlock): h = m(h, emb)

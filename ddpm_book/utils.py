@@ -4,13 +4,14 @@
 
 # %% ../nbs/99_utils.ipynb #f5e9ff97
 from __future__ import annotations
-import os, random
+import os, random, shutil
+from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress']
+__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -49,3 +50,13 @@ def seed_everything(seed:int=0 # the seed for Python, NumPy and torch (all devic
 def progress(it, total:int|None=None, desc:str|None=None, show:bool=True, **kw):
     "A progress bar over `it` (a notebook widget or a terminal bar); plain `it` when `show` is False."
     return tqdm(it, total=total, desc=desc, leave=False, **kw) if show else it
+
+# %% ../nbs/99_utils.ipynb #210e84ac
+def scratch(name:str,            # the folder's name under `root`, e.g. the chapter's
+            root:str|Path='_scratch', # where scratch folders live, relative to the working folder
+           ) -> Path:
+    "An empty folder `root/name` (emptied if it exists), as a relative path for readable messages."
+    p = Path(root) / name
+    if p.is_absolute() or '..' in p.parts: raise ValueError(f"scratch folders are relative and stay below the working folder, got {p}: pass a plain name")
+    shutil.rmtree(p, ignore_errors=True); p.mkdir(parents=True)
+    return p

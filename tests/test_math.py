@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import mathjax_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
@@ -162,13 +164,15 @@ def extract_math(text: str):
     return formulas, problems
 
 def notebook_math(path: Path):
-    "[(cell_index, Formula)], [(cell_index, Problem)] for the markdown cells of one notebook."
+    "[(cell_index, Formula)], [(cell_index, Problem)] for the markdown cells of one notebook and its front matter's description."
     nb = json.loads(path.read_text(encoding='utf-8'))
     forms, probs = [], []
     for ci, cell in enumerate(nb.get('cells', [])):
-        if cell.get('cell_type') != 'markdown': continue
         src = cell.get('source', '')
         src = ''.join(src) if isinstance(src, list) else src
+        if cell.get('cell_type') == 'raw' and src.lstrip().startswith('---'):     # Quarto front matter: the page's subtitle
+            src = str((yaml.safe_load(src.strip().strip('-')) or {}).get('description', ''))
+        elif cell.get('cell_type') != 'markdown': continue
         fs, ps = extract_math(src)
         forms += [(ci, f) for f in fs]; probs += [(ci, p) for p in ps]
     return forms, probs
@@ -180,27 +184,10 @@ def notebooks():
 # Rendering with MathJax under node
 # --------------------------------------------------------------------------------------------------
 
-def _missing(msg: str):
-    if os.environ.get('CI'): pytest.fail(msg + ' (CI is set, so this is a failure, not a skip)', pytrace=False)
-    pytest.skip(msg)
-
 @pytest.fixture(scope='session')
 def mathjax():
     "A function rendering [{'tex', 'display', 'group'}] -> list of {'index', 'message'} TeX errors."
-    node, npm = shutil.which('node'), shutil.which('npm')
-    if node is None or npm is None:
-        _missing('The MathJax check needs node (>= 18) and npm, which are not on PATH: install Node.js '
-                 '(e.g. `apt-get install nodejs npm`) to check that the book\'s formulas render.')
-    ver = subprocess.run([node, '--version'], capture_output=True, text=True).stdout.strip()
-    if not re.match(r'v(1[89]|[2-9]\d)\.', ver):
-        _missing(f'The MathJax check needs node >= 18, found {ver!r}: install a newer Node.js.')
-    if not (MJ/'node_modules'/'mathjax-full'/'package.json').exists():
-        verb = 'ci' if (MJ/'package-lock.json').exists() else 'install'   # `npm ci` installs the locked versions
-        r = subprocess.run([npm, verb, '--no-audit', '--no-fund', '--prefix', str(MJ)],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.fail(f'`npm {verb} --prefix {MJ}` failed (is the npm registry reachable?):\n{r.stdout}\n{r.stderr}',
-                        pytrace=False)
+    node = mathjax_modules()['node']
 
     def render(items):
         r = subprocess.run([node, str(CHECKER)], input=json.dumps(items), capture_output=True, text=True,

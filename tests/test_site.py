@@ -1,14 +1,34 @@
-"""The Quarto site: the sidebar lists every chapter in order under its part, and MathJax renders the math.
+"""The Quarto site: the sidebar lists every chapter in order, `nbdev_docs` re-runs no computation, and the built site
+reads well in a real browser.
 
-Regenerate the sidebar with: python tests/test_site.py
+The browser test builds the site with `nbdev_docs` (in a copy of the repository, so the checkout is untouched), serves
+it on 127.0.0.1, and opens every page of the sidebar in headless Chromium at 1280 px and at 390 px (a phone). On each
+page: it loads; every formula is typeset by MathJax (served from the npm copy that the math test installs, since the
+site loads it from a CDN) with no error and no raw TeX left; every image loads; nothing in the main column is wider than
+the column or makes the page scroll sideways (long equations, code and outputs scroll inside their own boxes); no
+temporary folder of the machine that ran the notebooks is shown; the body font names a CJK face; and a sample of the
+numbers in the notebook's saved outputs is on the page (the site shows the book's full-size runs, not reruns).
+
+Needs Quarto (>= 1.4) on PATH, Chromium (`apt-get install chromium`, or set CHROMIUM to a Chrome/Chromium binary),
+Playwright (`pip install playwright`; its own browser download is not needed) and node/npm for MathJax. Without them the
+browser test is skipped with a message, except under CI (env CI set), where `.ci/run` installs them and a missing one
+fails. Regenerate the sidebar with: python tests/test_site.py
 """
+import ast, functools, http.server, json, os, re, shutil, subprocess, threading, time
 from pathlib import Path
+
+import pytest
+from conftest import missing, mathjax_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 PARTS = [(0, 5, 'Part I: the mathematics'), (6, 10, 'Part II: a real model on real data'),
          (11, 14, 'Part III: conditioning and guidance'), (15, 19, 'Part IV: Stable Diffusion, small'),
          (90, 99, 'Appendix')]
+WIDTHS = {'desktop': (1280, 900), 'phone': (390, 844)}
+CDN = 'https://cdn.jsdelivr.net/npm/mathjax@3/es5/'
+NUMBERS_PER_PAGE = 8
+CJK_FACES = ('Noto Sans CJK', 'Source Han Sans', 'PingFang', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi')
 
 def chapters():
     return sorted(p.name for p in NBS.glob('[0-9][0-9]_*.ipynb'))
@@ -21,15 +41,209 @@ def render_sidebar() -> str:
         lines += [f'      - section: "{title}"', '        contents:'] + [f'          - {c}' for c in nbs]
     return '\n'.join(lines) + '\n'
 
+def sidebar_notebooks() -> list:
+    return ['index.ipynb'] + [c for lo, hi, _ in PARTS for c in chapters() if lo <= int(c[:2]) <= hi]
+
 def test_sidebar_lists_every_chapter_in_order():
     assert (NBS/'sidebar.yml').read_text() == render_sidebar(), \
         "nbs/sidebar.yml is out of step with the notebooks: run `python tests/test_site.py` and commit it"
 
 def test_quarto_yml():
     top = (ROOT/'_quarto.yml').read_text()
-    assert 'html-math-method: mathjax' in top and 'sidebar.yml' in top
+    assert 'html-math-method: mathjax' in top and 'sidebar.yml' in top and 'styles.css' in top
     # nbdev_docs renders from nbs/, so nbs/_quarto.yml must be the top-level file (a symlink to it)
     assert (NBS/'_quarto.yml').resolve() == (ROOT/'_quarto.yml').resolve()
+
+# --------------------------------------------------------------------------------------------------
+# The rule that keeps the site's outputs the book's own: nbdev_docs runs no computation
+# --------------------------------------------------------------------------------------------------
+
+def _directives(source: str) -> dict:
+    "The `#| key: value` lines of a cell (nbdev's cell directives)."
+    out = {}
+    for line in source.split('\n'):
+        m = re.match(r'^\s*#\|\s*([\w-]+):?\s*(.*)$', line)
+        if m: out[m.group(1)] = m.group(2).strip()
+    return out
+
+def cells_docs_would_run(path: Path) -> list:
+    "(index, source with its directives) of the code cells that `nbdev_docs` executes to render show_doc, as nbdev selects them."
+    from nbdev.process import NBProcessor
+    from nbdev.processors import _do_eval
+    cells = json.loads(path.read_text())['cells']
+    return [(c.idx_, ''.join(cells[c.idx_]['source'])) for c in NBProcessor(path, procs=[]).nb.cells
+            if c.cell_type == 'code' and _do_eval(c)]
+
+def harmless(source: str) -> bool:
+    "Exported code, imports and show_doc calls: what nbdev may re-run without changing what the book shows."
+    if {'export', 'exports', 'exporti'} & _directives(source).keys(): return True
+    tree = ast.parse('\n'.join(l for l in source.split('\n') if not l.lstrip().startswith('%')))
+    def ok(s):
+        if isinstance(s, (ast.Import, ast.ImportFrom)): return True
+        return isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and getattr(s.value.func, 'id', '') == 'show_doc'
+    return all(ok(s) for s in tree.body)
+
+def test_docs_rerun_no_computation():
+    """nbdev_docs re-runs every cell with an import (so that show_doc can render): such a cell must hold only imports.
+
+    Otherwise the site shows a small rerun instead of the saved output, or the build stops on a name defined in a cell
+    nbdev does not run. Put imports in a hidden import cell (`#| hide`) above the code that uses them."""
+    bad = [f'{p.name}, cell {i}:\n    ' + src.replace('\n', '\n    ')[:400]
+           for p in sorted(NBS.glob('*.ipynb')) for i, src in cells_docs_would_run(p) if not harmless(src)]
+    assert not bad, (f'{len(bad)} cell(s) mix imports with other code, so nbdev_docs would re-run them; move their imports '
+                     'into a hidden import cell (`#| hide`) above them:\n' + '\n'.join(bad))
+
+def test_rule_catches_a_mixed_cell():
+    assert harmless('import math\nfrom torch import nn') and harmless("show_doc(f)\nshow_doc(g)")
+    assert harmless('#| export\nimport math\nX = math.pi')
+    assert not harmless('import math\nx = math.sqrt(2)') and not harmless('from a import b\nprint(b)')
+
+# --------------------------------------------------------------------------------------------------
+# Numbers the site must show: a sample of each notebook's saved text outputs
+# --------------------------------------------------------------------------------------------------
+
+_number_re = re.compile(r'(?<![\w.])-?\d+\.\d{2,}(?![\w.])')
+
+def saved_numbers(path: Path, k: int = NUMBERS_PER_PAGE) -> list:
+    "Up to k decimal numbers spread over the visible text outputs saved in the notebook."
+    nb, found = json.loads(path.read_text()), []
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        src = ''.join(c['source']); d = _directives(src)
+        if 'hide' in d or d.get('include') == 'false' or d.get('output') == 'false' or 'show_doc' in src: continue
+        for o in c.get('outputs', []):
+            if o['output_type'] == 'stream': text = ''.join(o['text'])
+            elif o['output_type'] in ('execute_result', 'display_data') and set(o['data']) <= {'text/plain', 'image/png'}:
+                text = ''.join(o['data'].get('text/plain', ''))
+            else: continue
+            found += [n for n in _number_re.findall(text) if n not in found]
+    if len(found) <= k: return found
+    return [found[round(i * (len(found) - 1) / (k - 1))] for i in range(k)]
+
+def test_saved_numbers_sampling():
+    nb = {'cells': [{'cell_type': 'code', 'source': ['print(x)'], 'outputs': [{'output_type': 'stream', 'text': ['FID 0.2427, KID -0.01497 at t=1000 v1.5\n']}]},
+                    {'cell_type': 'code', 'source': ['#| hide\nprint(y)'], 'outputs': [{'output_type': 'stream', 'text': ['9.876']}]}]}
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d)/'nb.ipynb'; p.write_text(json.dumps(nb))
+        assert saved_numbers(p) == ['0.2427', '-0.01497']
+
+# --------------------------------------------------------------------------------------------------
+# Building the site and opening it in Chromium
+# --------------------------------------------------------------------------------------------------
+
+def _chromium():
+    exe = os.environ.get('CHROMIUM') or next((shutil.which(n) for n in ('chromium', 'chromium-browser', 'google-chrome')
+                                              if shutil.which(n)), None)
+    if exe is None:
+        missing('The site test needs Chromium: `apt-get install chromium` (Debian/Ubuntu), or set CHROMIUM to a '
+                'Chrome or Chromium binary.')
+    try: import playwright.sync_api  # noqa: F401
+    except ImportError: missing('The site test drives Chromium with Playwright: `pip install playwright` (it needs no browser download).')
+    return exe
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory, report):
+    "The site built by nbdev_docs from a copy of the repository: (folder of the HTML, build seconds)."
+    quarto = shutil.which('quarto')
+    if quarto is None:
+        missing('The site test needs Quarto on PATH: install it from https://quarto.org/docs/get-started/ '
+                '(here: `export PATH="$(dirname "$(../shared/tools/quarto/setup.sh)"):$PATH"`).')
+    if shutil.which('nbdev_docs') is None: missing('nbdev_docs is not on PATH: `pip install -e ".[dev]"`.')
+    src = tmp_path_factory.mktemp('site')/'repo'
+    skip = shutil.ignore_patterns('runs', '_scratch', '_docs', '_proc', '.ipynb_checkpoints', '__pycache__', '*.egg-info')
+    src.mkdir()
+    for name in ('settings.ini', '_quarto.yml', 'README.md', 'setup.py', 'LICENSE'):
+        if (ROOT/name).exists(): shutil.copy2(ROOT/name, src/name)
+    for name in ('nbs', 'ddpm_book'): shutil.copytree(ROOT/name, src/name, symlinks=True, ignore=skip)
+    t0 = time.time()
+    r = subprocess.run(['nbdev_docs'], cwd=src, capture_output=True, text=True, timeout=1200)
+    secs = time.time() - t0
+    assert r.returncode == 0, f'nbdev_docs failed (rc={r.returncode}) after {secs:.0f} s:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    assert (src/'_docs'/'index.html').exists(), 'nbdev_docs wrote no _docs/index.html'
+    report(f'site: nbdev_docs built {len(list((src/"_docs").glob("*.html")))} pages in {secs:.0f} s')
+    return src/'_docs'
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+def _serve(folder: Path):
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f'http://127.0.0.1:{srv.server_port}/'
+
+def _browse(site: Path, es5: Path, exe: str):
+    "Open every sidebar page at both widths: {(width name, href): check results}, and the sidebar's hrefs."
+    from playwright.sync_api import sync_playwright
+    check_js = (Path(__file__).parent/'site_check.js').read_text()
+    srv, base = _serve(site)
+    def route(r):
+        u = r.request.url
+        if u.startswith(base): return r.continue_()
+        if u.startswith(CDN):                                   # MathJax from the local npm copy
+            f = es5/u[len(CDN):].split('?')[0]
+            if f.is_file(): return r.fulfill(path=str(f))
+        return r.abort()                                        # nothing else leaves the machine
+    results = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, args=['--no-sandbox'])
+            try:
+                for wname, (w, h) in WIDTHS.items():
+                    ctx = browser.new_context(viewport={'width': w, 'height': h}); ctx.route('**/*', route)
+                    page = ctx.new_page()
+                    page.goto(base + 'index.html', wait_until='load')
+                    links = page.eval_on_selector_all('#quarto-sidebar a.sidebar-link[href]', 'as => as.map(a => a.href)')
+                    hrefs = [u.split('#')[0][len(base):] or 'index.html' for u in links if u.startswith(base)]
+                    hrefs = list(dict.fromkeys(hrefs))
+                    for href in hrefs:
+                        resp = page.goto(base + href, wait_until='load')
+                        if page.evaluate('document.querySelector("span.math") !== null'):
+                            page.wait_for_function('window.MathJax && MathJax.startup && MathJax.startup.promise', timeout=30000)
+                            page.evaluate('MathJax.startup.promise')
+                        page.wait_for_function('document.documentElement.dataset.mathLayout === "done"', timeout=30000)
+                        res = page.evaluate(check_js)
+                        res['status'] = resp.status if resp else None
+                        results[(wname, href)] = res
+                    ctx.close()
+            finally: browser.close()
+    finally: srv.shutdown()
+    return results, hrefs
+
+def test_site_in_a_browser(site, report):
+    exe = _chromium()
+    es5 = mathjax_modules()['es5']
+    t0 = time.time()
+    results, hrefs = _browse(site, es5, exe)
+    secs = time.time() - t0
+    nbs = sidebar_notebooks()
+    assert len(hrefs) == len(nbs), f'the sidebar links {len(hrefs)} pages, but nbs/sidebar.yml lists {len(nbs)} notebooks: {hrefs}'
+    html_of = {nb: h for nb, h in zip(nbs, hrefs)}
+    problems = []
+    for (wname, href), r in results.items():
+        where = f'{href} at {WIDTHS[wname][0]} px'
+        if r['status'] != 200: problems.append(f'{where}: HTTP {r["status"]}'); continue
+        if r['mathErrors']: problems.append(f'{where}: {r["mathErrors"]} MathJax errors')
+        if r['untypeset']: problems.append(f'{where}: {len(r["untypeset"])} formulas not typeset, e.g. {r["untypeset"][:2]}')
+        if r['rawTex']: problems.append(f'{where}: raw TeX in the text: {r["rawTex"]}')
+        if r['brokenImages']: problems.append(f'{where}: images that do not load: {r["brokenImages"]}')
+        if r['pageWidth'] > r['windowWidth']:
+            problems.append(f'{where}: the page scrolls sideways ({r["pageWidth"]} px wide in a {r["windowWidth"]} px window)')
+        problems += [f'{where}: wider than the column: {o}' for o in r['overflow'][:5]]
+        if '/tmp/' in r['text']: problems.append(f'{where}: shows a temporary path: ...{r["text"][r["text"].index("/tmp/") - 60:][:160]}...')
+        if not any(f in r['bodyFont'] for f in CJK_FACES): problems.append(f'{where}: the body font names no CJK face: {r["bodyFont"]}')
+    checked_numbers = 0
+    for nb, href in html_of.items():
+        text = results[('desktop', href)]['text']
+        for n in saved_numbers(NBS/nb):
+            checked_numbers += 1
+            if not re.search(r'(?<![\w.])' + re.escape(n) + r'(?![\w.])', text):
+                problems.append(f'{href}: the saved output {n} of {nb} is not on the page (did the build re-run the cell?)')
+    desk = [r for (w, _), r in results.items() if w == 'desktop']
+    report(f'site: {len(hrefs)} pages x {len(WIDTHS)} widths in Chromium in {secs:.0f} s: {sum(r["formulas"] for r in desk)} formulas, '
+           f'{sum(r["images"] for r in desk)} images, {checked_numbers} saved numbers found on their pages, '
+           f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, {len(problems)} problems')
+    assert not problems, f'{len(problems)} problem(s) in the built site:\n' + '\n'.join(problems[:60])
 
 if __name__ == '__main__':
     (NBS/'sidebar.yml').write_text(render_sidebar()); print(render_sidebar())

@@ -1,0 +1,45 @@
+// Run in a page of the built site after MathJax has typeset it; returns what tests/test_site.py asserts on.
+() => {
+  const main = document.querySelector('main#quarto-document-content') || document.querySelector('main');
+  const mr = main.getBoundingClientRect();
+  const hidden = el => el.closest('mjx-assistive-mml');          // MathJax's copy for screen readers, clipped to nothing
+  const out = r => r.right > mr.right + 1 || r.left < mr.left - 1;
+  const inScrollBox = el => {                                    // a box between el and the column that scrolls or clips
+    for (let a = el.parentElement; a && a !== main; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if ((ox === 'auto' || ox === 'scroll' || ox === 'hidden') && !out(a.getBoundingClientRect())) return true;
+    }
+    return false;
+  };
+  const overflow = [];
+  for (const el of main.querySelectorAll('*')) {
+    if (hidden(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || !out(r) || inScrollBox(el)) continue;
+    const p = el.parentElement;
+    if (p && p !== main && out(p.getBoundingClientRect()) && !inScrollBox(p)) continue;   // report the outermost box only
+    overflow.push(`<${el.tagName.toLowerCase()} class="${el.className}"> ${Math.round(r.left - mr.left)}..${Math.round(r.right - mr.left)} px ` +
+                  `of a ${Math.round(mr.width)} px column: ${(el.textContent || '').trim().slice(0, 80)}`);
+  }
+  // text that runs out of its own box (a long word in a heading, say) overflows without any element doing so
+  for (const el of main.querySelectorAll('h1, h2, h3, h4, h5, h6, p, li, dt, dd, td, th, figcaption, .description')) {
+    if (getComputedStyle(el).overflowX !== 'visible' || inScrollBox(el)) continue;
+    if (el.scrollWidth > el.clientWidth + 1 && el.getBoundingClientRect().left + el.scrollWidth > mr.right + 1)
+      overflow.push(`text of <${el.tagName.toLowerCase()}> is ${el.scrollWidth} px in a ${el.clientWidth} px box: ${el.textContent.trim().slice(0, 80)}`);
+  }
+  const maths = [...main.querySelectorAll('span.math')];
+  const untypeset = maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
+  const clone = main.cloneNode(true);
+  clone.querySelectorAll('pre, code, mjx-container, script, style, .sourceCode').forEach(e => e.remove());
+  const prose = clone.textContent;
+  const rawTex = (prose.match(/\\\(|\\\[|\\begin\{|\\(mathbf|frac|boldsymbol|mathcal|sqrt|alpha|varepsilon)\b|\$[^$\s][^$\n]*\$/g) || []).slice(0, 5);
+  const imgs = [...main.querySelectorAll('img')];
+  return {
+    title: document.title,
+    pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth, column: Math.round(mr.width),
+    formulas: maths.length, untypeset, mathErrors: document.querySelectorAll('mjx-merror').length, rawTex,
+    images: imgs.length, brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    overflow, text: main.innerText,
+    bodyFont: getComputedStyle(document.body).fontFamily,
+  };
+}
