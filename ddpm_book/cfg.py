@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 import torch
 from torch import Tensor
-from .utils import IN_TEST, default
-from .training import get_trained
+from .utils import IN_TEST, default, exists, BookValueError
+from .training import get_trained, as_cond, cat_conds, check_cond, expand_cond, null_cond
 from .conditional import guidance_sweep, sweep_settings, weights_fingerprint
 
 # %% auto #0
@@ -34,17 +34,18 @@ def cfg_extrapolate(uncond:Tensor, cond:Tensor,
 CFG_GAMMA = 1.5                      # the book's recommended γ for the digits: the sweep at the end of this chapter measures it
 
 class CFGDenoiser:
-    "Classifier-free guidance as a denoiser: (1 − γ) model(x, t, ∅) + γ model(x, t, y), in one batched call."
+    "Classifier-free guidance as a denoiser: (1 − γ) model(x, t, ∅) + γ model(x, t, c), in one batched call."
     def __init__(self,
-                 model,              # a callable model(x, t, y=labels) trained with label dropout
-                 y:Tensor|int,       # the class: one per sample, or one for all
+                 model,              # a network model(x, t, **cond) trained with condition dropout (or any such callable)
+                 cond,               # the condition c: a dict (`as_cond`) or bare class labels, one for all or one per sample
                  gamma:float=CFG_GAMMA, # the book's γ: 0 unconditional, 1 conditional, > 1 guided
-                 null_label:int|None=None, # the label meaning ∅; default: model.num_classes
+                 null:dict|None=None, # the null condition ∅ it was trained with; default: `null_cond(model)` (its null label)
                 ):
-        if null_label is None:
-            null_label = getattr(model, 'num_classes', None)
-            if null_label is None: raise ValueError("the model has no `num_classes`: pass null_label=, the label index it was trained to treat as ∅")
-        self.model, self.y, self.gamma, self.null = model, y, float(gamma), int(null_label)
+        self.model, self.gamma = model, float(gamma)
+        self.cond = check_cond(model, cond)
+        self.null = as_cond(null) if exists(null) else null_cond(model)
+        if set(self.null) != set(self.cond):
+            raise BookValueError(f"the condition has entries {sorted(self.cond)} but the null condition {sorted(self.null)}", "give both the same entries")
 
     def parameters(self):
         "The model's parameters (the samplers read the device from them)."
@@ -53,16 +54,12 @@ class CFGDenoiser:
 
     def __call__(self, x:Tensor, t:Tensor) -> Tensor:
         B = len(x)
-        y = torch.as_tensor(self.y, device=x.device).long()
-        if y.ndim > 1 or (y.ndim == 1 and len(y) != B): raise ValueError(f"got labels of shape {tuple(y.shape)} for a batch of {B}: pass one label, or one per sample")
-        y = y.expand(B)
-        if ((y < 0) | (y >= self.null)).any():
-            raise ValueError(f"class labels must lie in [0, {self.null - 1}]; {self.null} is the null label ∅")
-        if self.gamma == 1: return self.model(x, t, y=y)
-        if self.gamma == 0: return self.model(x, t, y=torch.full_like(y, self.null))
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), y=torch.cat([y, torch.full_like(y, self.null)]))
-        cond, uncond = out[:B], out[B:]
-        return cfg_interpolate(uncond, cond, self.gamma)
+        cond, null = expand_cond(self.cond, B, x.device), expand_cond(self.null, B, x.device)
+        with torch.no_grad():
+            if self.gamma == 1: return self.model(x, t, **cond)
+            if self.gamma == 0: return self.model(x, t, **null)
+            out = self.model(torch.cat([x, x]), torch.cat([t, t]), **cat_conds(cond, null))
+        return cfg_interpolate(out[B:], out[:B], self.gamma)
 
 # %% ../nbs/14_cfg.ipynb #ac199a4d
 CFG_GAMMAS = (0., 1., 1.25, 1.5, 2., 3., 5.)    # the weights of the book's sweep

@@ -8,7 +8,7 @@ import argparse, json, math, os, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from .utils import exists, get_device
+from .utils import exists, get_device, BookError
 from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
 from .sampling import SAMPLERS, sampler_steps
 from .unet import MODEL_PRESETS
@@ -20,10 +20,8 @@ __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 
            'metric_kind', 'measure', 'write_metrics', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
-class CLIError(Exception):
-    "A user error: what went wrong and how to fix it."
-    def __init__(self, msg:str, fix:str): super().__init__(msg); self.msg, self.fix = msg, fix
-    def __str__(self): return f"{self.msg} (fix: {self.fix})"
+class CLIError(BookError):
+    "A mistake on the command line: what went wrong and how to fix it (the library's `BookError`, printed as it is)."
 
 class _Parser(argparse.ArgumentParser):
     "An ArgumentParser whose errors are CLIErrors (one line, with a fix) instead of usage text and exit."
@@ -163,7 +161,7 @@ def draw(ck:Checkpoint, n:int, sampler:str='ddpm', steps:int|None=None, eta:floa
     elif guidance is None or guidance == 1: den = ck.denoiser_for(label)
     else:
         from ddpm_book.cfg import CFGDenoiser
-        den = CFGDenoiser(ck.denoiser, label, guidance)
+        den = CFGDenoiser(ck.model, label, guidance)
     try:
         x = sample(den, ck.schedule, (n, *ck.shape), sampler=sampler, steps=steps, eta=eta, pred=ck.pred,
                    generator=torch.Generator().manual_seed(seed), device=next(ck.model.parameters()).device, show_progress=show_progress)
@@ -336,9 +334,9 @@ def main(argv:list[str]|None=None, # the arguments (default: sys.argv[1:])
     except SystemExit as e: return e.code if isinstance(e.code, int) else 0        # --help
     except KeyboardInterrupt as e:
         print(f"ddpm_book: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr); return 130
-    except (CLIError, ValueError, TypeError, OSError) as e:
+    except (BookError, ValueError, TypeError, OSError) as e:
         if os.environ.get('DDPM_BOOK_DEBUG'): raise
-        if not isinstance(e, CLIError): e = CLIError(str(e), f"see `ddpm_book {cmd or ''} --help`".replace('  ', ' '))
+        if not isinstance(e, BookError): e = CLIError(str(e), f"see `ddpm_book {cmd or ''} --help`".replace('  ', ' '))
         print(f"ddpm_book: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
 

@@ -66,6 +66,7 @@ class Schedule:
         t = torch.as_tensor(t)
         if t.is_floating_point(): raise TypeError(f"times must be integers in [{lo}, {self.T}], got a {t.dtype} tensor")
         t = t.long()
+        if t.device.type != 'cpu': return t     # on an accelerator the times come from the trainer or a sampler: a check would stall it every step
         if t.numel() and (t.min() < lo or t.max() > self.T):
             raise ValueError(f"times must lie in [{lo}, {self.T}] (t counts from 1 as in the paper), got min {int(t.min())}, max {int(t.max())}")
         return t

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from safetensors.torch import save_file, load_file
 from fastcore.basics import patch
 import ddpm_book
-from .utils import IN_TEST, exists, default, get_device, seed_everything, progress
+from .utils import IN_TEST, exists, default, get_device, seed_everything, progress, BookValueError
 from .schedule import Schedule
 from .losses import PRED_TYPES, training_target, diffusion_loss
 from .data import DATASET_INFO, get_dataset
@@ -21,18 +21,19 @@ from .unet import make_model
 from .sampling import sample as _sample
 
 # %% auto #0
-__all__ = ['AMP_MODES', 'CKPT_KIND', 'CKPT_HINT', 'RECIPES', 'TINY', 'DIGITS', 'train_step', 'gaussian_loss_floor', 'EMA',
-           'drop_labels', 'TrainConfig', 'build_model', 'amp_dtype', 'data_info', 'Trainer', 'save_checkpoint',
+__all__ = ['COND_KEYS', 'AMP_MODES', 'CKPT_KIND', 'CKPT_HINT', 'RECIPES', 'TINY', 'DIGITS', 'train_step', 'gaussian_loss_floor',
+           'EMA', 'as_cond', 'cond_batch', 'expand_cond', 'cat_conds', 'drop_cond', 'null_cond', 'check_cond',
+           'TrainConfig', 'build_model', 'amp_dtype', 'data_info', 'Trainer', 'save_checkpoint',
            'read_checkpoint_config', 'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint', 'train',
            'moving_average', 'plot_losses', 'shrink', 'register_recipe', 'get_trained']
 
 # %% ../nbs/08_training.ipynb #f737d784
-def train_step(model,                 # the network: model(x_t, t) (and y=labels) -> its prediction, shaped like x_t
+def train_step(model,                 # the network: model(x_t, t, **cond) -> its prediction, shaped like x_t
                sched:Schedule,        # the noise schedule
                x0:Tensor,             # step 1: a batch of training data x_0, shape (B, ...)
                opt:torch.optim.Optimizer|None=None, # step 8 with this optimiser; None: stop after step 7
                pred:str='eps',        # what the network predicts: 'eps', 'x0' or 'v'
-               y:Tensor|None=None,    # class labels (B,) for a class-conditional network
+               cond:dict|None=None,   # the condition of each sample (`as_cond`), e.g. {'y': labels}
                generator:torch.Generator|None=None, # draws t and ε (on x0's device)
               ) -> Tensor:
     "One repetition of Algorithm 1 with L_simple; returns the loss (with its graph when `opt` is None)."
@@ -41,7 +42,7 @@ def train_step(model,                 # the network: model(x_t, t) (and y=labels
     eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)      # 3. ε ~ N(0, I)
     ab = sched.at('alpha_bar', t, x0)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps                                        # 4. x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
-    out = model(xt, t) if y is None else model(xt, t, y=y)                             # 5.–6. the network's guess (μ_q, σ_q² drop out)
+    out = model(xt, t, **(cond or {}))                                                 # 5.–6. the network's guess (μ_q, σ_q² drop out)
     loss = diffusion_loss(out.float(), training_target(sched, x0, eps, t, pred))       # 7. LOSS = ‖ε_θ(x_t, t) − ε‖² (L_simple)
     if opt is not None:                                                                # 8. ∂LOSS/∂θ and a gradient step
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
@@ -85,16 +86,91 @@ class EMA:
         self.updates += 1
 
 # %% ../nbs/08_training.ipynb #a4ef44a4
-def drop_labels(y:Tensor,              # class labels, long (B,)
-                p_uncond:float,        # probability of replacing each label by the null label
-                num_classes:int,       # the null label ∅ is this index
-                generator:torch.Generator|None=None, # on y's device
-               ) -> Tensor:
-    "The labels with each one replaced by the null label ∅ = num_classes with probability p_uncond."
-    if not 0 <= p_uncond <= 1: raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond}")
-    if p_uncond == 0: return y
-    drop = torch.rand(y.shape, generator=generator, device=y.device) < p_uncond
-    return torch.where(drop, torch.full_like(y, num_classes), y)
+COND_KEYS = ('y', 'context', 'context_mask')   # class labels (B,), token states (B, L, D), real-token mask (B, L)
+
+def as_cond(cond:dict|Tensor|int|None, # a condition dict; bare class label(s); or None (no condition)
+           ) -> dict:
+    "The condition as a dict of tensors, after checking its keys, dtypes and shapes; bare labels become {'y': labels}."
+    if cond is None: return {}
+    if not isinstance(cond, dict): cond = {'y': cond}
+    bad = sorted(set(cond) - set(COND_KEYS))
+    if bad: raise BookValueError(f"unknown condition key(s) {bad}", f"a condition holds some of {COND_KEYS}, e.g. {{'y': labels}}")
+    out = {k: torch.as_tensor(v) for k, v in cond.items() if v is not None}
+    if 'y' in out:
+        y = out['y']
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.ndim > 1:
+            raise BookValueError(f"class labels of {y.dtype} and shape {tuple(y.shape)}", "pass integer labels: one for all samples, or one per sample (B,)")
+        out['y'] = y.long()
+    if 'context' in out and (out['context'].ndim != 3 or not out['context'].is_floating_point()):
+        raise BookValueError(f"a context of {out['context'].dtype} and shape {tuple(out['context'].shape)}", "pass float token states of shape (B, L, D)")
+    if 'context_mask' in out:
+        if 'context' not in out: raise BookValueError("a context_mask came without its context", "pass the token states too")
+        m, L = out['context_mask'], tuple(out['context'].shape[:2])
+        if m.dtype != torch.bool or tuple(m.shape) != L:
+            raise BookValueError(f"a context_mask of {m.dtype} and shape {tuple(m.shape)}", f"pass a bool mask of shape {L}, True for real tokens")
+    return out
+
+def cond_batch(cond:dict) -> int|None:
+    "The rows of a condition: its batch size, or None when it holds a single label for all samples."
+    sizes = {v.shape[0] for v in cond.values() if v.ndim > 0}
+    if len(sizes) > 1: raise BookValueError(f"the entries of the condition have {sorted(sizes)} rows", "give each entry one row per sample, or one row for all")
+    return next(iter(sizes), None)
+
+# %% ../nbs/08_training.ipynb #c5e343f2
+def expand_cond(cond:dict,  # a checked condition (`as_cond`)
+                B:int,      # the batch size
+                device=None, # where the tensors go; None: where they are
+               ) -> dict:
+    "The condition with one row per sample of a batch of B: a single label or a single row is repeated."
+    n = cond_batch(cond)
+    if n not in (None, 1, B): raise BookValueError(f"the condition has {n} rows for a batch of {B}", "pass one row per sample, or one for all")
+    return {k: (v.reshape(1).expand(B) if v.ndim == 0 else v.expand(B, *v.shape[1:])).to(device) for k, v in cond.items()}
+
+def cat_conds(a:dict, b:dict) -> dict:
+    "Two conditions with the same entries, stacked along the batch (one network call for both)."
+    if set(a) != set(b): raise BookValueError(f"cannot stack conditions with entries {sorted(a)} and {sorted(b)}", "give the null condition the same entries")
+    return {k: torch.cat([a[k], b[k]]) for k in a}
+
+# %% ../nbs/08_training.ipynb #638a0844
+def drop_cond(cond:dict,   # the batch's condition, one row per sample (`expand_cond`)
+              p:float,     # p_uncond: probability of replacing a sample's condition by ∅
+              null:dict,   # the null condition ∅, one row (or one per sample)
+              generator:torch.Generator|None=None, # on the condition's device
+             ) -> dict:
+    "Each sample's condition replaced by the null condition with probability p, all its entries together."
+    if not 0 <= p <= 1: raise ValueError(f"p_uncond must lie in [0, 1], got {p}")
+    if p == 0 or not cond: return cond
+    if set(null) != set(cond): raise BookValueError(f"the null condition has entries {sorted(null)} but the condition {sorted(cond)}", "give them the same entries")
+    v0 = next(iter(cond.values())); B = cond_batch(cond) or 1
+    null = expand_cond(null, B, v0.device)
+    drop = torch.rand(B, generator=generator, device=v0.device) < p
+    return {k: torch.where(drop.reshape(-1, *[1] * (v.ndim - 1)), null[k].to(v.dtype), v) for k, v in cond.items()}
+
+def null_cond(model) -> dict:
+    "The null condition ∅ of a network: its `null_cond()` if it has one, else its null label `num_classes`."
+    f = getattr(model, 'null_cond', None)
+    if callable(f): return as_cond(f())
+    k = getattr(model, 'num_classes', None)
+    if k is None: raise BookValueError(f"{type(model).__name__} has no null condition: it takes no labels (num_classes is None)",
+                                        "pass the null condition explicitly, e.g. the empty prompt's token states")
+    return {'y': torch.tensor(k)}
+
+def check_cond(model,       # the network the condition is for
+               cond,        # a condition dict or bare labels (see `as_cond`)
+              ) -> dict:
+    "`as_cond(cond)`, checked against what `model` takes: labels in 0..num_classes−1, context of its context_dim."
+    cond = as_cond(cond)
+    k, d = getattr(model, 'num_classes', None), getattr(model, 'context_dim', None)
+    if 'y' in cond:
+        if k is None: raise BookValueError(f"{type(model).__name__} is not class-conditional, so it takes no labels",
+                                            "sample without labels, or train a model with num_classes set (TrainConfig)")
+        y = cond['y']
+        if y.numel() and (y.min() < 0 or y.max() >= k):
+            raise BookValueError(f"class labels must lie in 0..{k - 1}, got {y.tolist()}", f"pass labels in 0..{k - 1}; for the null label {k} (no condition) leave the label out")
+    if 'context' in cond:
+        if d is None: raise BookValueError(f"{type(model).__name__} has no cross-attention, so it takes no context", "build the model with context_dim set")
+        if cond['context'].shape[-1] != d: raise BookValueError(f"the context has {cond['context'].shape[-1]} features per token but the model's cross-attention takes {d}", "encode the text with the encoder the model was trained with")
+    return cond
 
 # %% ../nbs/08_training.ipynb #0e1a9b63
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
@@ -214,6 +290,7 @@ class Trainer:
         self.data = data_info(cfg.data, X)
         self.sched = Schedule(**cfg.schedule)
         self.model = build_model(cfg, tuple(X.shape[1:])).to(self.device)
+        self.null = expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None   # ∅ for label dropout
         self.ema = EMA(self.model, cfg.ema_decay)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.amp = amp_dtype(cfg.amp, self.device)
@@ -237,11 +314,12 @@ def train_batch(self:Trainer) -> Tensor:
     cfg = self.cfg
     idx = torch.randint(0, len(self.X), (cfg.batch_size,), generator=self.gen, device=self.device)
     x0 = self.X[idx]                                                                           # 1. x_0 from the data
-    y = drop_labels(self.y[idx], cfg.p_uncond, cfg.num_classes, self.gen) if exists(self.y) else None
+    cond = {'y': self.y[idx]} if exists(self.y) else {}                                        # the samples' conditions
+    if cfg.p_uncond: cond = drop_cond(cond, cfg.p_uncond, self.null, self.gen)               # some become ∅
     for g in self.opt.param_groups: g['lr'] = self.lr_at(self.step)
     self.model.train()
     with torch.autocast(self.device.type, dtype=self.amp, enabled=exists(self.amp)):
-        loss = train_step(self.model, self.sched, x0, pred=cfg.pred, y=y, generator=self.gen)     # 2.–7.
+        loss = train_step(self.model, self.sched, x0, pred=cfg.pred, cond=cond, generator=self.gen)  # 2.–7.
     self.opt.zero_grad(set_to_none=True)                                                       # 8. the gradient ...
     self.scaler.scale(loss).backward()
     if exists(cfg.grad_clip):
@@ -368,36 +446,23 @@ def load_weights(model:nn.Module,  # the network to fill
 
 # %% ../nbs/08_training.ipynb #62375fae
 class Denoiser:
-    "A network as the samplers' denoiser (x_t, t) -> prediction: eval mode, no gradients, optional fixed class labels."
+    "A network as the samplers' denoiser (x_t, t) -> prediction: eval mode, no gradients, a fixed condition (∅ if none)."
     def __init__(self,
-                 model:nn.Module,        # a trained network, called as model(x_t, t) or model(x_t, t, y=labels)
-                 y:Tensor|int|None=None, # class label(s) to condition on: one for all samples or one per sample
+                 model:nn.Module,   # a trained network, called as model(x_t, t, **cond)
+                 cond:dict|Tensor|int|None=None, # its condition (`as_cond`), one row for all or one per sample; bare labels are fine
                 ):
-        self.model, self.num_classes = model, getattr(model, 'num_classes', None)
-        self.y = None if y is None else self.check_labels(y)
-
-    def check_labels(self, y) -> Tensor:
-        "`y` as a long tensor, after checking that the model takes labels and that they lie in [0, num_classes]."
-        if self.num_classes is None:
-            raise ValueError("the model is not class-conditional: sample without labels, or train one with num_classes set (TrainConfig)")
-        y = torch.as_tensor(y).long()
-        if y.ndim > 1 or (y.numel() and (y.min() < 0 or y.max() > self.num_classes)):
-            raise ValueError(f"class labels must lie in [0, {self.num_classes - 1}] ({self.num_classes} is the null label ∅), got {y.tolist()}")
-        return y
+        self.model, self.cond = model, check_cond(model, cond)
+        if not self.cond and getattr(model, 'num_classes', None) is not None: self.cond = null_cond(model)   # no condition: ∅
 
     def parameters(self): return self.model.parameters()
 
-    def __call__(self, x:Tensor, t:Tensor, y:Tensor|int|None=None) -> Tensor:
-        y = self.y if y is None else self.check_labels(y)
-        if y is None and exists(self.num_classes): y = torch.tensor(self.num_classes)     # unconditional: the null label ∅
+    def __call__(self, x:Tensor, t:Tensor) -> Tensor:
         self.model.eval()
-        with torch.no_grad():
-            if y is None: return self.model(x, t)
-            y = y.to(x.device).expand(x.shape[0]) if y.ndim == 0 else y.to(x.device)
-            if y.shape[0] != x.shape[0]: raise ValueError(f"got {y.shape[0]} labels for a batch of {x.shape[0]}: pass one label, or one per sample")
-            return self.model(x, t, y=y)
+        with torch.no_grad(): return self.model(x, t, **expand_cond(self.cond, x.shape[0], x.device))
 
-    def __repr__(self): return f"Denoiser({type(self.model).__name__}" + ('' if self.y is None else f", y={self.y.tolist()}") + ')'
+    def __repr__(self):
+        c = ', '.join(f"{k}={v.tolist() if k == 'y' else tuple(v.shape)}" for k, v in self.cond.items())
+        return f"Denoiser({type(self.model).__name__}" + (f", {c}" if c else '') + ')'
 
 # %% ../nbs/08_training.ipynb #3dad0246
 @dataclass
@@ -410,8 +475,8 @@ class Checkpoint:
     config:dict            # the whole config.json
 
     @property
-    def denoiser(self) -> Denoiser: return Denoiser(self.model)
-    def denoiser_for(self, y:Tensor|int) -> Denoiser: return Denoiser(self.model, y)
+    def denoiser(self) -> Denoiser: return Denoiser(self.model)              # unconditional (∅)
+    def denoiser_for(self, cond) -> Denoiser: return Denoiser(self.model, cond)
     @property
     def num_classes(self) -> int|None: return getattr(self.model, 'num_classes', None)
     @property
@@ -431,12 +496,12 @@ class Checkpoint:
                sampler:str='ddpm',          # 'ddpm' or 'ddim'
                steps:int|None=None,         # DDIM steps
                eta:float=0.0,               # DDIM noise level
-               y:Tensor|int|None=None,      # class label(s) for a class-conditional model
+               cond:dict|Tensor|int|None=None, # the condition (e.g. class labels) of a conditional model
                **kw,                        # generator, x_T, show_progress, return_traj, ...
               ) -> Tensor:
         "n samples of the data's shape from this model."
         if not self.shape: raise ValueError(f"{self.path}/config.json records no data shape: call ddpm_book.sampling.sample with a shape")
-        den = self.denoiser if y is None else self.denoiser_for(y)
+        den = self.denoiser_for(cond)
         return _sample(den, self.schedule, (n, *self.shape), sampler=sampler, steps=steps, eta=eta, pred=self.pred, **kw)
 
     def __repr__(self):

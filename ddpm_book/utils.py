@@ -11,7 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch']
+__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
+           'BookTypeError', 'BookFileNotFoundError']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -60,3 +61,14 @@ def scratch(name:str,            # the folder's name under `root`, e.g. the chap
     if p.is_absolute() or '..' in p.parts: raise ValueError(f"scratch folders are relative and stay below the working folder, got {p}: pass a plain name")
     shutil.rmtree(p, ignore_errors=True); p.mkdir(parents=True)
     return p
+
+# %% ../nbs/99_utils.ipynb #78b2e997
+class BookError(Exception):
+    "A mistake a user can fix: what went wrong (`msg`) and what to do about it (`fix`)."
+    def __init__(self, msg:str, fix:str):
+        super().__init__(f"{msg} (fix: {fix})"); self.msg, self.fix = msg, fix
+    def __str__(self): return f"{self.msg} (fix: {self.fix})"
+
+class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
+class BookTypeError(BookError, TypeError): "An argument of the wrong kind."
+class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
