@@ -62,7 +62,7 @@ def scratch(name:str,            # the folder's name under `root`, e.g. the chap
     shutil.rmtree(p, ignore_errors=True); p.mkdir(parents=True)
     return p
 
-# %% ../nbs/99_utils.ipynb #78b2e997
+# %% ../nbs/99_utils.ipynb #a7788bb1
 class BookError(Exception):
     "A mistake a user can fix: what went wrong (`msg`) and what to do about it (`fix`)."
     def __init__(self, msg:str, fix:str):
