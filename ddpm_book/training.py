@@ -4,7 +4,9 @@
 
 # %% ../nbs/08_training.ipynb #8318b956
 from __future__ import annotations
-import copy, json, math, os, shutil, time
+import contextlib, copy, json, math, os, re, shutil, time
+from contextlib import contextmanager
+from typing import Callable
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
@@ -12,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from safetensors.torch import save_file, load_file
 from fastcore.basics import patch
+try: import fcntl                                   # file locks (POSIX only)
+except ImportError: fcntl = None
 import ddpm_book
 from .utils import IN_TEST, exists, default, get_device, seed_everything, progress, BookValueError
 from .schedule import Schedule
@@ -21,11 +25,12 @@ from .unet import make_model
 from .sampling import sample as _sample
 
 # %% auto #0
-__all__ = ['COND_KEYS', 'AMP_MODES', 'CKPT_KIND', 'CKPT_HINT', 'RECIPES', 'TINY', 'DIGITS', 'train_step', 'gaussian_loss_floor',
-           'EMA', 'as_cond', 'cond_batch', 'expand_cond', 'cat_conds', 'drop_cond', 'null_cond', 'check_cond',
-           'TrainConfig', 'build_model', 'amp_dtype', 'data_info', 'Trainer', 'save_checkpoint',
-           'read_checkpoint_config', 'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint', 'train',
-           'moving_average', 'plot_losses', 'shrink', 'register_recipe', 'get_trained']
+__all__ = ['COND_KEYS', 'AMP_MODES', 'CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS', 'RECIPES', 'TINY', 'DIGITS',
+           'train_step', 'gaussian_loss_floor', 'EMA', 'as_cond', 'cond_batch', 'expand_cond', 'cat_conds', 'drop_cond',
+           'null_cond', 'check_cond', 'TrainConfig', 'build_model', 'amp_dtype', 'data_info', 'Trainer',
+           'save_checkpoint', 'read_checkpoint_config', 'checkpoint_files', 'load_weights', 'Denoiser', 'Checkpoint',
+           'load_checkpoint', 'load_part', 'train', 'moving_average', 'plot_losses', 'shrink', 'register_recipe',
+           'get_trained']
 
 # %% ../nbs/08_training.ipynb #f737d784
 def train_step(model,                 # the network: model(x_t, t, **cond) -> its prediction, shaped like x_t
@@ -364,13 +369,57 @@ def fit(self:Trainer,
     if interrupted: raise KeyboardInterrupt(f"stopped at step {self.step}" + (f"; saved to {out}, continue with resume={str(out)!r}" if exists(out) else ''))
     return self
 
-# %% ../nbs/08_training.ipynb #edbd64b0
+# %% ../nbs/08_training.ipynb #f77575a4
 CKPT_KIND = 'ddpm_book.checkpoint'
 CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
+FLAT_FILES = {'model': 'model.safetensors', 'ema': 'ema.safetensors', 'optimizer': 'optimizer.pt'}   # the layout of older checkpoints
+BUILDERS:dict[str, Callable[[dict], nn.Module]] = {'unet': make_model}   # builder name -> function(config) -> network
+_LEFTOVER = re.compile(r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp')
 
 def _state_cpu(model:nn.Module) -> dict:
     return {k: v.detach().to('cpu').clone().contiguous() for k, v in model.state_dict().items()}
 
+def _builder_of(what:str, model:nn.Module) -> str:
+    "The registered builder that rebuilds `model` from its config(): its attribute `builder`, else 'unet'."
+    if not callable(getattr(model, 'config', None)):
+        raise TypeError(f"{what} ({type(model).__name__}) has no config(): checkpoints store networks that describe themselves, "
+                        "such as those of ddpm_book.unet (make_model)")
+    b = getattr(model, 'builder', 'unet')
+    if b not in BUILDERS: raise ValueError(f"{what} names the builder {b!r}, which is not registered: add BUILDERS[{b!r}] = a function config -> network")
+    return b
+
+def _fsync(p:Path):
+    "Flush the file `p` (or, on POSIX, the entries of the folder `p`) to the disk."
+    if p.is_dir() and os.name != 'posix': return
+    fd = os.open(p, os.O_RDONLY if p.is_dir() else os.O_RDWR)        # Windows flushes only files open for writing
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _write_file(root:Path, rel:str, write:Callable[[Path], None]) -> str:
+    "Write root/rel with write(path), then flush it and its folders up to root to the disk; returns rel."
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write(p)
+    for q in [p, *list(p.parents)[:len(Path(rel).parts)]]: _fsync(q)
+    return rel
+
+@contextmanager
+def _locked(path:Path):
+    "Hold an exclusive lock on path/.lock (POSIX; the system releases it when the process dies)."
+    if fcntl is None: yield; return
+    with open(path / '.lock', 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+def _cleanup(path:Path, meta:dict, prev:dict|None):
+    "After a commit: delete the other version folders, temporary files, and the flat files of an older layout."
+    keep = {Path(f).parts[0] for f in meta['files'].values()}
+    flat = set(prev['files']) & set(FLAT_FILES.values()) if prev and isinstance(prev.get('files'), list) else set()
+    for p in path.iterdir():
+        if p.name in keep or not (_LEFTOVER.fullmatch(p.name) or p.name in flat): continue
+        with contextlib.suppress(OSError): shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+# %% ../nbs/08_training.ipynb #5733c3f7
 def save_checkpoint(path:str|Path,              # the checkpoint folder (created)
                     model:nn.Module,            # the trained network (its last weights)
                     ema:EMA|nn.Module|None=None, # the EMA (or an averaged copy of the network)
@@ -382,28 +431,40 @@ def save_checkpoint(path:str|Path,              # the checkpoint folder (created
                     train:dict|None=None,       # the TrainConfig as a dict
                     state:dict|None=None,       # training state: step, losses, wall_time
                     extra:dict|None=None,       # more resume state for optimizer.pt (scaler, generators)
+                    parts:dict|None=None,       # more networks by name, e.g. {'vae': vae, 'text': encoder} (`load_part`)
                    ) -> Path:
-    "Write model.safetensors, ema.safetensors, optimizer.pt and config.json into the folder `path`; returns it."
-    if not callable(getattr(model, 'config', None)): raise TypeError(f"a {type(model).__name__} has no config(): checkpoints store models of ddpm_book.unet (make_model)")
+    "Write a new version of the checkpoint folder `path` (weights, EMA, optimiser, parts, config.json), atomically as a whole."
+    builder, parts = _builder_of('the model', model), dict(parts or {})
+    bad = [n for n in parts if not (isinstance(n, str) and re.fullmatch(r'[A-Za-z0-9_-]+', n))]
+    if bad: raise ValueError(f"part names are plain words (letters, digits, _ and -), got {bad}")
+    part_builders = {n: _builder_of(f'the part {n!r}', m) for n, m in parts.items()}
     if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type {pred!r}: choose one of {PRED_TYPES}")
     path = Path(path).expanduser()
     try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise OSError(f"cannot create the checkpoint folder {path} ({e.strerror or e}): choose a writable folder") from e
-    def write(name, fn):
-        tmp = path / f'.{name}.tmp'
-        try: fn(tmp); os.replace(tmp, path / name)
-        except OSError as e: raise OSError(f"cannot write {path / name} ({e.strerror or e}): choose a writable folder") from e
-    files = ['model.safetensors']
-    write('model.safetensors', lambda p: save_file(_state_cpu(model), str(p), metadata={'kind': CKPT_KIND}))
-    if exists(ema):
-        files.append('ema.safetensors')
-        write('ema.safetensors', lambda p: save_file(_state_cpu(getattr(ema, 'model', ema)), str(p), metadata={'kind': CKPT_KIND}))
-    if exists(opt):
-        files.append('optimizer.pt')
-        write('optimizer.pt', lambda p: torch.save({'optimizer': opt.state_dict(), **(extra or {})}, p))
-    meta = dict(kind=CKPT_KIND, version=ddpm_book.__version__, model=model.config(), schedule=schedule.config(), pred=pred,
-                data=data, train=train, state=state, files=files, saved=time.strftime('%Y-%m-%d %H:%M:%S'))
-    write('config.json', lambda p: p.write_text(json.dumps(meta, indent=1)))
+    weights = lambda m: lambda p: save_file(_state_cpu(m), str(p), metadata={'kind': CKPT_KIND})
+    try:
+        with _locked(path):
+            try: prev = read_checkpoint_config(path)[1]
+            except (FileNotFoundError, ValueError): prev = None
+            gen = int((prev or {}).get('generation', 0)) + 1
+            v = f'v{gen:06d}'
+            shutil.rmtree(path / v, ignore_errors=True)              # left by a save that was killed
+            todo = {'model': (f'{v}/model.safetensors', weights(model))}
+            if exists(ema): todo['ema'] = (f'{v}/ema.safetensors', weights(getattr(ema, 'model', ema)))
+            if exists(opt): todo['optimizer'] = (f'{v}/optimizer.pt', lambda p: torch.save({'optimizer': opt.state_dict(), **(extra or {})}, p))
+            part_files = {n: (f'{v}/parts/{n}.safetensors', weights(m)) for n, m in parts.items()}
+            meta = dict(kind=CKPT_KIND, version=ddpm_book.__version__, generation=gen, builder=builder, model=model.config(),
+                        schedule=schedule.config(), pred=pred, data=data, train=train, state=state,
+                        files={k: rel for k, (rel, _) in todo.items()},
+                        parts={n: dict(builder=part_builders[n], model=m.config(), file=part_files[n][0]) for n, m in parts.items()},
+                        saved=time.strftime('%Y-%m-%d %H:%M:%S'))
+            text = json.dumps(meta, indent=1)                        # a config that is not JSON fails here, before any file is written
+            for rel, write in [*todo.values(), *part_files.values()]: _write_file(path, rel, write)
+            tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
+            os.replace(path / tmp, path / 'config.json'); _fsync(path)  # the commit
+            _cleanup(path, meta, prev)
+    except OSError as e: raise OSError(f"cannot write the checkpoint {path} ({e.strerror or e}): choose a writable folder") from e
     return path
 
 # %% ../nbs/08_training.ipynb #f18100f6
@@ -423,7 +484,41 @@ def read_checkpoint_config(path:str|Path, # a checkpoint folder (or its config.j
         raise ValueError(f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\"): {fix}")
     missing = [k for k in ('model', 'schedule', 'pred') if k not in meta]
     if missing: raise ValueError(f"{f} lacks {missing}: the checkpoint is incomplete; save it again with save_checkpoint")
+    _files(path, meta)
     return path, meta
+
+def _inside(path:Path, rel) -> Path:
+    "path/rel for a file name recorded in config.json, which must stay inside the folder."
+    if not isinstance(rel, str) or Path(rel).is_absolute() or '..' in Path(rel).parts:
+        raise ValueError(f"{path / 'config.json'} names the file {rel!r}, outside the checkpoint folder: {CKPT_HINT}")
+    return path / rel
+
+def _files(path:Path, meta:dict) -> dict[str, Path]:
+    "role -> file of the version that `meta` names; older checkpoints list flat names (all three when they list none)."
+    files = meta.get('files', list(FLAT_FILES.values()))
+    if isinstance(files, list): files = {k: f for k, f in FLAT_FILES.items() if f in files}
+    return {k: _inside(path, f) for k, f in files.items()}
+
+def checkpoint_files(path:str|Path, # a checkpoint folder
+                    ) -> dict[str, Path]:
+    "The files of a checkpoint's current version by role: 'model', and 'ema' and 'optimizer' where saved."
+    return _files(*read_checkpoint_config(path))
+
+def _read_version(path:str|Path, use:Callable[[Path, dict], object]):
+    "use(folder, meta) on the version config.json names; once more if a concurrent save removed that version meanwhile."
+    folder, meta = read_checkpoint_config(path)
+    try: return use(folder, meta)
+    except FileNotFoundError:
+        again = read_checkpoint_config(folder)[1]
+        if again == meta: raise
+        return use(folder, again)
+
+def _build(config:dict, builder:str, what:str) -> nn.Module:
+    "The network `config` describes, made by the registered `builder` (fresh weights)."
+    if builder not in BUILDERS:
+        raise ValueError(f"{what} needs the builder {builder!r}, which is not registered ({sorted(BUILDERS)}): add BUILDERS[{builder!r}] = a function config -> network")
+    try: return BUILDERS[builder](config)
+    except (TypeError, ValueError) as e: raise ValueError(f"{what} cannot be built ({e}): save the checkpoint again") from e
 
 def load_weights(model:nn.Module,  # the network to fill
                  file:str|Path,     # a .safetensors file
@@ -478,6 +573,9 @@ class Checkpoint:
     def denoiser(self) -> Denoiser: return Denoiser(self.model)              # unconditional (∅)
     def denoiser_for(self, cond) -> Denoiser: return Denoiser(self.model, cond)
     @property
+    def parts(self) -> list: return sorted(self.config.get('parts') or {})
+    def part(self, name:str) -> nn.Module: return load_part(self.path, name, next(self.model.parameters()).device)
+    @property
     def num_classes(self) -> int|None: return getattr(self.model, 'num_classes', None)
     @property
     def data(self) -> dict: return self.config.get('data') or {}
@@ -514,13 +612,27 @@ def load_checkpoint(path:str|Path,   # the checkpoint folder
                     ema:bool=True,   # load the EMA weights (else the last step's)
                    ) -> Checkpoint:
     "Load a checkpoint folder: the network, its schedule and prediction type, ready to sample."
-    path, meta = read_checkpoint_config(path)
-    try: model = make_model(meta['model'])
-    except (TypeError, ValueError) as e: raise ValueError(f"the model in {path / 'config.json'} cannot be built ({e}): save the checkpoint again") from e
-    file = path / ('ema.safetensors' if ema else 'model.safetensors')
-    if ema and 'ema.safetensors' not in meta.get('files', ['ema.safetensors']): file = path / 'model.safetensors'   # saved without an EMA
-    load_weights(model, file)
-    return Checkpoint(path, model.to(get_device(device)).eval(), Schedule.from_config(meta['schedule']), meta['pred'], meta)
+    def use(path, meta):
+        files = _files(path, meta)
+        model = _build(meta['model'], meta.get('builder', 'unet'), f"the model in {path / 'config.json'}")
+        load_weights(model, files['ema'] if ema and 'ema' in files else files['model'])     # saved without an EMA: the last weights
+        return Checkpoint(path, model.to(get_device(device)).eval(), Schedule.from_config(meta['schedule']), meta['pred'], meta)
+    return _read_version(path, use)
+
+def load_part(path:str|Path,  # the checkpoint folder
+              name:str,       # the part's name, as given to save_checkpoint(..., parts={name: network})
+              device=None,    # where to put the network; None: the best available
+             ) -> nn.Module:
+    "The network saved as the part `name` of a checkpoint, rebuilt from its recorded config, with its weights, in eval mode."
+    def use(path, meta):
+        parts = meta.get('parts') or {}
+        if name not in parts:
+            raise ValueError(f"{path} has no part {name!r}: " + (f"its parts are {sorted(parts)}" if parts else
+                             "it holds no named parts (save them with save_checkpoint(..., parts={name: network}))"))
+        p = parts[name]
+        model = _build(p['model'], p.get('builder', 'unet'), f"the part {name!r} in {path / 'config.json'}")
+        return load_weights(model, _inside(path, p['file'])).to(get_device(device)).eval()
+    return _read_version(path, use)
 
 # %% ../nbs/08_training.ipynb #335cef80
 @patch
@@ -542,8 +654,12 @@ def from_checkpoint(cls:Trainer,
                     device=None, data:tuple|None=None,
                    ) -> Trainer:
     "A trainer that continues the run saved in `path` exactly where it stopped."
-    path, meta = read_checkpoint_config(path)
-    if not meta.get('train') or not (path / 'optimizer.pt').exists():
+    return _read_version(path, lambda path, meta: _resume(cls, path, meta, cfg, device, data))
+
+def _resume(cls, path:Path, meta:dict, cfg, device, data) -> Trainer:
+    "`from_checkpoint` on the version `meta` of the folder `path`."
+    files = _files(path, meta)
+    if not meta.get('train') or not {'ema', 'optimizer'} <= files.keys():
         raise ValueError(f"{path} holds no training state (no TrainConfig or optimizer.pt), so it cannot be resumed: train into a new folder")
     saved = TrainConfig.from_dict(meta['train'])
     if exists(cfg):
@@ -552,8 +668,8 @@ def from_checkpoint(cls:Trainer,
         if diff: raise ValueError(f"cannot resume {path} with a different configuration ({', '.join(f'{k}: {getattr(saved, k)!r} → {getattr(cfg, k)!r}' for k in diff)}): "
                                   "only steps may change; pass cfg=None to continue the saved run, or train into a new folder")
     tr = cls(default(cfg, saved), device, data)
-    load_weights(tr.model, path / 'model.safetensors'); load_weights(tr.ema.model, path / 'ema.safetensors')
-    st = torch.load(path / 'optimizer.pt', map_location='cpu', weights_only=True)
+    load_weights(tr.model, files['model']); load_weights(tr.ema.model, files['ema'])
+    st = torch.load(files['optimizer'], map_location='cpu', weights_only=True)
     tr.opt.load_state_dict(st['optimizer'])
     if st.get('scaler'): tr.scaler.load_state_dict(st['scaler'])
     if st.get('generator_device') == tr.device.type: tr.gen.set_state(st['generator'])
@@ -646,12 +762,5 @@ def get_trained(name:str='digits',        # a recipe name (RECIPES)
         try: _, meta = read_checkpoint_config(folder)
         except (FileNotFoundError, ValueError): return False
         return meta.get('train') == cfg.to_dict() and (meta.get('state') or {}).get('step', 0) >= cfg.steps
-    if retrain or not matches():
-        tmp = folder.parent / f'.{key}.tmp-{os.getpid()}'
-        train(cfg, out=tmp, device=device, show_progress=show_progress)
-        if folder.exists() and (retrain or not matches()): shutil.rmtree(folder, ignore_errors=True)
-        try: os.replace(tmp, folder)
-        except OSError:                     # another process saved the same recipe meanwhile: keep theirs
-            if not matches(): raise
-            shutil.rmtree(tmp, ignore_errors=True)
+    if retrain or not matches(): train(cfg, device=device, show_progress=show_progress).save(folder)   # one atomic save
     return load_checkpoint(folder, device)
