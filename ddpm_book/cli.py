@@ -13,7 +13,7 @@ from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
 from .sampling import SAMPLERS, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
-from .training import (RECIPES, CKPT_HINT, TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
+from .training import (RECIPES, TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 'build_parser', 'load', 'draw', 'save_samples',
@@ -141,7 +141,8 @@ def load(ckpt:str|Path, device=None, ema:bool=True) -> Checkpoint:
     p = Path(ckpt).expanduser()
     if not p.exists(): raise CLIError(f"no checkpoint at {p}", f"train one with `ddpm_book train --out {p}`, or pass --ckpt a folder written by `ddpm_book train`")
     try: return load_checkpoint(p, device, ema)
-    except (FileNotFoundError, ValueError) as e: raise CLIError(str(e).replace(f': {CKPT_HINT}', ''), CKPT_FIX) from e
+    except BookError as e: raise CLIError(e.msg, CKPT_FIX) from e              # the library's message, the CLI's fix
+    except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), CKPT_FIX) from e
 
 def draw(ck:Checkpoint, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
          label:int|None=None, guidance:float|None=None, show_progress:bool=True) -> torch.Tensor:
@@ -241,7 +242,7 @@ def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
         if not (out / 'config.json').exists():
             raise CLIError(f"nothing to resume: {out} holds no checkpoint", "drop --resume to start a new run, or point --out at the run to continue")
         try: _, meta = read_checkpoint_config(out)
-        except (FileNotFoundError, ValueError) as e: raise CLIError(f"cannot resume: {str(e).replace(f': {CKPT_HINT}', '')}", CKPT_FIX) from e
+        except (FileNotFoundError, ValueError) as e: raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
         base = TrainConfig.from_dict(meta['train'])
     else:
         base = RECIPES[a.recipe or (a.data if a.data in RECIPES else 'digits')]

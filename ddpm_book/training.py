@@ -17,7 +17,7 @@ from fastcore.basics import patch
 try: import fcntl                                   # file locks (POSIX only)
 except ImportError: fcntl = None
 import ddpm_book
-from .utils import IN_TEST, exists, default, get_device, seed_everything, progress, BookValueError
+from .utils import IN_TEST, exists, default, get_device, seed_everything, progress, BookValueError, BookFileNotFoundError
 from .schedule import Schedule
 from .losses import PRED_TYPES, training_target, diffusion_loss
 from .data import DATASET_INFO, get_dataset
@@ -474,16 +474,16 @@ def read_checkpoint_config(path:str|Path, # a checkpoint folder (or its config.j
     path = Path(path).expanduser()
     if path.name == 'config.json' and path.is_file(): path = path.parent
     fix = CKPT_HINT
-    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}: train one first (`ddpm_book train --out {path}`) or {fix}")
-    if not path.is_dir(): raise ValueError(f"{path} is a file, not a checkpoint folder: {fix}")
+    if not path.exists(): raise BookFileNotFoundError(f"no checkpoint at {path}", f"train one first (`ddpm_book train --out {path}`) or {fix}")
+    if not path.is_dir(): raise BookValueError(f"{path} is a file, not a checkpoint folder", fix)
     f = path / 'config.json'
-    if not f.exists(): raise FileNotFoundError(f"{f} not found, so {path} is not a ddpm_book checkpoint: {fix}")
+    if not f.exists(): raise BookFileNotFoundError(f"{f} not found, so {path} is not a ddpm_book checkpoint", fix)
     try: meta = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{f} is not valid JSON ({e}): {fix}") from e
+    except (ValueError, UnicodeDecodeError) as e: raise BookValueError(f"{f} is not valid JSON ({e})", fix) from e
     if not isinstance(meta, dict) or meta.get('kind') != CKPT_KIND:
-        raise ValueError(f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\"): {fix}")
+        raise BookValueError(f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\")", fix)
     missing = [k for k in ('model', 'schedule', 'pred') if k not in meta]
-    if missing: raise ValueError(f"{f} lacks {missing}: the checkpoint is incomplete; save it again with save_checkpoint")
+    if missing: raise BookValueError(f"{f} lacks {missing}: the checkpoint is incomplete", "save it again with save_checkpoint")
     _files(path, meta)
     return path, meta
 

@@ -93,6 +93,17 @@ def test_docs_rerun_no_computation():
     assert not bad, (f'{len(bad)} cell(s) mix imports with other code, so nbdev_docs would re-run them; move their imports '
                      'into a hidden import cell (`#| hide`) above them:\n' + '\n'.join(bad))
 
+def test_import_cells_are_hidden():
+    "A cell of imports is plumbing: the site hides it (`#| hide`), so a chapter reads as formulas, code and checks."
+    shown = []
+    for p in sorted(NBS.glob('*.ipynb')):
+        for i, c in enumerate(json.loads(p.read_text())['cells']):
+            src = ''.join(c['source']); d = _directives(src)
+            if c['cell_type'] != 'code' or {'hide', 'export', 'exports', 'exporti'} & d.keys() or d.get('include') == 'false': continue
+            body = [s for s in ast.parse('\n'.join(l for l in src.split('\n') if not l.lstrip().startswith('%'))).body]
+            if body and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body): shown.append(f'{p.name}, cell {i}: {src[:80]!r}')
+    assert not shown, 'import cells shown on the site; add `#| hide` to them:\n' + '\n'.join(shown)
+
 def test_rule_catches_a_mixed_cell():
     assert harmless('import math\nfrom torch import nn') and harmless("show_doc(f)\nshow_doc(g)")
     assert harmless('#| export\nimport math\nX = math.pi')
