@@ -13,6 +13,7 @@ from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
 from .sampling import SAMPLERS, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
+from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
 from .training import (RECIPES, TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
@@ -126,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(s)
 
     e = sub.add_parser('eval', help='measure sample quality beside the real-data floor; writes JSON', formatter_class=fmt,
-                       description='Sample from a checkpoint and measure the samples with ddpm_book.metrics: FID and KID (digits) or '
+                       description='Sample from a checkpoint and measure the samples with ddpm_book.metrics: FID and KID on a classifier\'s features '
+                                   f'(the datasets with an evaluator: {", ".join(EVALUATORS)}) or '
                                    'the energy distance (2-D sets), each beside its floor (real training data against the test split).')
     _add_sampling_options(e, n=1000)
     e.add_argument('--out', default=None, help='JSON file to write (default: <ckpt>/metrics-<sampler><steps>.json)')
@@ -190,29 +192,31 @@ def _jsonable(v):
     return v
 
 def metric_kind(data:str|None) -> str|None:
-    "'digits' or 'points' for data that chapter 09 can measure, else None."
-    if data == 'digits': return 'digits'
+    "'image' for data with an evaluator of chapter 09 (FID, KID, classes), 'points' for the 2-D sets, else None."
+    if data in EVALUATORS: return 'image'
     return 'points' if DATASET_INFO.get(data, {}).get('kind') == 'points' else None
 
 def _no_metric(data) -> CLIError:
-    return CLIError(f"no sample-quality metric for the data {data!r} yet (the book measures the digits and the 2-D sets)",
-                    "sample with `ddpm_book sample`, or pass --no-eval to `ddpm_book train`")
+    return CLIError(f"no sample-quality metric for the data {data!r} yet (the book measures the datasets with an evaluator, "
+                    f"{', '.join(EVALUATORS)}, and the 2-D sets)",
+                    "sample with `ddpm_book sample`, pass --no-eval to `ddpm_book train`, or register an evaluator for the data "
+                    "(ddpm_book.metrics.register_evaluator)")
 
 def measure(ck:Checkpoint, x:torch.Tensor, seed:int=0,
             info:dict|None=None, # how the samples were drawn (sampler, steps, seconds), for the table
            ) -> tuple[dict, str]:
     "Chapter 09's metrics of samples `x` from `ck`, beside their floors: (results, a printable table)."
-    from ddpm_book import metrics
     name, g, info = ck.data.get('name'), torch.Generator().manual_seed(seed), info or {}
     kind = metric_kind(name)
-    if kind == 'digits':
-        clf = metrics.get_classifier(root=ck.path.parent)
-        res = {**metrics.sample_quality(x, clf, generator=g), **metrics.class_histogram(x, clf)}
-        res['classifier_test_accuracy'] = getattr(clf, 'test_accuracy', None)
-        return _jsonable(res), metrics.quality_table({**res, **info})
+    if kind == 'image':
+        ev = get_evaluator(name)
+        clf = ev.classifier(root=ck.path.parent)
+        res = {**ev.quality(x, clf, generator=g), **ev.classes(x, clf)}
+        res['classifier_test_accuracy'] = clf.test_accuracy
+        return _jsonable(res), quality_table({**res, **info})
     if kind == 'points':
-        res = metrics.toy_quality(x, name, generator=g)
-        return _jsonable(res), metrics.toy_table([res])
+        res = toy_quality(x, name, generator=g)
+        return _jsonable(res), toy_table([res])
     raise _no_metric(name)
 
 def write_metrics(ck:Checkpoint, x:torch.Tensor, out:Path,
@@ -229,7 +233,9 @@ def write_metrics(ck:Checkpoint, x:torch.Tensor, out:Path,
 
 def _max_eval_n(data:str) -> int|None:
     "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
-    return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
+    kind = metric_kind(data)
+    if kind == 'image': return len(get_evaluator(data).split('train')[0])
+    return len(get_dataset(data, 'train')[0]) if kind else None
 
 # %% ../nbs/10_cli.ipynb #e617b67d
 def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:

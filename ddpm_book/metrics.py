@@ -5,12 +5,13 @@
 # %% ../nbs/09_evaluation.ipynb #b64c0b0c
 from __future__ import annotations
 import hashlib, json, math, time
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .utils import exists, default, get_device, progress
+from .utils import exists, default, get_device, progress, BookValueError
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
 from .losses import PRED_TYPES, gaussian_kl, model_mean
@@ -18,52 +19,62 @@ from .sampling import call_denoiser, sample, sampler_steps, _model_device
 from .data import load_digits, get_dataset, DATASET_INFO
 
 # %% auto #0
-__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'VAR_TYPES', 'SAMPLER_GRID', 'DigitsClassifier', 'train_classifier',
-           'classifier_accuracy', 'cached_network', 'get_classifier', 'digits_features', 'gaussian_stats',
+__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'evaluate_digits', 'SAMPLER_GRID',
+           'DigitsClassifier', 'train_classifier', 'classifier_accuracy', 'cached_network', 'Evaluator',
+           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'gaussian_stats',
            'trace_sqrt_product', 'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased',
            'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
            'quantise', 'vb_terms_bpd', 'nll_bpd', 'floor_images', 'sample_quality', 'predicted_classes',
-           'class_histogram', 'evaluate_digits', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
+           'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
            'toy_quality', 'toy_table']
 
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):
-    "A small CNN for the 1×8×8 digits in [-1, 1]; `features` gives the penultimate activations used by FID and KID."
+    "A small CNN for images in [-1, 1] (by default the 1×8×8 digits); `features` gives the penultimate activations used by FID and KID."
     def __init__(self,
+                 in_ch:int=1,        # channels of the images
+                 image_size:int=8,   # their height and width
                  ch:int=16,          # channels of the first convolutions (doubled after the first pooling)
                  feat_dim:int=64,    # size of the feature layer
                  num_classes:int=10, # number of classes
                  dropout:float=0.1,  # dropout before the read-out
                 ):
         super().__init__()
-        self.ch, self.feat_dim, self.num_classes, self.dropout = ch, feat_dim, num_classes, dropout
+        self.in_ch, self.image_size, self.ch, self.feat_dim, self.num_classes, self.dropout = in_ch, image_size, ch, feat_dim, num_classes, dropout
         self.body = nn.Sequential(
-            nn.Conv2d(1, ch, 3, padding=1), nn.GELU(), nn.Conv2d(ch, ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),  # 8×8 → 4×4
+            nn.Conv2d(in_ch, ch, 3, padding=1), nn.GELU(), nn.Conv2d(ch, ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),  # 8×8 → 4×4
             nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),                                       # 4×4 → 2×2
+            nn.AdaptiveAvgPool2d(2),                                         # 2×2 → 2×2 (the identity); larger images: 2×2 averages
             nn.Flatten(), nn.Linear(2 * ch * 4, feat_dim), nn.GELU())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat_dim, num_classes))
-        self.register_buffer('feat_scale', torch.ones(()))   # set after training: features of real digits have mean square 1
+        self.register_buffer('feat_scale', torch.ones(()))   # set after training: features of real images have mean square 1
 
-    def config(self) -> dict: return dict(ch=self.ch, feat_dim=self.feat_dim, num_classes=self.num_classes, dropout=self.dropout)
+    def config(self) -> dict: return dict(in_ch=self.in_ch, image_size=self.image_size, ch=self.ch, feat_dim=self.feat_dim,
+                                          num_classes=self.num_classes, dropout=self.dropout)
+
+    @property
+    def input_shape(self) -> tuple: return (self.in_ch, self.image_size, self.image_size)
 
     def _body(self, x:Tensor) -> Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
-            raise ValueError(f"the digits classifier takes images of shape (B, 1, 8, 8) in [-1, 1], got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise BookValueError(f"this classifier takes images of shape (B, {', '.join(map(str, self.input_shape))}) in [-1, 1], got {tuple(x.shape)}",
+                                 "measure images of the dataset the classifier was trained on, with the batch dimension first")
         return self.body(x)
 
     def features(self, x:Tensor) -> Tensor:
-        "Penultimate features, scaled to mean square 1 on real digits, shape (B, feat_dim)."
+        "Penultimate features, scaled to mean square 1 on real images, shape (B, feat_dim)."
         return self._body(x) * self.feat_scale
 
     def forward(self, x:Tensor) -> Tensor: return self.head(self._body(x))
+
 
 # %% ../nbs/09_evaluation.ipynb #a0397b2b
 def _shift(x:Tensor, g:torch.Generator) -> Tensor:
     "Shift a batch by up to one pixel in each direction, filling with the background value -1."
     i, j = torch.randint(0, 3, (2,), generator=g).tolist()
-    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + 8, j:j + 8]
+    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + x.shape[-2], j:j + x.shape[-1]]
 
-def train_classifier(X:Tensor,          # training images (N, 1, 8, 8) in [-1, 1]
+def train_classifier(X:Tensor,          # training images (N, C, H, W) in [-1, 1], of the model's `input_shape`
                      y:Tensor,          # their labels (N,)
                      epochs:int=30,     # passes over the data
                      bs:int=64,         # batch size
@@ -73,10 +84,12 @@ def train_classifier(X:Tensor,          # training images (N, 1, 8, 8) in [-1, 1
                      **kw,              # passed to DigitsClassifier
                     ) -> DigitsClassifier:
     "Train a `DigitsClassifier` with cross-entropy on (X, y); returns it in eval mode, on X's device."
-    if X.ndim != 4 or tuple(X.shape[1:]) != (1, 8, 8): raise ValueError(f"X must have shape (N, 1, 8, 8), got {tuple(X.shape)}")
-    if y.shape != X.shape[:1]: raise ValueError(f"y must hold one label per image, shape ({len(X)},), got {tuple(y.shape)}")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     model = DigitsClassifier(**kw).to(X.device)
+    if X.ndim != 4 or tuple(X.shape[1:]) != model.input_shape:
+        raise BookValueError(f"X must have shape (N, {', '.join(map(str, model.input_shape))}) for this classifier, got {tuple(X.shape)}",
+                             "pass in_ch= and image_size= of the images (e.g. image_size=28 for MNIST)")
+    if y.shape != X.shape[:1]: raise BookValueError(f"y must hold one label per image, shape ({len(X)},), got {tuple(y.shape)}", "pass the labels of X")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(X) / bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -136,20 +149,132 @@ def cached_network(root:str|Path,  # folder of the cache
         raise OSError(f"cannot write the cache of {name} to {root} ({e}): pass root= a writable folder") from e
     return net.eval().to(get_device(device)), meta
 
-def get_classifier(root:str|Path='runs',   # folder of the cache (digits_classifier.safetensors + .json)
+
+# %% ../nbs/09_evaluation.ipynb #c61a1433
+@dataclass
+class Evaluator:
+    "How samples of one image dataset are measured: its classifier (configuration, training settings, cache name) and its own floor."
+    data:str             # the dataset's name in `DATASET_INFO`
+    config:dict          # `DigitsClassifier` settings besides the data's shape and classes: ch, feat_dim, dropout
+    train:dict           # `train_classifier` settings: epochs, bs, lr, seed
+    name:str|None=None   # file stem of the classifier's cache; None: '<data>_classifier'
+
+    def __post_init__(self):
+        info = DATASET_INFO.get(self.data, {})
+        if info.get('kind') != 'image' or len(info['shape']) != 3 or info['shape'][1] != info['shape'][2]:
+            raise BookValueError(f"an evaluator measures a dataset of square images, got {self.data!r}",
+                                 f"name one of the image datasets {[k for k, v in DATASET_INFO.items() if v['kind'] == 'image']}")
+        self.name = self.name or f'{self.data}_classifier'
+
+    @property
+    def shape(self) -> tuple: return tuple(DATASET_INFO[self.data]['shape'])
+    @property
+    def levels(self) -> int: return DATASET_INFO[self.data]['levels']
+    def split(self, split:str) -> tuple[Tensor, Tensor]: return get_dataset(self.data, split)
+
+    def classifier_config(self) -> dict:
+        "The full `DigitsClassifier` configuration: the data's channels, size and classes, and `config`."
+        C, H, _ = self.shape
+        return dict(in_ch=C, image_size=H, num_classes=DATASET_INFO[self.data]['num_classes'], **self.config)
+
+    def classifier(self,
+                   root:str|Path='runs',   # folder of the cache (<name>.safetensors + .json)
                    retrain:bool=False,     # train again even if a cache exists
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,
                   ) -> DigitsClassifier:
-    "The book's digits classifier: loaded from `root` if it was trained on today's train split, else trained and saved."
-    X, y = load_digits('train'); Xte, yte = load_digits('test')
-    ident = dict(config=DigitsClassifier().config(), data=_fingerprint(X, y), train=CLASSIFIER_TRAIN)
-    def fit():
-        model = train_classifier(X, y, show_progress=show_progress, **CLASSIFIER_TRAIN)
-        return model, dict(test_accuracy=classifier_accuracy(model, Xte, yte))
-    model, meta = cached_network(root, CLASSIFIER_NAME, ident, lambda m: DigitsClassifier(**m['config']), fit, retrain, device)
-    model.test_accuracy = meta['test_accuracy']
-    return model
+        "The dataset's classifier, with its `.test_accuracy`: loaded from `root` if it was trained as configured on today's train split, else trained and saved."
+        (X, y), (Xte, yte) = self.split('train'), self.split('test')
+        cfg = self.classifier_config()
+        ident = dict(config=cfg, data=_fingerprint(X, y), train=self.train)
+        def fit():
+            model = train_classifier(X, y, show_progress=show_progress, **self.train, **cfg)
+            return model, dict(test_accuracy=classifier_accuracy(model, Xte, yte))
+        model, meta = cached_network(root, self.name, ident, lambda m: DigitsClassifier(**m['config']), fit, retrain, device)
+        model.test_accuracy = meta['test_accuracy']
+        return model
+
+    def floor_images(self,
+                     n:int,                               # how many: as many as the samples they stand beside
+                     generator:torch.Generator|None=None, # picks them
+                    ) -> Tensor:
+        "n real train images drawn at random without replacement: the floor's stand-in for n samples of a perfect model."
+        Xtr, _ = self.split('train')
+        if n > len(Xtr): raise BookValueError(f"the floor needs as many real train images as samples: {self.data} has {len(Xtr)}, got {n} samples",
+                                              f"measure at most {len(Xtr)} samples")
+        return Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]
+
+    @torch.no_grad()
+    def quality(self,
+                samples:Tensor,                       # generated images (n, *shape) in [-1, 1]
+                clf:DigitsClassifier|None=None,       # feature extractor; None: `self.classifier()`
+                generator:torch.Generator|None=None,  # picks the floor's train images and the KID subsets
+                real:Tensor|None=None,                # the floor's real images; default: n train images drawn at random
+                subsets:int=100, subset_size:int=1000, # KID settings
+               ) -> dict:
+        "FID and KID of samples (quantised to the data's levels) against the test split, beside the floor: as many real train images against it."
+        clf = default(clf, self.classifier)
+        Xte, _ = self.split('test')
+        n = len(samples)
+        if n < 4: raise BookValueError(f"need at least 4 samples, got {n}", "measure more samples")
+        real = self.floor_images(n, generator) if real is None else real
+        if len(real) != n: raise BookValueError(f"the floor must use as many real images as samples: got {len(real)} real images for {n} samples",
+                                                f"pass real= {n} train images, or leave it out")
+        fs, fr, ft = (digits_features(x, clf) for x in (quantise(samples.cpu(), self.levels), real, Xte))
+        k, k_se = kid(fs, ft, subsets, subset_size, generator=generator)
+        kf, kf_se = kid(fr, ft, subsets, subset_size, generator=generator)
+        return dict(n=n, n_test=len(Xte), fid=fid(fs, ft), fid_floor=fid(fr, ft), kid=k, kid_se=k_se, kid_floor=kf, kid_floor_se=kf_se)
+
+    @torch.no_grad()
+    def predict(self, samples:Tensor, clf:DigitsClassifier|None=None, bs:int=1024) -> Tensor:
+        "The classes the classifier assigns to the samples, quantised to the data's levels first; long (n,), on the CPU."
+        clf = default(clf, self.classifier)
+        dev, xq = next(clf.parameters()).device, quantise(samples.cpu(), self.levels)
+        return torch.cat([clf(xq[k:k + bs].to(dev)).argmax(1).cpu() for k in range(0, len(xq), bs)])
+
+    @torch.no_grad()
+    def classes(self, samples:Tensor, clf:DigitsClassifier|None=None) -> dict:
+        "Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² (and p-value) to uniform."
+        clf = default(clf, self.classifier)
+        pred = self.predict(samples, clf)
+        K, n = clf.num_classes, len(samples)
+        counts = torch.bincount(pred, minlength=K)
+        chi2 = ((counts - n / K) ** 2 / (n / K)).sum().double()
+        return dict(counts=counts.tolist(), tv=0.5 * (counts / n - 1 / K).abs().sum().item(), chi2=chi2.item(),
+                    p_value=torch.special.gammaincc(torch.tensor((K - 1) / 2, dtype=torch.float64), chi2 / 2).item())
+
+
+# %% ../nbs/09_evaluation.ipynb #26c1f800
+EVALUATORS:dict[str, Evaluator] = {}
+
+def register_evaluator(ev:Evaluator) -> Evaluator:
+    "Make `ev` the evaluator of its dataset (replacing any earlier one); returns it."
+    if not isinstance(ev, Evaluator): raise BookValueError(f"register an Evaluator, got {type(ev).__name__}", "pass Evaluator(data=..., config=..., train=...)")
+    EVALUATORS[ev.data] = ev
+    return ev
+
+def get_evaluator(name:str, # a dataset name, e.g. 'digits' or 'mnist5k'
+                 ) -> Evaluator:
+    "The evaluator registered for the dataset `name`."
+    if name not in EVALUATORS:
+        raise BookValueError(f"no evaluator for the dataset {name!r}: registered are {sorted(EVALUATORS)}",
+                             "register one with ddpm_book.metrics.register_evaluator(Evaluator(data=name, config=dict(ch=..., feat_dim=...), "
+                             "train=dict(epochs=..., bs=..., lr=..., seed=0)))")
+    return EVALUATORS[name]
+
+register_evaluator(Evaluator('digits', dict(ch=16, feat_dim=64, dropout=0.1), CLASSIFIER_TRAIN, CLASSIFIER_NAME))
+register_evaluator(Evaluator('mnist5k', dict(ch=16, feat_dim=128, dropout=0.1), dict(epochs=12, bs=128, lr=6e-3, seed=0)));
+
+
+# %% ../nbs/09_evaluation.ipynb #58dd3089
+def get_classifier(root:str|Path='runs',   # folder of the cache (<data>_classifier.safetensors + .json)
+                   retrain:bool=False,     # train again even if a cache exists
+                   device:str|None=None,   # where to put the network; None: the best available
+                   show_progress:bool=False,
+                   data:str='digits',      # the dataset whose evaluator's classifier is wanted
+                  ) -> DigitsClassifier:
+    "The classifier of a dataset's evaluator (the digits by default): loaded from `root` if it was trained as configured on today's train split, else trained and saved."
+    return get_evaluator(data).classifier(root, retrain, device, show_progress)
 
 
 # %% ../nbs/09_evaluation.ipynb #ecdf4d8b
@@ -396,53 +521,36 @@ def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like
 # %% ../nbs/09_evaluation.ipynb #f91460f8
 def floor_images(n:int,                              # how many: as many as the samples they stand beside
                  generator:torch.Generator|None=None, # picks them
+                 data:str='digits',                  # whose train split
                 ) -> Tensor:
-    "n real train images drawn at random without replacement: the floor's stand-in for n samples of a perfect model."
-    Xtr, _ = load_digits('train')
-    if n > len(Xtr): raise ValueError(f"the floor needs as many real train images as samples: pass at most {len(Xtr)} samples, got {n}")
-    return Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]
+    "n real train images of `data` drawn at random without replacement (`Evaluator.floor_images`)."
+    return get_evaluator(data).floor_images(n, generator)
 
-@torch.no_grad()
-def sample_quality(samples:Tensor,                   # generated digits (n, 1, 8, 8) in [-1, 1]
-                   clf:DigitsClassifier|None=None,   # feature extractor; None: `get_classifier()`
+def sample_quality(samples:Tensor,                   # generated images (n, *shape) in [-1, 1]
+                   clf:DigitsClassifier|None=None,   # feature extractor; None: the evaluator's classifier
                    subsets:int=100, subset_size:int=1000, # KID settings
                    generator:torch.Generator|None=None,  # picks the floor's train images and the KID subsets
                    real:Tensor|None=None,            # the floor's real images; default: n train images drawn at random
+                   data:str='digits',                # the dataset the samples imitate
                   ) -> dict:
-    "FID and KID of samples against the digits test split, beside the floor: as many real train images against the test split."
-    clf = default(clf, get_classifier)
-    Xte, _ = load_digits('test')
-    n = len(samples)
-    if n < 4: raise ValueError(f"need at least 4 samples, got {n}")
-    real = floor_images(n, generator) if real is None else real
-    if len(real) != n: raise ValueError(f"the floor must use as many real images as samples: got {len(real)} real images for {n} samples")
-    fs, fr, ft = (digits_features(x, clf) for x in (quantise(samples.cpu()), real, Xte))
-    k, k_se = kid(fs, ft, subsets, subset_size, generator=generator)
-    kf, kf_se = kid(fr, ft, subsets, subset_size, generator=generator)
-    return dict(n=n, n_test=len(Xte), fid=fid(fs, ft), fid_floor=fid(fr, ft), kid=k, kid_se=k_se, kid_floor=kf, kid_floor_se=kf_se)
+    "FID and KID of samples against the test split of `data`, beside the floor (`Evaluator.quality`)."
+    return get_evaluator(data).quality(samples, clf, generator, real, subsets, subset_size)
 
-@torch.no_grad()
-def predicted_classes(samples:Tensor,                 # digits (n, 1, 8, 8) in [-1, 1], generated or real
-                      clf:DigitsClassifier|None=None, # the classifier; None: `get_classifier()`
+def predicted_classes(samples:Tensor,                 # images (n, *shape) in [-1, 1], generated or real
+                      clf:DigitsClassifier|None=None, # the classifier; None: the evaluator's
                       bs:int=1024,                    # batch size
+                      data:str='digits',              # the dataset the samples imitate
                      ) -> Tensor:
-    "The classes the classifier assigns to the samples, quantised to the 17 levels first; long (n,), on the CPU."
-    clf = default(clf, get_classifier)
-    dev, xq = next(clf.parameters()).device, quantise(samples.cpu())
-    return torch.cat([clf(xq[k:k + bs].to(dev)).argmax(1).cpu() for k in range(0, len(xq), bs)])
+    "The classes the classifier of `data` assigns, after quantising to its levels (`Evaluator.predict`); long (n,), on the CPU."
+    return get_evaluator(data).predict(samples, clf, bs)
 
-@torch.no_grad()
-def class_histogram(samples:Tensor,                 # generated digits (n, 1, 8, 8)
-                    clf:DigitsClassifier|None=None, # the classifier; None: `get_classifier()`
+def class_histogram(samples:Tensor,                 # generated images (n, *shape)
+                    clf:DigitsClassifier|None=None, # the classifier; None: the evaluator's
+                    data:str='digits',              # the dataset the samples imitate
                    ) -> dict:
-    "Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² (and p-value) to uniform."
-    clf = default(clf, get_classifier)
-    pred = predicted_classes(samples, clf)
-    K, n = clf.num_classes, len(samples)
-    counts = torch.bincount(pred, minlength=K)
-    chi2 = ((counts - n / K) ** 2 / (n / K)).sum().double()
-    return dict(counts=counts.tolist(), tv=0.5 * (counts / n - 1 / K).abs().sum().item(), chi2=chi2.item(),
-                p_value=torch.special.gammaincc(torch.tensor((K - 1) / 2, dtype=torch.float64), chi2 / 2).item())
+    "Counts of the classes assigned, with the TV distance and Pearson's χ² (and p-value) to uniform (`Evaluator.classes`)."
+    return get_evaluator(data).classes(samples, clf)
+
 
 # %% ../nbs/09_evaluation.ipynb #21d0725c
 def _device_of(denoiser) -> torch.device:
@@ -450,39 +558,42 @@ def _device_of(denoiser) -> torch.device:
     return _model_device(denoiser) or torch.device('cpu')
 
 @torch.no_grad()
-def evaluate_digits(denoiser,                  # callable (x_t, t) -> prediction, trained on the digits
-                    sched:Schedule,            # its noise schedule
-                    pred:str='eps',            # what it predicts: 'eps', 'x0' or 'v'
-                    n:int=1000,                # number of samples (at most the 1438 train images, for the floor)
-                    sampler:str='ddpm',        # 'ddpm' or 'ddim'
-                    steps:int|None=None,       # DDIM steps
-                    nll:bool=True,             # also compute the bound on the test split (T network calls per image)
-                    clf:DigitsClassifier|None=None,
-                    x_T:Tensor|None=None,      # starting noise (n, 1, 8, 8); drawn if None
-                    real:Tensor|None=None,     # the floor's real train images (n of them); drawn if None
-                    generator:torch.Generator|None=None,
-                    show_progress:bool=True,
-                    **nll_kw,                  # passed to `nll_bpd` (var_type, t_batch, batch_size)
-                   ) -> dict:
-    "Sample n digits and measure them: FID and KID beside the floor, the class histogram, and the NLL bound in bits/dim."
-    clf, dev = default(clf, get_classifier), _device_of(denoiser)
+def evaluate(denoiser,                  # callable (x_t, t) -> prediction, trained on `data`
+             sched:Schedule,            # its noise schedule
+             pred:str='eps',            # what it predicts: 'eps', 'x0' or 'v'
+             data:str='digits',         # the dataset, with an evaluator: 'digits', 'mnist5k', ...
+             n:int=1000,                # number of samples (at most the train split's size, for the floor)
+             sampler:str='ddpm',        # 'ddpm' or 'ddim'
+             steps:int|None=None,       # DDIM steps
+             nll:bool=True,             # also compute the bound on the test split (T network calls per image)
+             clf:DigitsClassifier|None=None,
+             x_T:Tensor|None=None,      # starting noise (n, *shape); drawn if None
+             real:Tensor|None=None,     # the floor's real train images (n of them); drawn if None
+             generator:torch.Generator|None=None,
+             show_progress:bool=True,
+             **nll_kw,                  # passed to `nll_bpd` (var_type, t_batch, batch_size)
+            ) -> dict:
+    "Sample n images and measure them: FID and KID beside the floor, the class histogram, and the NLL bound in bits/dim."
+    ev = get_evaluator(data)
+    clf, dev = default(clf, ev.classifier), _device_of(denoiser)
     if exists(x_T): n = len(x_T)
     t0, c0 = time.time(), time.process_time()
-    x = sample(denoiser, sched, None if exists(x_T) else (n, 1, 8, 8), sampler=sampler, steps=steps, pred=pred, x_T=x_T,
+    x = sample(denoiser, sched, None if exists(x_T) else (n, *ev.shape), sampler=sampler, steps=steps, pred=pred, x_T=x_T,
                generator=generator, device=dev, show_progress=show_progress)
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
-    res = dict(sampler=sampler, steps=sampler_steps(sched, sampler, steps), seconds=time.time() - t0,
+    res = dict(data=data, sampler=sampler, steps=sampler_steps(sched, sampler, steps), seconds=time.time() - t0,
                cpu_seconds=time.process_time() - c0, samples=x.cpu())
-    res.update(sample_quality(x.cpu(), clf, generator=generator, real=real))
-    res.update(class_histogram(x.cpu(), clf))
+    res.update(ev.quality(x.cpu(), clf, generator=generator, real=real))
+    res.update(ev.classes(x.cpu(), clf))
     if nll:
-        Xte, _ = load_digits('test')
-        res['nll'] = nll_bpd(denoiser, sched, Xte.to(dev), pred, levels=DATASET_INFO['digits']['levels'], generator=generator,
-                             show_progress=show_progress, **nll_kw)
+        Xte, _ = ev.split('test')
+        res['nll'] = nll_bpd(denoiser, sched, Xte.to(dev), pred, levels=ev.levels, generator=generator, show_progress=show_progress, **nll_kw)
     return res
 
+evaluate_digits = evaluate   # the name chapters 08 and 09 first used
+
 def quality_table(res:dict) -> str:
-    "The measurements of `evaluate_digits` as an aligned table."
+    "The measurements of `evaluate` as an aligned table."
     name = f"{res['sampler'].upper()} {res['steps']} steps" if 'sampler' in res else 'samples'
     lines = [f"{name}: n = {res['n']} samples against the {res['n_test']} test images"
              + (f", sampled in {res['seconds']:.1f} s" if 'seconds' in res else ''),
@@ -502,6 +613,7 @@ SAMPLER_GRID = (('ddpm', None), ('ddim', 100), ('ddim', 50), ('ddim', 20), ('ddi
 
 @torch.no_grad()
 def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
+                     data:str='digits',          # the dataset, with an evaluator
                      n:int=1000,                 # samples per sampler
                      configs=SAMPLER_GRID,       # (sampler, steps) pairs
                      clf:DigitsClassifier|None=None,
@@ -509,14 +621,15 @@ def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
                      show_progress:bool=True,
                     ) -> list[dict]:
     "FID, KID and wall time of several samplers on the same model, the same starting noise x_T and the same floor."
-    clf = default(clf, get_classifier)
-    x_T = torch.randn(n, 1, 8, 8, generator=generator).to(_device_of(denoiser))
-    real = floor_images(n, generator)                                                # one floor for all rows
+    ev = get_evaluator(data)
+    clf = default(clf, ev.classifier)
+    x_T = torch.randn(n, *ev.shape, generator=generator).to(_device_of(denoiser))
+    real = ev.floor_images(n, generator)                                             # one floor for all rows
     denoiser(x_T[:2], torch.full((2,), sched.T, device=x_T.device))                  # warm-up, so the first timing is fair
     rows = []
     for sampler, steps in configs:
         if sampler == 'ddim' and steps > sched.T: continue
-        rows.append(evaluate_digits(denoiser, sched, pred, sampler=sampler, steps=steps, nll=False, clf=clf, x_T=x_T, real=real,
+        rows.append(evaluate(denoiser, sched, pred, data, sampler=sampler, steps=steps, nll=False, clf=clf, x_T=x_T, real=real,
                                     generator=generator, show_progress=show_progress))
     return rows
 
