@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import torch
 from torch import Tensor
-from .utils import IN_TEST, default, exists, BookValueError
+from .utils import default, exists, BookValueError
 from .training import get_trained, as_cond, cat_conds, check_cond, expand_cond, null_cond
 from .conditional import guidance_sweep, sweep_settings, weights_fingerprint
 
@@ -65,12 +65,11 @@ class CFGDenoiser:
 CFG_GAMMAS = (0., 1., 1.25, 1.5, 2., 3., 5.)    # the weights of the book's sweep
 
 def cfg_sweep(gammas:tuple|None=None, # the weights γ; None: CFG_GAMMAS (under the tests: three of them)
-              test:bool|None=None,    # the tiny test version; None: when IN_TEST
+              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
               root:str|Path='runs',   # where the model and the sweep are cached
               show_progress:bool=True,
              ) -> list[dict]:
     "The book's sweep of classifier-free guidance on the digits, with the conditional model of chapter 11."
-    test = IN_TEST if test is None else test
     ck = get_trained('digits-cond', root=root, test=test, show_progress=show_progress)
     gammas = default(gammas, (0., 1., CFG_GAMMA) if test else CFG_GAMMAS)
     return guidance_sweep(lambda y, gamma: CFGDenoiser(ck.model, y, gamma), ck.schedule, gammas, name=None if test else 'digits-cfg', root=root, pred=ck.pred,

@@ -12,7 +12,7 @@ from .schedule import Schedule, q_sample
 from .losses import pred_to_eps, pred_to_x0, training_target, PRED_TYPES
 from .score import eps_to_score, score_to_eps
 from .unet import sinusoidal_embedding
-from .utils import IN_TEST, default, progress, get_device
+from .utils import default, progress, get_device
 from .data import load_digits
 from .metrics import _fingerprint, cached_network
 from .training import get_trained
@@ -148,12 +148,11 @@ def get_noisy_classifier(sched:Schedule|None=None, # the schedule of the model i
                          root:str|Path='runs',     # folder of the cache (<name>.safetensors + <name>.json)
                          retrain:bool=False,       # train again even if a matching cache exists
                          device=None,              # where to put the network; None: the best available
-                         test:bool|None=None,      # the short test version; None: when IN_TEST
+                         test:bool=False,          # the short test version (the chapters pass IN_TEST)
                          show_progress:bool=False,
                         ) -> NoisyClassifier:
     "The noise-aware digits classifier p_φ(y | x_t, t): loaded from `root` if trained as the book says for this schedule, else trained and saved."
     sched = default(sched, lambda: Schedule(1000))
-    test = IN_TEST if test is None else test
     name, settings = (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST) if test else (NOISY_CLASSIFIER_NAME, NOISY_TRAIN)
     X, y = load_digits('train')
     ident = dict(config=NoisyClassifier((1, 8, 8), 10).config(), train=settings, schedule=sched.config(), data=_fingerprint(X, y))
@@ -190,12 +189,11 @@ def noisy_accuracy(clf,                  # a callable (x_t, t) -> class logits
 CG_GAMMAS = (0., 1., 2., 3., 4., 8., 16.)   # the weights of the book's sweep
 
 def classifier_guidance_sweep(gammas:tuple|None=None, # the weights γ; None: CG_GAMMAS (under the tests: three of them)
-                              test:bool|None=None,    # the tiny test version; None: when IN_TEST
+                              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
                               root:str|Path='runs',   # where the models and the sweep are cached
                               show_progress:bool=True,
                              ) -> list[dict]:
     "The book's sweep of classifier guidance on the digits: the unconditional digits model guided by the noise-aware classifier."
-    test = IN_TEST if test is None else test
     ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
     nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)
     gammas = default(gammas, CG_GAMMAS[:4:2] + CG_GAMMAS[-1:] if test else CG_GAMMAS)

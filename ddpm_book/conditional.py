@@ -8,7 +8,7 @@ import hashlib, json, math, os, time
 from pathlib import Path
 import torch
 from torch import Tensor
-from .utils import IN_TEST, default, exists, progress
+from .utils import default, exists, progress
 from .schedule import Schedule
 from .sampling import sample
 from .data import load_digits, image_grid
@@ -105,10 +105,10 @@ def report_table(rows:list[dict],   # results of `class_report`, each with a 'na
 SWEEP = dict(n_per_class=100, sampler='ddim', steps=100)      # the book's runs: 1000 samples per γ, DDIM in 100 steps
 SWEEP_TEST = dict(n_per_class=2, sampler='ddim', steps=10)     # under the tests: machinery only
 
-def sweep_settings(test:bool|None=None, # the test settings; None: when IN_TEST
+def sweep_settings(test:bool=False,      # the test settings (the chapters pass IN_TEST)
                   ) -> dict:
     "The sample count and sampler of the book's sweeps (`SWEEP`), or of the tests (`SWEEP_TEST`)."
-    return dict(SWEEP_TEST if (IN_TEST if test is None else test) else SWEEP)
+    return dict(SWEEP_TEST if test else SWEEP)
 
 def weights_fingerprint(model:torch.nn.Module, # a network
                        ) -> str:

@@ -17,7 +17,7 @@ from fastcore.basics import patch
 try: import fcntl                                   # file locks (POSIX only)
 except ImportError: fcntl = None
 import ddpm_book
-from .utils import IN_TEST, exists, default, get_device, seed_everything, progress, BookValueError, BookFileNotFoundError
+from .utils import exists, default, get_device, seed_everything, progress, BookValueError, BookFileNotFoundError
 from .schedule import Schedule
 from .losses import PRED_TYPES, training_target, diffusion_loss
 from .data import DATASET_INFO, get_dataset
@@ -750,12 +750,11 @@ def get_trained(name:str='digits',        # a recipe name (RECIPES)
                 root:str|Path='runs',      # folder of the checkpoints: root/name
                 device=None,               # where to load (and train) the model
                 retrain:bool=False,        # train again even if a matching checkpoint exists
-                test:bool|None=None,       # use the tiny recipe name + '-test'; None: when IN_TEST
+                test:bool=False,           # use the tiny recipe name + '-test' (the chapters pass IN_TEST)
                 show_progress:bool=True,
                ) -> Checkpoint:
     "The model of a recipe: loaded from root/name if trained with the same config, else trained and saved there."
     if name not in RECIPES: raise ValueError(f"unknown recipe {name!r}: choose one of {sorted(RECIPES)}, or add one with register_recipe")
-    test = IN_TEST if test is None else test
     key = name + '-test' if test and not name.endswith('-test') and name + '-test' in RECIPES else name
     cfg, folder = RECIPES[key], Path(root).expanduser() / key
     def matches():
