@@ -233,9 +233,7 @@ def write_metrics(ck:Checkpoint, x:torch.Tensor, out:Path,
 
 def _max_eval_n(data:str) -> int|None:
     "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
-    kind = metric_kind(data)
-    if kind == 'image': return len(get_evaluator(data).split('train')[0])
-    return len(get_dataset(data, 'train')[0]) if kind else None
+    return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
 
 # %% ../nbs/10_cli.ipynb #e617b67d
 def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:

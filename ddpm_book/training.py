@@ -143,7 +143,7 @@ def drop_cond(cond:dict,   # the batch's condition, one row per sample (`expand_
               generator:torch.Generator|None=None, # on the condition's device
              ) -> dict:
     "Each sample's condition replaced by the null condition with probability p, all its entries together."
-    if not 0 <= p <= 1: raise ValueError(f"p_uncond must lie in [0, 1], got {p}")
+    if not 0 <= p <= 1: raise BookValueError(f"p_uncond must lie in [0, 1], got {p}", "pass a probability, e.g. 0.1")
     if p == 0 or not cond: return cond
     if set(null) != set(cond): raise BookValueError(f"the null condition has entries {sorted(null)} but the condition {sorted(cond)}", "give them the same entries")
     v0 = next(iter(cond.values())); B = cond_batch(cond) or 1

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
-           'BookTypeError', 'BookFileNotFoundError']
+           'BookFileNotFoundError']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -70,5 +70,4 @@ class BookError(Exception):
     def __str__(self): return f"{self.msg} (fix: {self.fix})"
 
 class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
-class BookTypeError(BookError, TypeError): "An argument of the wrong kind."
 class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
