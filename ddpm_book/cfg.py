@@ -4,15 +4,13 @@
 
 # %% ../nbs/14_cfg.ipynb #f15b805b
 from __future__ import annotations
-from pathlib import Path
 import torch
 from torch import Tensor
 from .utils import default, exists, BookValueError
-from .training import get_trained, as_cond, cat_conds, check_cond, expand_cond, null_cond
-from .conditional import guidance_sweep, sweep_settings, weights_fingerprint
+from .training import as_cond, cat_conds, check_cond, expand_cond, null_cond
 
 # %% auto #0
-__all__ = ['CFG_GAMMA', 'CFG_GAMMAS', 'cfg_interpolate', 'cfg_extrapolate', 'CFGDenoiser', 'cfg_sweep']
+__all__ = ['CFG_GAMMA', 'cfg_interpolate', 'cfg_extrapolate', 'CFGDenoiser']
 
 # %% ../nbs/14_cfg.ipynb #8b5c2d83
 def cfg_interpolate(uncond:Tensor, # s(x_t, ∅) (or ε, x̂_0, v: any prediction type)
@@ -60,17 +58,3 @@ class CFGDenoiser:
             if self.gamma == 0: return self.model(x, t, **null)
             out = self.model(torch.cat([x, x]), torch.cat([t, t]), **cat_conds(cond, null))
         return cfg_interpolate(out[B:], out[:B], self.gamma)
-
-# %% ../nbs/14_cfg.ipynb #ac199a4d
-CFG_GAMMAS = (0., 1., 1.25, 1.5, 2., 3., 5.)    # the weights of the book's sweep
-
-def cfg_sweep(gammas:tuple|None=None, # the weights γ; None: CFG_GAMMAS (under the tests: three of them)
-              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
-              root:str|Path='runs',   # where the model and the sweep are cached
-              show_progress:bool=True,
-             ) -> list[dict]:
-    "The book's sweep of classifier-free guidance on the digits, with the conditional model of chapter 11."
-    ck = get_trained('digits-cond', root=root, test=test, show_progress=show_progress)
-    gammas = default(gammas, (0., 1., CFG_GAMMA) if test else CFG_GAMMAS)
-    return guidance_sweep(lambda y, gamma: CFGDenoiser(ck.model, y, gamma), ck.schedule, gammas, name=None if test else 'digits-cfg', root=root, pred=ck.pred,
-                          key=dict(model=weights_fingerprint(ck.model)), show_progress=show_progress, **sweep_settings(test))

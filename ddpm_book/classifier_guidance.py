@@ -12,20 +12,18 @@ from .schedule import Schedule, q_sample
 from .losses import pred_to_eps, pred_to_x0, training_target, PRED_TYPES
 from .score import eps_to_score, score_to_eps
 from .unet import sinusoidal_embedding
-from .utils import default, progress, get_device
+from .utils import default, progress, get_device, BookValueError
 from .data import load_digits
-from .metrics import _fingerprint, cached_network
-from .training import get_trained
-from .conditional import guidance_sweep, sweep_settings, weights_fingerprint
+from .training import Task, TrainConfig, BUILDERS, register_task
 
 # %% auto #0
-__all__ = ['NOISY_CLASSIFIER_NAME', 'NOISY_TRAIN', 'NOISY_TRAIN_TEST', 'CG_GAMMAS', 'NoisyClassifier', 'train_noisy_classifier',
-           'classifier_grad', 'ClassifierGuidance', 'get_noisy_classifier', 'noisy_accuracy',
-           'classifier_guidance_sweep']
+__all__ = ['NoisyClassifier', 'NoisyClassifyTask', 'noisy_classifier_recipe', 'classifier_grad', 'ClassifierGuidance',
+           'noisy_accuracy']
 
 # %% ../nbs/13_classifier_guidance.ipynb #1e912003
 class NoisyClassifier(nn.Module):
     "p_φ(y | x_t, t): a small time-conditioned CNN for images, or an MLP for points."
+    builder = 'noisy_classifier'   # how a checkpoint rebuilds it: BUILDERS['noisy_classifier'](config)
     def __init__(self,
                  shape:tuple=(1, 8, 8), # the shape of one input: (C, H, W) for images, (D,) for points
                  num_classes:int=10,    # number of classes
@@ -63,28 +61,38 @@ class NoisyClassifier(nn.Module):
         return self.head(h + self.body2(h))
 
 # %% ../nbs/13_classifier_guidance.ipynb #c8a08228
-def train_noisy_classifier(clf:nn.Module,      # the classifier p_φ(y | x_t, t)
-                           X:Tensor, y:Tensor,  # clean data x_0 and labels
-                           sched:Schedule,      # the schedule of the diffusion model it will guide
-                           steps:int=2000, batch_size:int=256, lr:float=2e-3,
-                           device=None, generator:torch.Generator|None=None,
-                           show_progress:bool=True) -> tuple[nn.Module, list[float]]:
-    "Train with cross-entropy on x_t drawn from the forward process at t ~ U{1, T}; return the classifier (in eval mode) and its loss history."
-    if len(X) != len(y): raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
-    device = get_device(device); clf.to(device).train()
-    opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=1e-4)
-    sched_lr = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    losses = []
-    for _ in progress(range(steps), desc='classifier', show=show_progress):
-        i = torch.randint(0, len(X), (batch_size,), generator=g)
-        x0, yy = X[i].to(device), y[i].to(device)
-        t = torch.randint(1, sched.T + 1, (batch_size,), generator=g)
-        eps = torch.randn(x0.shape, generator=g).to(device)
-        loss = F.cross_entropy(clf(q_sample(sched, x0, t, eps), t.to(device)), yy)
-        opt.zero_grad(); loss.backward(); opt.step(); sched_lr.step()
-        losses.append(loss.item())
-    return clf.eval(), losses
+class NoisyClassifyTask(Task):
+    "Cross-entropy of p_φ(y | x_t, t) on x_t drawn from the forward process of the run's schedule, at t ~ U{1, T}."
+    name = 'noisy_classify'
+    def prepare(self, tr, X:Tensor, y:Tensor|None):
+        if y is None or y.shape != X.shape[:1]:
+            raise BookValueError(f"a classifier needs one label per sample, got {None if y is None else tuple(y.shape)} for {len(X)} samples",
+                                 "pass data=(X, labels) or a labelled dataset")
+        super().prepare(tr, X, y)
+
+    def build(self, tr) -> nn.Module:
+        return NoisyClassifier(tuple(tr.X.shape[1:]), default(tr.cfg.num_classes, int(tr.y.max()) + 1), **{**tr.cfg.model, **tr.cfg.model_overrides})
+
+    def loss(self, tr) -> Tensor:
+        g, B = tr.gen, tr.cfg.batch_size
+        i = torch.randint(0, len(tr.X), (B,), generator=g, device=g.device)
+        x0, y = tr.X[i], tr.y[i]
+        t = torch.randint(1, tr.sched.T + 1, (B,), generator=g, device=g.device)
+        eps = torch.randn(x0.shape, generator=g, device=g.device, dtype=x0.dtype)
+        return F.cross_entropy(tr.model(q_sample(tr.sched, x0, t, eps), t), y)
+
+register_task(NoisyClassifyTask())
+BUILDERS['noisy_classifier'] = lambda config: NoisyClassifier(**config)
+
+def noisy_classifier_recipe(sched:Schedule,       # the schedule of the diffusion model it will guide
+                            data:str='digits',    # a labelled dataset
+                            steps:int=4000, batch_size:int=256, lr:float=2e-3, seed:int=0,
+                            ch:int=32, emb_dim:int=64, # the network's width and time-embedding size
+                           ) -> TrainConfig:
+    "The training run of a noise-aware classifier for `sched`'s noise levels: AdamW, one-cycle learning rate, no EMA."
+    return TrainConfig(task='noisy_classify', data=data, model=dict(ch=ch, emb_dim=emb_dim), schedule=sched.config(), steps=steps,
+                       batch_size=batch_size, lr=lr, weight_decay=1e-4, lr_schedule='onecycle', pct_start=0.1, warmup=0, grad_clip=None,
+                       ema_decay=0.0, seed=seed)
 
 # %% ../nbs/13_classifier_guidance.ipynb #1c813dc0
 def classifier_grad(clf,            # a callable (x_t, t) -> class logits
@@ -139,33 +147,6 @@ class ClassifierGuidance:
         if self.pred == 'eps': return eps
         return training_target(self.sched, pred_to_x0(self.sched, x, t, eps, 'eps'), eps, t, self.pred)
 
-# %% ../nbs/13_classifier_guidance.ipynb #30fb1193
-NOISY_CLASSIFIER_NAME = 'digits_noisy_classifier'
-NOISY_TRAIN = dict(steps=4000, batch_size=256, lr=2e-3, seed=0)   # the book's training settings (part of the cache's identity)
-NOISY_TRAIN_TEST = dict(steps=150, batch_size=128, lr=3e-3, seed=0)
-
-def get_noisy_classifier(sched:Schedule|None=None, # the schedule of the model it will guide; default Schedule(1000)
-                         root:str|Path='runs',     # folder of the cache (<name>.safetensors + <name>.json)
-                         retrain:bool=False,       # train again even if a matching cache exists
-                         device=None,              # where to put the network; None: the best available
-                         test:bool=False,          # the short test version (the chapters pass IN_TEST)
-                         show_progress:bool=False,
-                        ) -> NoisyClassifier:
-    "The noise-aware digits classifier p_φ(y | x_t, t): loaded from `root` if trained as the book says for this schedule, else trained and saved."
-    sched = default(sched, lambda: Schedule(1000))
-    name, settings = (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST) if test else (NOISY_CLASSIFIER_NAME, NOISY_TRAIN)
-    X, y = load_digits('train')
-    ident = dict(config=NoisyClassifier((1, 8, 8), 10).config(), train=settings, schedule=sched.config(), data=_fingerprint(X, y))
-    def fit():
-        torch.manual_seed(settings['seed'])                                              # the initial weights
-        clf, losses = train_noisy_classifier(NoisyClassifier(**ident['config']), X, y, sched, steps=settings['steps'],
-                                             batch_size=settings['batch_size'], lr=settings['lr'], device=device,
-                                             generator=torch.Generator().manual_seed(settings['seed']), show_progress=show_progress)
-        return clf, dict(final_loss=sum(losses[-100:]) / len(losses[-100:]))
-    clf, meta = cached_network(root, name, ident, lambda m: NoisyClassifier(**m['config']), fit, retrain, device)
-    clf.schedule_config, clf.meta = sched.config(), meta
-    return clf
-
 # %% ../nbs/13_classifier_guidance.ipynb #86f590e0
 @torch.no_grad()
 def noisy_accuracy(clf,                  # a callable (x_t, t) -> class logits
@@ -184,19 +165,3 @@ def noisy_accuracy(clf,                  # a callable (x_t, t) -> class logits
                 for _ in range(reps)]
         out.append(torch.stack(hits).mean())
     return torch.stack(out)
-
-# %% ../nbs/13_classifier_guidance.ipynb #6413ce9c
-CG_GAMMAS = (0., 1., 2., 3., 4., 8., 16.)   # the weights of the book's sweep
-
-def classifier_guidance_sweep(gammas:tuple|None=None, # the weights γ; None: CG_GAMMAS (under the tests: three of them)
-                              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
-                              root:str|Path='runs',   # where the models and the sweep are cached
-                              show_progress:bool=True,
-                             ) -> list[dict]:
-    "The book's sweep of classifier guidance on the digits: the unconditional digits model guided by the noise-aware classifier."
-    ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
-    nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)
-    gammas = default(gammas, CG_GAMMAS[:4:2] + CG_GAMMAS[-1:] if test else CG_GAMMAS)
-    make = lambda y, gamma: ClassifierGuidance(ck.denoiser, nclf, ck.schedule, y, gamma, pred=ck.pred)
-    return guidance_sweep(make, ck.schedule, gammas, name=None if test else 'digits-classifier-guidance', root=root, pred=ck.pred,
-                          key=dict(model=weights_fingerprint(ck.model), classifier=weights_fingerprint(nclf)), show_progress=show_progress, **sweep_settings(test))

@@ -14,7 +14,8 @@ from .sampling import SAMPLERS, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
-from .training import (RECIPES, TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
+from .experiments import RECIPES
+from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 'build_parser', 'load', 'draw', 'save_samples',
@@ -63,11 +64,7 @@ def writable_file(path:str|Path, # a file the command will write
 
 # %% ../nbs/10_cli.ipynb #2588f6f3
 def load_recipes() -> dict:
-    "RECIPES after importing every module of the package, so that recipes other chapters register (Part III) are known."
-    import importlib, pkgutil, ddpm_book
-    for m in pkgutil.iter_modules(ddpm_book.__path__):
-        if m.name not in ('cli', '_modidx'):
-            importlib.import_module(f'ddpm_book.{m.name}')
+    "The book's recipes, all declared in one place (ddpm_book.experiments.RECIPES)."
     return RECIPES
 
 def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
@@ -94,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = _Help
 
     t = sub.add_parser('train', help='train a model (default: the digits, a few minutes on a laptop CPU)', formatter_class=fmt,
-                       description='Train a DDPM from a recipe of ddpm_book.training.RECIPES, then write samples.png, loss.png and metrics.json.')
+                       description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, then write samples.png, loss.png and metrics.json.')
     t.add_argument('--data', choices=DATASETS, default=None, help='dataset (default: the recipe\'s, digits)')
     t.add_argument('--recipe', choices=sorted(RECIPES), default=None, help='start from this recipe (default: the one named like --data, else digits)')
     t.add_argument('--out', default=None, help='checkpoint folder (default: runs/<recipe>)')

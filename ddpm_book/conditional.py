@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_conditional.ipynb #0e335633
 from __future__ import annotations
-import hashlib, json, math, os, time
+import math, time
 from pathlib import Path
 import torch
 from torch import Tensor
@@ -12,15 +12,10 @@ from .utils import default, exists, progress
 from .schedule import Schedule
 from .sampling import sample
 from .data import load_digits, image_grid
-from .training import DIGITS, register_recipe
-from .metrics import get_classifier, digits_features, quantise, sample_quality, predicted_classes, _fingerprint
+from .metrics import get_classifier, digits_features, quantise, sample_quality, predicted_classes
 
 # %% auto #0
-__all__ = ['DIGITS_COND', 'SWEEP', 'SWEEP_TEST', 'class_labels', 'sample_classes', 'within_class_spread', 'class_report',
-           'report_table', 'sweep_settings', 'weights_fingerprint', 'guidance_sweep', 'plot_sweep', 'class_grid']
-
-# %% ../nbs/11_conditional.ipynb #3bf1e782
-DIGITS_COND = register_recipe('digits-cond', DIGITS.replace(num_classes=10, p_uncond=0.1))
+__all__ = ['class_labels', 'sample_classes', 'within_class_spread', 'class_report', 'report_table', 'plot_sweep', 'class_grid']
 
 # %% ../nbs/11_conditional.ipynb #01218c53
 def class_labels(n_per_class:int,     # samples of each class
@@ -100,58 +95,6 @@ def report_table(rows:list[dict],   # results of `class_report`, each with a 'na
         out.append(f"{str(r.get('name', '')):16s} {r['n']:5d} {r['acc']:8.4f} ± {r['acc_se']:.4f} {kid:>20s} {floor:>20s} "
                    f"{r['spread']:7.3f} {r['spread_real']:7.3f}")
     return '\n'.join(out)
-
-# %% ../nbs/11_conditional.ipynb #f7705314
-SWEEP = dict(n_per_class=100, sampler='ddim', steps=100)      # the book's runs: 1000 samples per γ, DDIM in 100 steps
-SWEEP_TEST = dict(n_per_class=2, sampler='ddim', steps=10)     # under the tests: machinery only
-
-def sweep_settings(test:bool=False,      # the test settings (the chapters pass IN_TEST)
-                  ) -> dict:
-    "The sample count and sampler of the book's sweeps (`SWEEP`), or of the tests (`SWEEP_TEST`)."
-    return dict(SWEEP_TEST if test else SWEEP)
-
-def weights_fingerprint(model:torch.nn.Module, # a network
-                       ) -> str:
-    "A short hash of a network's weights, to key caches on the exact model."
-    return _fingerprint(*model.state_dict().values())
-
-def _ident_path(root, name:str, ident:dict) -> tuple[Path, str]:
-    s = json.dumps(ident, sort_keys=True, default=str)
-    return Path(root).expanduser() / 'sweeps' / f'{name}-{hashlib.sha256(s.encode()).hexdigest()[:12]}.pt', s
-
-def guidance_sweep(make_denoiser,          # (y, gamma) -> denoiser (x_t, t) that samples class y[i] in row i with weight γ
-                   sched:Schedule,         # the schedule of the model
-                   gammas:list,            # the guidance weights γ
-                   n_per_class:int=100,    # samples of each class per γ
-                   name:str|None=None,     # cache each row as root/sweeps/<name>-<hash>.pt; None: no cache
-                   key:dict|None=None,     # what identifies the models (part of the hash): e.g. their training configs
-                   root:str|Path='runs',   # folder of the cache
-                   seed:int=0,             # seeds x_T and the sampler's noise (the same for every γ)
-                   clf=None,               # the digits classifier that measures; None: `get_classifier()`
-                   show_progress:bool=True,
-                   **kw,                   # passed to `sample` (sampler, steps, pred, ...)
-                  ) -> list[dict]:
-    "For every γ: balanced samples from the same noise, measured by `class_report`; each row cached under `root` when named."
-    clf = default(clf, get_classifier)
-    y, clf_fp = class_labels(n_per_class, clf.num_classes), weights_fingerprint(clf)
-    x_T = torch.randn(len(y), 1, 8, 8, generator=torch.Generator().manual_seed(seed))
-    rows = []
-    for g in [float(g) for g in gammas]:
-        ident = dict(name=name, key=key, gamma=g, n_per_class=n_per_class, seed=seed, sched=sched.config(), sample=kw, clf=clf_fp)
-        path, s = _ident_path(root, name, ident) if exists(name) else (None, None)
-        if exists(path) and path.exists():
-            saved = torch.load(path, weights_only=True)
-            if saved.get('ident') == s: rows.append(saved['row']); continue
-        t0 = time.time()
-        xs = sample_classes(lambda yb: make_denoiser(yb, g), sched, y, x_T=x_T, generator=torch.Generator().manual_seed(seed + 1),
-                            show_progress=show_progress, batch_size=len(y), **kw)
-        row = dict(name=f'γ = {g:g}', gamma=g, seconds=time.time() - t0, y=y, samples=xs,
-                   **class_report(xs, y, clf, generator=torch.Generator().manual_seed(seed)))
-        rows.append(row)
-        if exists(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f'.tmp{os.getpid()}'); torch.save(dict(ident=s, row=row), tmp); os.replace(tmp, path)
-    return rows
 
 # %% ../nbs/11_conditional.ipynb #0091385c
 def plot_sweep(sweeps:dict,   # {label: rows of `guidance_sweep`}

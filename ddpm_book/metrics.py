@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evaluation.ipynb #b64c0b0c
 from __future__ import annotations
-import hashlib, json, math, time
+import json, math, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .utils import exists, default, get_device, progress, BookValueError
+from .training import Task, TrainConfig, BUILDERS, register_task, load_or_train
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
 from .losses import PRED_TYPES, gaussian_kl, model_mean
@@ -20,7 +21,7 @@ from .data import load_digits, get_dataset, DATASET_INFO
 
 # %% auto #0
 __all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'evaluate_digits', 'SAMPLER_GRID',
-           'DigitsClassifier', 'train_classifier', 'classifier_accuracy', 'cached_network', 'Evaluator',
+           'DigitsClassifier', 'ClassifyTask', 'classifier_recipe', 'classifier_accuracy', 'Evaluator',
            'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'gaussian_stats',
            'trace_sqrt_product', 'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased',
            'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
@@ -31,6 +32,7 @@ __all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'ev
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):
     "A small CNN for images in [-1, 1] (by default the 1×8×8 digits); `features` gives the penultimate activations used by FID and KID."
+    builder = 'classifier'   # how a checkpoint rebuilds it: BUILDERS['classifier'](config)
     def __init__(self,
                  in_ch:int=1,        # channels of the images
                  image_size:int=8,   # their height and width
@@ -71,84 +73,63 @@ class DigitsClassifier(nn.Module):
 # %% ../nbs/09_evaluation.ipynb #a0397b2b
 def _shift(x:Tensor, g:torch.Generator) -> Tensor:
     "Shift a batch by up to one pixel in each direction, filling with the background value -1."
-    i, j = torch.randint(0, 3, (2,), generator=g).tolist()
+    i, j = torch.randint(0, 3, (2,), generator=g, device=g.device).tolist()
     return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + x.shape[-2], j:j + x.shape[-1]]
 
-def train_classifier(X:Tensor,          # training images (N, C, H, W) in [-1, 1], of the model's `input_shape`
-                     y:Tensor,          # their labels (N,)
-                     epochs:int=30,     # passes over the data
-                     bs:int=64,         # batch size
-                     lr:float=3e-3,     # peak learning rate of the one-cycle schedule
-                     seed:int=0,        # seed of the initialisation, the batches and the shifts
-                     show_progress:bool=True,
-                     **kw,              # passed to DigitsClassifier
-                    ) -> DigitsClassifier:
-    "Train a `DigitsClassifier` with cross-entropy on (X, y); returns it in eval mode, on X's device."
-    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    model = DigitsClassifier(**kw).to(X.device)
-    if X.ndim != 4 or tuple(X.shape[1:]) != model.input_shape:
-        raise BookValueError(f"X must have shape (N, {', '.join(map(str, model.input_shape))}) for this classifier, got {tuple(X.shape)}",
-                             "pass in_ch= and image_size= of the images (e.g. image_size=28 for MNIST)")
-    if y.shape != X.shape[:1]: raise BookValueError(f"y must hold one label per image, shape ({len(X)},), got {tuple(y.shape)}", "pass the labels of X")
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(X) / bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    model.train()
-    with torch.enable_grad():                           # also when called under no_grad (e.g. by evaluate_digits)
-        for _ in progress(range(epochs), desc='classifier', show=show_progress):
-            perm = torch.randperm(len(X), generator=g).to(X.device)
-            for k in range(0, len(X), bs):
-                idx = perm[k:k + bs]
-                loss = F.cross_entropy(model(_shift(X[idx], g)), y[idx])
-                opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-    model.eval()
-    with torch.no_grad(): model.feat_scale.fill_(torch.cat([model._body(X[k:k + 1024]) for k in range(0, len(X), 1024)]).pow(2).mean().rsqrt().item())
-    return model
+class ClassifyTask(Task):
+    "Cross-entropy of a `DigitsClassifier` on labelled images: epochs of shuffled batches, each shifted by up to one pixel."
+    name = 'classify'
+    def prepare(self, tr, X:Tensor, y:Tensor|None):
+        if y is None or X.ndim != 4 or y.shape != X.shape[:1]:
+            raise BookValueError(f"a classifier trains on images (N, C, H, W) with one label each, got X {tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
+                                 "pass data=(images, labels) or a labelled image dataset")
+        super().prepare(tr, X, y)
+
+    def build(self, tr) -> nn.Module:
+        C, H, W = tr.X.shape[1:]
+        if H != W: raise BookValueError(f"the classifier takes square images, got {H}×{W}", "pad or crop the images to a square")
+        return DigitsClassifier(in_ch=C, image_size=H, num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+                                **{**tr.cfg.model, **tr.cfg.model_overrides})
+
+    def loss(self, tr) -> Tensor:
+        st, N = tr.task_state, len(tr.X)
+        if st.get('pos', N) >= N:                                              # a new epoch: a new order
+            st['perm'], st['pos'] = torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device), 0
+        idx = st['perm'][st['pos']:st['pos'] + tr.cfg.batch_size]; st['pos'] += len(idx)
+        return F.cross_entropy(tr.model(_shift(tr.X[idx], tr.gen)), tr.y[idx])
+
+    @torch.no_grad()
+    def finish(self, tr):
+        m, X = tr.model.eval(), tr.X                                           # features of the real images: mean square 1
+        m.feat_scale.fill_(torch.cat([m._body(X[k:k + 1024]) for k in range(0, len(X), 1024)]).pow(2).mean().rsqrt().item())
+
+register_task(ClassifyTask())
+BUILDERS['classifier'] = lambda config: DigitsClassifier(**config)
+
+def classifier_recipe(data:str='digits', # a labelled image dataset
+                      ch:int=16, feat_dim:int=64, dropout:float=0.1, # the `DigitsClassifier`'s width, feature size and dropout
+                      epochs:int=30,      # passes over the train split
+                      bs:int=64,          # batch size
+                      lr:float=3e-3,      # peak learning rate of the one-cycle schedule
+                      seed:int=0,         # seeds the initialisation, the batches and the shifts
+                     ) -> TrainConfig:
+    "The training run of a classifier for `data`'s train split, as a TrainConfig of the 'classify' task."
+    n = len(get_dataset(data, 'train')[0])
+    return TrainConfig(task='classify', data=data, model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout), num_classes=DATASET_INFO[data]['num_classes'],
+                       steps=epochs * math.ceil(n / bs), batch_size=bs, lr=lr, weight_decay=1e-4, lr_schedule='onecycle', pct_start=0.3,
+                       warmup=0, grad_clip=None, ema_decay=0.0, seed=seed)
 
 @torch.no_grad()
 def classifier_accuracy(model:DigitsClassifier, X:Tensor, y:Tensor, bs:int=1024) -> float:
     "Fraction of images in X whose predicted class is y."
     model.eval()
-    pred = torch.cat([model(X[k:k + bs]).argmax(1) for k in range(0, len(X), bs)])
+    dev = next(model.parameters()).device
+    pred = torch.cat([model(X[k:k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
     return (pred == y.to(pred.device)).double().mean().item()
 
 # %% ../nbs/09_evaluation.ipynb #8b7a9ea5
-CLASSIFIER_NAME = 'digits_classifier'
-CLASSIFIER_TRAIN = dict(epochs=30, bs=64, lr=3e-3, seed=0)   # the book's training settings (part of the cache's identity)
-
-def _fingerprint(*ts:Tensor) -> str:
-    "A short hash of tensors' contents (to tell whether a cache was made from the same data)."
-    h = hashlib.sha256()
-    for t in ts: h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-def cached_network(root:str|Path,  # folder of the cache
-                   name:str,        # file stem: <name>.safetensors (weights) and <name>.json (identity and record)
-                   ident:dict,      # what must match for the cache to count (JSON-serialisable): config, data, training settings
-                   build,           # meta -> an untrained network of the cached configuration
-                   fit,             # () -> (trained network, dict of more to record); called when the cache does not match
-                   retrain:bool=False,   # fit again even if the cache matches
-                   device=None,     # where to put the network; None: the best available
-                  ) -> tuple[nn.Module, dict]:
-    "A network loaded from root/<name>.* when its JSON records the same `ident`, else fitted and saved there; returns (network in eval mode, meta)."
-    from safetensors.torch import load_file, save_file
-    root = Path(root).expanduser(); wpath, cpath = root / f'{name}.safetensors', root / f'{name}.json'
-    if not retrain and wpath.exists() and cpath.exists():
-        meta = json.loads(cpath.read_text())
-        if {k: meta.get(k) for k in ident} == ident:
-            net = build(meta); net.load_state_dict(load_file(str(wpath)))
-            return net.eval().to(get_device(device)), meta
-    t0 = time.time()
-    net, extra = fit()
-    meta = dict(ident, **extra, train_seconds=round(time.time() - t0, 1))
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(wpath))
-        cpath.write_text(json.dumps(meta, indent=1))
-    except OSError as e:
-        raise OSError(f"cannot write the cache of {name} to {root} ({e}): pass root= a writable folder") from e
-    return net.eval().to(get_device(device)), meta
-
+CLASSIFIER_NAME = 'digits-classifier'
+CLASSIFIER_TRAIN = dict(epochs=30, bs=64, lr=3e-3, seed=0)   # the book's training settings (part of the classifier's identity)
 
 # %% ../nbs/09_evaluation.ipynb #c61a1433
 @dataclass
@@ -156,15 +137,15 @@ class Evaluator:
     "How samples of one image dataset are measured: its classifier (configuration, training settings, cache name) and its own floor."
     data:str             # the dataset's name in `DATASET_INFO`
     config:dict          # `DigitsClassifier` settings besides the data's shape and classes: ch, feat_dim, dropout
-    train:dict           # `train_classifier` settings: epochs, bs, lr, seed
-    name:str|None=None   # file stem of the classifier's cache; None: '<data>_classifier'
+    train:dict           # `classifier_recipe` settings: epochs, bs, lr, seed
+    name:str|None=None   # the classifier's folder in the store; None: '<data>-classifier'
 
     def __post_init__(self):
         info = DATASET_INFO.get(self.data, {})
         if info.get('kind') != 'image' or len(info['shape']) != 3 or info['shape'][1] != info['shape'][2]:
             raise BookValueError(f"an evaluator measures a dataset of square images, got {self.data!r}",
                                  f"name one of the image datasets {[k for k, v in DATASET_INFO.items() if v['kind'] == 'image']}")
-        self.name = self.name or f'{self.data}_classifier'
+        self.name = self.name or f'{self.data}-classifier'
 
     @property
     def shape(self) -> tuple: return tuple(DATASET_INFO[self.data]['shape'])
@@ -172,26 +153,19 @@ class Evaluator:
     def levels(self) -> int: return DATASET_INFO[self.data]['levels']
     def split(self, split:str) -> tuple[Tensor, Tensor]: return get_dataset(self.data, split)
 
-    def classifier_config(self) -> dict:
-        "The full `DigitsClassifier` configuration: the data's channels, size and classes, and `config`."
-        C, H, _ = self.shape
-        return dict(in_ch=C, image_size=H, num_classes=DATASET_INFO[self.data]['num_classes'], **self.config)
+    def recipe(self) -> TrainConfig:
+        "The classifier's training run: `classifier_recipe` with this evaluator's settings."
+        return classifier_recipe(self.data, **self.config, **self.train)
 
     def classifier(self,
-                   root:str|Path='runs',   # folder of the cache (<name>.safetensors + .json)
-                   retrain:bool=False,     # train again even if a cache exists
+                   root:str|Path='runs',   # the store's folder: the classifier lives in root/<name>
+                   retrain:bool=False,     # train again even if the finished run is there
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,
                   ) -> DigitsClassifier:
-        "The dataset's classifier, with its `.test_accuracy`: loaded from `root` if it was trained as configured on today's train split, else trained and saved."
-        (X, y), (Xte, yte) = self.split('train'), self.split('test')
-        cfg = self.classifier_config()
-        ident = dict(config=cfg, data=_fingerprint(X, y), train=self.train)
-        def fit():
-            model = train_classifier(X, y, show_progress=show_progress, **self.train, **cfg)
-            return model, dict(test_accuracy=classifier_accuracy(model, Xte, yte))
-        model, meta = cached_network(root, self.name, ident, lambda m: DigitsClassifier(**m['config']), fit, retrain, device)
-        model.test_accuracy = meta['test_accuracy']
+        "The dataset's classifier, with its `.test_accuracy`: from the store (trained there first if it was not trained as configured on today's train split)."
+        model = load_or_train(self.recipe(), Path(root).expanduser() / self.name, device=device, retrain=retrain, show_progress=show_progress).model
+        model.test_accuracy = classifier_accuracy(model, *self.split('test'))
         return model
 
     def floor_images(self,
@@ -267,7 +241,7 @@ register_evaluator(Evaluator('mnist5k', dict(ch=16, feat_dim=128, dropout=0.1), 
 
 
 # %% ../nbs/09_evaluation.ipynb #58dd3089
-def get_classifier(root:str|Path='runs',   # folder of the cache (<data>_classifier.safetensors + .json)
+def get_classifier(root:str|Path='runs',   # the store's folder (the classifier lives in root/<data>-classifier)
                    retrain:bool=False,     # train again even if a cache exists
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/99_utils.ipynb #f5e9ff97
 from __future__ import annotations
-import os, random, shutil
+import hashlib, os, random, shutil
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
-           'BookFileNotFoundError']
+           'BookFileNotFoundError', 'fingerprint']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -71,3 +71,12 @@ class BookError(Exception):
 
 class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
 class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
+
+# %% ../nbs/99_utils.ipynb #18d360f4
+def fingerprint(*ts:torch.Tensor) -> str:
+    "A short hash (16 hex digits) of tensors' dtypes, shapes and contents."
+    h = hashlib.sha256()
+    for t in ts:
+        t = t.detach().cpu().contiguous()
+        h.update(f'{t.dtype}{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()[:16]
