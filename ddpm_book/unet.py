@@ -40,29 +40,45 @@ def group_norm(ch:int,              # number of channels
 
 # %% ../nbs/06_unet.ipynb #44fa64fa
 class ConvBlock(nn.Module):
-    "Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the time embedding added after the first conv."
+    "Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the embedding (if `emb_dim` is set) added after the first conv."
     def __init__(self,
-                 in_ch:int,            # input channels
-                 out_ch:int,           # output channels
-                 emb_dim:int,          # size of the time (+ label) embedding e
-                 dropout:float=0.0,    # dropout before the second conv
-                 norm_groups:int=32,   # GroupNorm groups (reduced to a divisor of the channel count)
+                 in_ch:int,               # input channels
+                 out_ch:int,              # output channels
+                 emb_dim:int|None=None,   # size of the time (+ label) embedding e; None: no embedding (a plain residual block)
+                 dropout:float=0.0,       # dropout before the second conv
+                 norm_groups:int=32,      # GroupNorm groups (reduced to a divisor of the channel count)
                 ):
         super().__init__()
+        if emb_dim is not None and (isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim < 1):
+            raise ValueError(f"emb_dim must be a positive integer, or None for a block without an embedding; got {emb_dim!r}")
+        self.emb_dim = emb_dim
         self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb_proj = nn.Linear(emb_dim, out_ch)
+        self.emb_proj = nn.Linear(emb_dim, out_ch) if emb_dim is not None else None   # made in the same place as ever
         self.norm2, self.drop = group_norm(out_ch, norm_groups), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
         nn.init.zeros_(self.conv2.weight); nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, x:Tensor, # feature maps, (B, in_ch, H, W)
-                emb:Tensor,     # embedding, (B, emb_dim)
-               ) -> Tensor:     # (B, out_ch, H, W)
+    def forward(self, x:Tensor,          # feature maps, (B, in_ch, H, W)
+                emb:Tensor|None=None,    # embedding, (B, emb_dim); None for a block built with emb_dim=None
+               ) -> Tensor:              # (B, out_ch, H, W)
+        "skip(x) + the residual branch, which adds the projected embedding after the first conv when the block has one."
+        self._check_emb(emb)
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
+        if self.emb_proj is not None: h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
         h = self.conv2(self.drop(F.silu(self.norm2(h))))
         return self.skip(x) + h
+
+    def _check_emb(self, emb):
+        "An embedding exactly when the block was built for one, of the size it was built for."
+        if self.emb_dim is None:
+            if emb is not None: raise ValueError("this ConvBlock was built without an embedding (emb_dim=None), so it takes none: "
+                                                 "call block(x), or build it with emb_dim=D to add an embedding of size D")
+        elif emb is None: raise ValueError(f"this ConvBlock adds an embedding of size {self.emb_dim}: call block(x, emb) with emb "
+                                           f"of shape (B, {self.emb_dim}), or build it with emb_dim=None for a plain residual block")
+        elif not isinstance(emb, Tensor) or emb.ndim != 2 or emb.shape[1] != self.emb_dim:
+            raise ValueError(f"emb must have shape (B, {self.emb_dim}), one embedding per sample; got "
+                             f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}")
 
 # %% ../nbs/06_unet.ipynb #d450ad64
 class Attention(nn.Module):
@@ -123,7 +139,7 @@ class Upsample(nn.Module):
 class Stage(nn.ModuleList):
     "Modules run in order; ConvBlocks get the embedding, Attention blocks the context."
     def __init__(self, modules:list[nn.Module]|None=None): super().__init__(modules)  # the blocks of one resolution, in order
-    def forward(self, h:Tensor, emb:Tensor, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
+    def forward(self, h:Tensor, emb:Tensor|None=None, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
         for m in self:
             if isinstance(m, ConvBlock): h = m(h, emb)
             elif isinstance(m, Attention): h = m(h, context, context_mask)
