@@ -40,43 +40,62 @@ def group_norm(ch:int,              # number of channels
 
 # %% ../nbs/06_unet.ipynb #44fa64fa
 class ConvBlock(nn.Module):
-    "Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the time embedding added after the first conv."
+    "Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the embedding (if `emb_dim` is set) added after the first conv."
     def __init__(self,
-                 in_ch:int,            # input channels
-                 out_ch:int,           # output channels
-                 emb_dim:int,          # size of the time (+ label) embedding e
-                 dropout:float=0.0,    # dropout before the second conv
-                 norm_groups:int=32,   # GroupNorm groups (reduced to a divisor of the channel count)
+                 in_ch:int,               # input channels
+                 out_ch:int,              # output channels
+                 emb_dim:int|None=None,   # size of the time (+ label) embedding e; None: no embedding (a plain residual block)
+                 dropout:float=0.0,       # dropout before the second conv
+                 norm_groups:int=32,      # GroupNorm groups (reduced to a divisor of the channel count)
                 ):
         super().__init__()
+        if emb_dim is not None and (isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim < 1):
+            raise ValueError(f"emb_dim must be a positive integer, or None for a block without an embedding; got {emb_dim!r}")
+        self.emb_dim = emb_dim
         self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb_proj = nn.Linear(emb_dim, out_ch)
+        self.emb_proj = nn.Linear(emb_dim, out_ch) if emb_dim is not None else None   # made in the same place as ever
         self.norm2, self.drop = group_norm(out_ch, norm_groups), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
         nn.init.zeros_(self.conv2.weight); nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, x:Tensor, # feature maps, (B, in_ch, H, W)
-                emb:Tensor,     # embedding, (B, emb_dim)
-               ) -> Tensor:     # (B, out_ch, H, W)
+    def forward(self, x:Tensor,          # feature maps, (B, in_ch, H, W)
+                emb:Tensor|None=None,    # embedding, (B, emb_dim); None for a block built with emb_dim=None
+               ) -> Tensor:              # (B, out_ch, H, W)
+        "skip(x) + the residual branch, which adds the projected embedding after the first conv when the block has one."
+        self._check_emb(emb)
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
+        if self.emb_proj is not None: h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
         h = self.conv2(self.drop(F.silu(self.norm2(h))))
         return self.skip(x) + h
 
+    def _check_emb(self, emb):
+        "An embedding exactly when the block was built for one, of the size it was built for."
+        if self.emb_dim is None:
+            if emb is not None: raise ValueError("this ConvBlock was built without an embedding (emb_dim=None), so it takes none: "
+                                                 "call block(x), or build it with emb_dim=D to add an embedding of size D")
+        elif emb is None: raise ValueError(f"this ConvBlock adds an embedding of size {self.emb_dim}: call block(x, emb) with emb "
+                                           f"of shape (B, {self.emb_dim}), or build it with emb_dim=None for a plain residual block")
+        elif not isinstance(emb, Tensor) or emb.ndim != 2 or emb.shape[1] != self.emb_dim:
+            raise ValueError(f"emb must have shape (B, {self.emb_dim}), one embedding per sample; got "
+                             f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}")
+
 # %% ../nbs/06_unet.ipynb #d450ad64
 class Attention(nn.Module):
-    "Multi-head attention over the pixels of a feature map: self-attention, or cross-attention to a context sequence."
+    "Multi-head self- or cross-attention over the pixels of a feature map (B, C, H, W) or a sequence of tokens (B, L, C)."
     def __init__(self,
-                 ch:int,                     # channels C of the feature map (the queries)
+                 ch:int,                     # channels C of the feature map, or size C of a token (the queries)
                  num_heads:int=1,            # heads M; must divide ch
                  context_dim:int|None=None,  # None: self-attention; else cross-attention to context vectors of this size
-                 norm_groups:int=32,         # GroupNorm groups for the feature map
+                 norm_groups:int=32,         # GroupNorm groups for the feature map (layout='image' only)
+                 layout:str='image',         # 'image': x is (B, C, H, W), GroupNorm; 'tokens': x is (B, L, C), LayerNorm
                 ):
         super().__init__()
         if ch % num_heads: raise ValueError(f"num_heads={num_heads} must divide the channel count {ch}: choose a divisor of {ch}")
-        self.num_heads, self.context_dim = num_heads, context_dim
-        self.norm = group_norm(ch, norm_groups)
+        if layout not in ('image', 'tokens'):
+            raise ValueError(f"layout must be 'image' for feature maps (B, C, H, W) or 'tokens' for sequences (B, L, C), got {layout!r}")
+        self.ch, self.num_heads, self.context_dim, self.layout = ch, num_heads, context_dim, layout
+        self.norm = group_norm(ch, norm_groups) if layout == 'image' else nn.LayerNorm(ch)
         if context_dim is None: self.qkv = nn.Linear(ch, 3 * ch)
         else:
             self.q, self.kv = nn.Linear(ch, ch), nn.Linear(context_dim, 2 * ch)
@@ -87,27 +106,56 @@ class Attention(nn.Module):
     @property
     def is_cross(self) -> bool: return self.context_dim is not None
 
-    def forward(self, x:Tensor,                     # feature maps, (B, C, H, W)
-                context:Tensor|None=None,           # (B, L, context_dim), cross-attention only
-                context_mask:Tensor|None=None,      # (B, L) bool, True for real tokens; cross-attention only
-               ) -> Tensor:                         # (B, C, H, W)
-        B, C, H, W = x.shape
-        h = self.norm(x).flatten(2).transpose(1, 2)                      # (B, N, C) tokens
-        keep = None
+    def forward(self, x:Tensor,                 # feature maps (B, C, H, W), or tokens (B, L, C) for layout='tokens'
+                context:Tensor|None=None,       # (B, L_c, context_dim), cross-attention only (self-attention ignores it)
+                context_mask:Tensor|None=None,  # (B, L_c) bool, True for real context tokens; cross-attention only
+                mask:Tensor|None=None,          # (B, L) bool, True for real tokens of x; self-attention on tokens only
+               ) -> Tensor:                     # shaped like x
+        "x + W_O·(the heads' softmax(QKᵀ/√d)V), the softmax in float32; a sample without a real key gets no update."
+        _check_attention_inputs(self, x, context, context_mask, mask)
+        h = self.norm(x) if self.layout == 'tokens' else self.norm(x).flatten(2).transpose(1, 2)   # (B, N, C) tokens
         if self.is_cross:
             if context is None: return x                                 # no context: nothing to attend to
             q, (k, v) = self.q(h), self.kv(self.context_norm(context)).chunk(2, -1)
+            mask = context_mask                                          # the keys are the context tokens
         else: q, k, v = self.qkv(h).chunk(3, -1)
+        (B, N, C), keep = q.shape, None
         heads = lambda z: z.reshape(B, z.shape[1], self.num_heads, C // self.num_heads).transpose(1, 2).float()
-        mask = None
-        if self.is_cross and context_mask is not None:
-            keep = context_mask.any(1)                                   # samples with at least one real token
-            mask = (context_mask | ~keep[:, None])[:, None, None, :]     # all-masked rows: attend anywhere, zeroed below
+        if mask is not None:
+            keep = mask.any(1)                                           # samples with at least one real key
+            mask = (mask | ~keep[:, None])[:, None, None, :]             # all-masked rows: attend anywhere, zeroed below
         with torch.autocast(x.device.type, enabled=False):               # softmax(QK^T/√d)V in float32
             o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask)
-        o = self.out(o.transpose(1, 2).reshape(B, H * W, C).to(q.dtype))
+        o = self.out(o.transpose(1, 2).reshape(B, N, C).to(q.dtype))
         if keep is not None: o = o * keep[:, None, None].to(o.dtype)
-        return x + o.transpose(1, 2).reshape(B, C, H, W).to(x.dtype)
+        return x + (o if self.layout == 'tokens' else o.transpose(1, 2).reshape(x.shape)).to(x.dtype)
+
+# %% ../nbs/06_unet.ipynb #2cf14dc4
+def _check_mask(m, B:int, L:int, name:str):
+    "A key mask must be a bool (B, L) (or (1, L)) tensor, True for real tokens."
+    if not isinstance(m, Tensor) or m.dtype != torch.bool or m.ndim != 2 or m.shape[0] not in (1, B) or m.shape[1] != L:
+        got = f"{m.dtype} {tuple(m.shape)}" if isinstance(m, Tensor) else type(m).__name__
+        raise ValueError(f"{name} must be a bool tensor of shape ({B}, {L}), True for real tokens; got {got}")
+
+def _check_attention_inputs(att, x, context, context_mask, mask):
+    "Errors that name the fix for inputs that do not fit the Attention block `att`."
+    img, C = att.layout == 'image', att.ch
+    want = f"feature maps (B, {C}, H, W)" if img else f"token sequences (B, L, {C})"
+    if not isinstance(x, Tensor) or x.ndim != (4 if img else 3) or x.shape[1 if img else 2] != C:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        other = isinstance(x, Tensor) and x.ndim == (3 if img else 4)
+        fix = (f"build the block with layout={'tokens' if img else 'image'!r} for " + ('token sequences (B, L, C)' if img else 'feature maps (B, C, H, W)')
+               if other else f"pass {want}, or build the block with ch equal to their channel count")
+        raise ValueError(f"this Attention block (layout={att.layout!r}) takes {want}, got {got}: {fix}")
+    if mask is not None:
+        if img: raise ValueError("mask marks the padded tokens of a sequence, and a feature map has none: pass mask=None, or build the block with layout='tokens'")
+        if att.is_cross: raise ValueError("mask pads the keys of self-attention, but the keys of cross-attention are the context tokens: pass context_mask instead")
+        _check_mask(mask, x.shape[0], x.shape[1], 'mask')
+    if att.is_cross and context is not None:
+        if not isinstance(context, Tensor) or context.ndim != 3 or context.shape[2] != att.context_dim:
+            got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
+            raise ValueError(f"context must have shape (B, L_c, {att.context_dim}), got {got}: project it to {att.context_dim}, or build the block with context_dim={got[-1] if isinstance(got, tuple) else 'D'}")
+        if context_mask is not None: _check_mask(context_mask, x.shape[0], context.shape[1], 'context_mask')
 
 # %% ../nbs/06_unet.ipynb #de927327
 class Downsample(nn.Module):
@@ -123,7 +171,7 @@ class Upsample(nn.Module):
 class Stage(nn.ModuleList):
     "Modules run in order; ConvBlocks get the embedding, Attention blocks the context."
     def __init__(self, modules:list[nn.Module]|None=None): super().__init__(modules)  # the blocks of one resolution, in order
-    def forward(self, h:Tensor, emb:Tensor, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
+    def forward(self, h:Tensor, emb:Tensor|None=None, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
         for m in self:
             if isinstance(m, ConvBlock): h = m(h, emb)
             elif isinstance(m, Attention): h = m(h, context, context_mask)
