@@ -83,7 +83,9 @@ def get_noisy_classifier(sched:Schedule|None=None, # the schedule of the model i
     ck = load_or_train(noisy_classifier_recipe(sched, **settings), Path(root).expanduser() / name, device=device, retrain=retrain,
                        show_progress=show_progress)
     clf = ck.model
-    clf.schedule_config, clf.meta = sched.config(), dict(final_loss=sum(ck.losses[-100:]) / len(ck.losses[-100:]), step=ck.step)
+    clf.schedule_config = sched.config()
+    clf.meta = dict(train=ck.train_config.to_dict(), train_seconds=round(ck.state['wall_time'], 1), step=ck.step,
+                    final_loss=sum(ck.losses[-100:]) / len(ck.losses[-100:]))
     return clf
 
 # %% ../nbs/98_experiments.ipynb #a81bd5f9

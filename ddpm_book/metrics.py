@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 from .utils import exists, default, get_device, progress, BookValueError
 from .training import Task, TrainConfig, BUILDERS, register_task, load_or_train
 from .schedule import Schedule, q_sample, kl_prior
@@ -27,7 +28,7 @@ __all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'ev
            'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
            'quantise', 'vb_terms_bpd', 'nll_bpd', 'floor_images', 'sample_quality', 'predicted_classes',
            'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
-           'toy_quality', 'toy_table']
+           'toy_quality', 'toy_table', 'nearest_distances']
 
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):
@@ -661,3 +662,25 @@ def toy_table(rows:list[dict]) -> str:
         out.append(f"{r['name']:11s} {r['n']:5d} {r['energy']:10.5f} {r['energy_floor']:8.5f} {r['energy'] / r['energy_floor']:6.2f} "
                    f"{r['energy_u']:11.5f} ± {r['energy_u_se']:.5f} {r['energy_u_floor']:10.5f} ± {r['energy_u_floor_se']:.5f}")
     return '\n'.join(out)
+
+# %% ../nbs/09_evaluation.ipynb #a02e458e
+@torch.no_grad()
+def nearest_distances(a:Tensor, # points or images (N, ...)
+                      b:Tensor, # the reference set (M, ...) of the same shape
+                      chunk:int=512,
+                     ) -> tuple[Tensor, Tensor]:
+    "For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64 and long, on the CPU)."
+    a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
+    if a.shape[1] != b.shape[1]: raise BookValueError(f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values", "compare images of one dataset")
+    d, j = zip(*(torch.cdist(a[k:k + chunk], b).min(1) for k in range(0, len(a), chunk)))
+    return torch.cat(d), torch.cat(j)
+
+@patch
+def memorisation(self:Evaluator,
+                 samples:Tensor,   # generated images (n, *shape) in [-1, 1] (quantised to the data's levels first)
+                ) -> dict:
+    "Nearest-training-image distances of the samples and of the test split; the share of samples nearer than every test image."
+    Xtr, _ = self.split('train'); Xte, _ = self.split('test')
+    d_s, j_s = nearest_distances(quantise(samples.cpu(), self.levels), Xtr)
+    d_t, _ = nearest_distances(Xte, Xtr)
+    return dict(d_samples=d_s, nearest=j_s, d_test=d_t, threshold=d_t.min().item(), share=(d_s < d_t.min()).double().mean().item())
