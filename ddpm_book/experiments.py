@@ -5,6 +5,7 @@
 # %% ../nbs/98_experiments.ipynb #6c37eb52
 from __future__ import annotations
 import hashlib, json, os, time
+from functools import partial
 from pathlib import Path
 import torch
 from .utils import exists, default, fingerprint, BookValueError
@@ -17,9 +18,9 @@ from .cfg import CFGDenoiser, CFG_GAMMA
 
 # %% auto #0
 __all__ = ['RECIPES', 'TINY', 'DIGITS', 'DIGITS_COND', 'MNIST5K', 'NOISY_CLASSIFIER_NAME', 'NOISY_TRAIN', 'NOISY_TRAIN_TEST',
-           'SWEEP', 'SWEEP_TEST', 'CG_GAMMAS', 'CFG_GAMMAS', 'shrink', 'register_recipe', 'get_trained',
-           'get_noisy_classifier', 'sweep_settings', 'weights_fingerprint', 'guidance_sweep',
-           'classifier_guidance_sweep', 'cfg_sweep']
+           'SWEEP', 'SWEEP_TEST', 'SWEEP_GAMMAS', 'CG_GAMMAS', 'CFG_GAMMAS', 'classifier_guidance_sweep', 'cfg_sweep',
+           'shrink', 'register_recipe', 'get_trained', 'get_noisy_classifier', 'sweep_settings', 'weights_fingerprint',
+           'guidance_sweep', 'book_sweep']
 
 # %% ../nbs/98_experiments.ipynb #e07a7a15
 RECIPES:dict[str, TrainConfig] = {}
@@ -141,31 +142,29 @@ def guidance_sweep(make_denoiser,          # (y, gamma) -> denoiser (x_t, t) tha
     return rows
 
 # %% ../nbs/98_experiments.ipynb #e73d1f68
-CG_GAMMAS = (0., 1., 2., 3., 4., 8., 16.)   # the weights of the book's sweep
+SWEEP_GAMMAS = {'cg': (0., 1., 2., 3., 4., 8., 16.), 'cfg': (0., 1., 1.25, 1.5, 2., 3., 5.)}   # the weights of the book's sweeps
+CG_GAMMAS, CFG_GAMMAS = SWEEP_GAMMAS['cg'], SWEEP_GAMMAS['cfg']
 
-def classifier_guidance_sweep(gammas:tuple|None=None, # the weights γ; None: CG_GAMMAS (under the tests: three of them)
-                              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
-                              root:str|Path='runs',   # where the models and the sweep are cached
-                              show_progress:bool=True,
-                             ) -> list[dict]:
-    "The book's sweep of classifier guidance on the digits: the unconditional digits model guided by the noise-aware classifier."
-    ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
-    nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)
-    gammas = default(gammas, CG_GAMMAS[:4:2] + CG_GAMMAS[-1:] if test else CG_GAMMAS)
-    make = lambda y, gamma: ClassifierGuidance(ck.denoiser, nclf, ck.schedule, y, gamma, pred=ck.pred)
-    return guidance_sweep(make, ck.schedule, gammas, name=None if test else 'digits-classifier-guidance', root=root, pred=ck.pred,
-                          key=dict(model=weights_fingerprint(ck.model), classifier=weights_fingerprint(nclf)), show_progress=show_progress, **sweep_settings(test))
+def book_sweep(method:str,             # 'cg': classifier guidance (chapter 13); 'cfg': classifier-free guidance (chapter 14)
+               gammas:tuple|None=None, # the weights γ; None: SWEEP_GAMMAS[method] (under the tests: three of them)
+               test:bool=False,        # the tiny test versions of the models (the chapters pass IN_TEST)
+               root:str|Path='runs',   # where the models and the sweep are cached
+               show_progress:bool=True,
+              ) -> list[dict]:
+    "The book's sweep of one guidance method on the digits: 'cg' guides the unconditional model by the noise-aware classifier, 'cfg' the conditional model by itself."
+    if method not in SWEEP_GAMMAS: raise BookValueError(f"unknown guidance method {method!r}", f"choose one of {sorted(SWEEP_GAMMAS)}")
+    if method == 'cg':
+        ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
+        nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)
+        make = lambda y, gamma: ClassifierGuidance(ck.denoiser, nclf, ck.schedule, y, gamma, pred=ck.pred)
+        name, key, small = 'digits-classifier-guidance', dict(model=weights_fingerprint(ck.model), classifier=weights_fingerprint(nclf)), CG_GAMMAS[:4:2] + CG_GAMMAS[-1:]
+    else:
+        ck = get_trained('digits-cond', root=root, test=test, show_progress=show_progress)
+        make = lambda y, gamma: CFGDenoiser(ck.model, y, gamma)
+        name, key, small = 'digits-cfg', dict(model=weights_fingerprint(ck.model)), (0., 1., CFG_GAMMA)
+    gammas = default(gammas, small if test else SWEEP_GAMMAS[method])
+    return guidance_sweep(make, ck.schedule, gammas, name=None if test else name, root=root, pred=ck.pred, key=key,
+                          show_progress=show_progress, **sweep_settings(test))
 
-# %% ../nbs/98_experiments.ipynb #8ba4a676
-CFG_GAMMAS = (0., 1., 1.25, 1.5, 2., 3., 5.)    # the weights of the book's sweep
-
-def cfg_sweep(gammas:tuple|None=None, # the weights γ; None: CFG_GAMMAS (under the tests: three of them)
-              test:bool=False,        # the tiny test version (the chapters pass IN_TEST)
-              root:str|Path='runs',   # where the model and the sweep are cached
-              show_progress:bool=True,
-             ) -> list[dict]:
-    "The book's sweep of classifier-free guidance on the digits, with the conditional model of chapter 11."
-    ck = get_trained('digits-cond', root=root, test=test, show_progress=show_progress)
-    gammas = default(gammas, (0., 1., CFG_GAMMA) if test else CFG_GAMMAS)
-    return guidance_sweep(lambda y, gamma: CFGDenoiser(ck.model, y, gamma), ck.schedule, gammas, name=None if test else 'digits-cfg', root=root, pred=ck.pred,
-                          key=dict(model=weights_fingerprint(ck.model)), show_progress=show_progress, **sweep_settings(test))
+classifier_guidance_sweep = partial(book_sweep, 'cg')   # chapter 13's sweep
+cfg_sweep = partial(book_sweep, 'cfg')                  # chapter 14's sweep
