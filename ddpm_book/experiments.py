@@ -51,7 +51,7 @@ for _name in ('moons', 'swiss_roll', 'ring'):                                   
     register_recipe(_name, TrainConfig(data=_name, model='toy2d', steps=4000, batch_size=512, lr=2e-3, warmup=100, ema_decay=0.995))
 DIGITS_COND = register_recipe('digits-cond', DIGITS.replace(num_classes=10, p_uncond=0.1))   # chapters 11 and 14: label dropout
 MNIST5K = register_recipe('mnist5k', TrainConfig(data='mnist5k', model='mnist', model_overrides={'ch': 32, 'num_res_blocks': 1, 'norm_groups': 8},
-                                                 steps=4000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.999))   # chapter 09
+                                                 steps=3000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.999))   # chapter 09
 
 # %% ../nbs/98_experiments.ipynb #cd1fa825
 def get_trained(name:str='digits',        # a recipe name (RECIPES)
