@@ -9,10 +9,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from .utils import BookValueError
 
 # %% auto #0
-__all__ = ['UNET_PRESETS', 'MODEL_PRESETS', 'ARCHS', 'sinusoidal_embedding', 'group_norm', 'ConvBlock', 'Attention', 'Downsample',
-           'Upsample', 'Stage', 'UNet', 'MLPDenoiser', 'make_model', 'num_params']
+__all__ = ['UNET_PRESETS', 'MODEL_PRESETS', 'ARCHS', 'sinusoidal_embedding', 'group_norm', 'ConvBlock', 'Attention',
+           'FeedForward', 'SpatialTransformer', 'Downsample', 'Upsample', 'Stage', 'UNet', 'MLPDenoiser', 'make_model',
+           'num_params']
 
 # %% ../nbs/06_unet.ipynb #d5cd346e
 def sinusoidal_embedding(t:Tensor|int|float, # times, shape (B,) (long or float) or a single time
@@ -157,6 +159,64 @@ def _check_attention_inputs(att, x, context, context_mask, mask):
             raise ValueError(f"context must have shape (B, L_c, {att.context_dim}), got {got}: project it to {att.context_dim}, or build the block with context_dim={got[-1] if isinstance(got, tuple) else 'D'}")
         if context_mask is not None: _check_mask(context_mask, x.shape[0], context.shape[1], 'context_mask')
 
+# %% ../nbs/06_unet.ipynb #ee3a0ff3
+class FeedForward(nn.Module):
+    "The Transformer's feed-forward sub-layer on tokens (B, L, C): x + W_2·GEGLU(W_1·LN(x)), GEGLU(a, g) = a ⊙ GELU(g)."
+    def __init__(self,
+                 ch:int,              # size C of a token
+                 mult:int=4,          # the hidden layer has mult·C units
+                 dropout:float=0.0,   # dropout before the output layer
+                ):
+        super().__init__()
+        self.norm, self.proj = nn.LayerNorm(ch), nn.Linear(ch, 2 * mult * ch)      # value a and gate g side by side
+        self.drop, self.out = nn.Dropout(dropout), nn.Linear(mult * ch, ch)
+
+    def forward(self, x:Tensor) -> Tensor:
+        a, g = self.proj(self.norm(x)).chunk(2, -1)
+        return x + self.out(self.drop(a * F.gelu(g)))
+
+# %% ../nbs/06_unet.ipynb #a2afb60d
+class SpatialTransformer(nn.Module):
+    "Stable Diffusion's attention block: GroupNorm, projection in, `depth` × [self-attention, cross-attention, feed-forward] on the pixels, zero-initialised projection out, plus the input."
+    def __init__(self,
+                 ch:int,                     # channels C of the feature map (and size of a token inside)
+                 num_heads:int=1,            # heads M of every attention layer; must divide ch
+                 context_dim:int|None=None,  # size of the context vectors; None: no cross-attention (self-attention and feed-forward only)
+                 depth:int=1,                # Transformer layers
+                 norm_groups:int=32,         # GroupNorm groups of the input normalisation
+                 ff_mult:int=4,              # hidden width of the feed-forward layers, in multiples of ch
+                ):
+        super().__init__()
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise BookValueError(f"depth must be a positive integer (the number of Transformer layers), got {depth!r}", "pass depth=1 or more")
+        self.ch, self.context_dim, self.depth = ch, context_dim, depth
+        self.norm, self.proj_in = group_norm(ch, norm_groups), nn.Linear(ch, ch)
+        def layer():
+            d = dict(self_attn=Attention(ch, num_heads, None, layout='tokens'))
+            if context_dim is not None: d['cross_attn'] = Attention(ch, num_heads, context_dim, layout='tokens')
+            return nn.ModuleDict(dict(d, ff=FeedForward(ch, ff_mult)))
+        self.layers = nn.ModuleList(layer() for _ in range(depth))
+        self.proj_out = nn.Linear(ch, ch)
+        nn.init.zeros_(self.proj_out.weight); nn.init.zeros_(self.proj_out.bias)   # the block starts as the identity
+
+    @property
+    def is_cross(self) -> bool: return self.context_dim is not None
+
+    def forward(self, x:Tensor,                 # feature maps, (B, C, H, W)
+                context:Tensor|None=None,       # (B, L_c, context_dim); ignored by a block without cross-attention
+                context_mask:Tensor|None=None,  # (B, L_c) bool, True for real context tokens
+               ) -> Tensor:                     # (B, C, H, W)
+        "x + W_out·(the Transformer layers on the tokens W_in·GN(x)); without a context the cross-attention layers are skipped."
+        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.ch:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise BookValueError(f"this SpatialTransformer takes feature maps (B, {self.ch}, H, W), got {got}", f"pass feature maps with {self.ch} channels, or build the block with ch equal to their channel count")
+        h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))               # (B, HW, C) tokens
+        for l in self.layers:
+            h = l['self_attn'](h)
+            if 'cross_attn' in l: h = l['cross_attn'](h, context, context_mask)
+            h = l['ff'](h)
+        return x + self.proj_out(h).transpose(1, 2).reshape(x.shape).to(x.dtype)
+
 # %% ../nbs/06_unet.ipynb #de927327
 class Downsample(nn.Module):
     "Halve height and width: a 3×3 convolution with stride 2."
@@ -169,12 +229,12 @@ class Upsample(nn.Module):
     def forward(self, x:Tensor) -> Tensor: return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
 
 class Stage(nn.ModuleList):
-    "Modules run in order; ConvBlocks get the embedding, Attention blocks the context."
+    "Modules run in order; ConvBlocks get the embedding, attention blocks (Attention, SpatialTransformer) the context."
     def __init__(self, modules:list[nn.Module]|None=None): super().__init__(modules)  # the blocks of one resolution, in order
     def forward(self, h:Tensor, emb:Tensor|None=None, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
         for m in self:
             if isinstance(m, ConvBlock): h = m(h, emb)
-            elif isinstance(m, Attention): h = m(h, context, context_mask)
+            elif isinstance(m, (Attention, SpatialTransformer)): h = m(h, context, context_mask)
             else: h = m(h)
         return h
 
@@ -236,11 +296,12 @@ class UNet(_Configurable, nn.Module):
                  out_ch:int|None=None,          # output channels (default in_ch)
                  num_heads:int=1,               # attention heads
                  norm_groups:int=32,            # GroupNorm groups (reduced to a divisor of each channel count)
+                 transformer_depth:int=0,       # 0: plain attention blocks; d ≥ 1: a SpatialTransformer of d layers in their place
                 ):
         super().__init__()
         self._cfg = dict(in_ch=in_ch, ch=ch, ch_mult=tuple(ch_mult), num_res_blocks=num_res_blocks, attn_res=tuple(attn_res),
                          dropout=dropout, image_size=image_size, num_classes=num_classes, context_dim=context_dim,
-                         out_ch=out_ch, num_heads=num_heads, norm_groups=norm_groups)
+                         out_ch=out_ch, num_heads=num_heads, norm_groups=norm_groups, transformer_depth=transformer_depth)
         self._validate_args()
         self.in_ch, self.ch, self.out_ch = in_ch, ch, out_ch or in_ch
         self.num_classes, self.context_dim, self.image_size = num_classes, context_dim, image_size
@@ -249,6 +310,7 @@ class UNet(_Configurable, nn.Module):
         self.label_emb = nn.Embedding(num_classes + 1, emb) if num_classes else None
         def block(i, o): return ConvBlock(i, o, emb, dropout, norm_groups)
         def attn(c):
+            if transformer_depth: return [SpatialTransformer(c, num_heads, context_dim, transformer_depth, norm_groups)]
             return [Attention(c, num_heads, None, norm_groups)] + ([Attention(c, num_heads, context_dim, norm_groups)] if context_dim else [])
         self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
         self.down, chans, cur, res = nn.ModuleList(), [ch], ch, image_size
@@ -280,6 +342,10 @@ class UNet(_Configurable, nn.Module):
         sizes = [c['image_size'] // 2 ** l for l in range(L)]
         bad = [r for r in c['attn_res'] if r not in sizes]
         if bad: raise ValueError(f"attn_res={c['attn_res']} names sizes {bad} that no level has; the levels of this U-Net have sizes {tuple(sizes)}")
+        d = c['transformer_depth']
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise BookValueError(f"transformer_depth must be an integer ≥ 0, got {d!r}",
+                                 "use 0 for the plain attention blocks, or d ≥ 1 for Stable Diffusion's transformer block of d layers where attention goes")
         if not 0 <= c['dropout'] < 1: raise ValueError(f"dropout must lie in [0, 1), got {c['dropout']}")
         for l in {l for l in range(L) if sizes[l] in c['attn_res']} | {L - 1}:   # levels with attention (the middle always has it)
             if (c['ch'] * c['ch_mult'][l]) % c['num_heads']:
