@@ -284,6 +284,10 @@ class Task:
     def finish(self, tr):
         "Called once after the last step, before the final save (e.g. to calibrate features)."
 
+    def parts(self, tr) -> dict:
+        "Networks the run uses but does not train (e.g. a frozen VAE and text encoder), saved by name beside the trained one."
+        return {}
+
 TASKS:dict[str, Task] = {}
 TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance'}   # tasks other modules register
 
@@ -722,7 +726,7 @@ def save(self:Trainer, path:str|Path) -> Path:
     return save_checkpoint(path, self.model, self.ema, self.opt, schedule=self.sched if den else None, pred=self.cfg.pred if den else None,
                            data=self.data, train=self.cfg.to_dict(),
                            state=dict(step=self.step, losses=self.losses, wall_time=self.wall_time, device=str(self.device),
-                                      threads=torch.get_num_threads()), extra=extra)
+                                      threads=torch.get_num_threads()), extra=extra, parts=self.task.parts(self))
 
 # %% ../nbs/08_training.ipynb #0a49a7dd
 @patch(cls_method=True)
