@@ -672,7 +672,7 @@ def nearest_distances(a:Tensor, # points or images (N, ...)
     "For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64 and long, on the CPU)."
     a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
     if a.shape[1] != b.shape[1]: raise BookValueError(f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values", "compare images of one dataset")
-    d, j = zip(*(torch.cdist(a[k:k + chunk], b).min(1) for k in range(0, len(a), chunk)))
+    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1) for k in range(0, len(a), chunk)))
     return torch.cat(d), torch.cat(j)
 
 @patch
