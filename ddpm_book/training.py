@@ -289,7 +289,7 @@ class Task:
         return {}
 
 TASKS:dict[str, Task] = {}
-TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip'}   # tasks other modules register
+TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # tasks other modules register
 
 def register_task(task:Task) -> Task:
     "Make `task` trainable by name (TrainConfig(task=task.name))."
@@ -449,7 +449,7 @@ CKPT_KIND = 'ddpm_book.checkpoint'
 CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
 FLAT_FILES = {'model': 'model.safetensors', 'ema': 'ema.safetensors', 'optimizer': 'optimizer.pt'}   # the layout of older checkpoints
 BUILDERS:dict[str, Callable[[dict], nn.Module]] = {'unet': make_model}   # builder name -> function(config) -> network
-BUILDER_MODULES = {'classifier': 'ddpm_book.metrics', 'noisy_classifier': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip'}   # builders other modules register
+BUILDER_MODULES = {'classifier': 'ddpm_book.metrics', 'noisy_classifier': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # builders other modules register
 _LEFTOVER = re.compile(r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp')
 
 def _state_cpu(model:nn.Module) -> dict:
