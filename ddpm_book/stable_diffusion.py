@@ -101,7 +101,7 @@ def sd_recipe(test:bool=False, # the tiny version that checks the machinery
     "The book's latent diffusion run on the two-digit canvases: its U-Net, the VAE and CLIP it names, the caption dropout p."
     unet = dict(ch=32, ch_mult=[1, 2], num_res_blocks=1, attn_res=[], image_size=8, num_heads=4, norm_groups=8, transformer_depth=1)
     model = dict(unet=unet, vae='mnist-pairs-vae', clip='mnist-pairs-clip', p_uncond=0.1)
-    cfg = TrainConfig(task='latent_ddpm', data='mnist_pairs', model=model, steps=1600, batch_size=32, lr=2e-3,
+    cfg = TrainConfig(task='latent_ddpm', data='mnist_pairs', model=model, steps=4000, batch_size=32, lr=2e-3,
                       lr_schedule='onecycle', pct_start=0.1, ema_decay=0.995, grad_clip=1.0)
     if test: cfg = cfg.replace(model={**model, 'unet': {**unet, 'ch': 8, 'num_heads': 2, 'norm_groups': 4},
                                       'vae': 'mnist-pairs-vae-test', 'clip': 'mnist-pairs-clip-test'}, steps=30, batch_size=8, ema_decay=0.9)
@@ -197,6 +197,6 @@ def measure(pipe:TextToImage,           # the pipeline
     ev = get_evaluator(evaluator)
     g = torch.Generator().manual_seed(seed)
     prompts = [''] * len(labels) if empty else pair_captions(labels, 'random', generator=g)
-    x = torch.cat([pipe(prompts[i:i + bs], gamma, steps=steps, generator=g) for i in range(0, len(prompts), bs)])
+    x = torch.cat([pipe(prompts[i:i + bs], gamma, steps=steps, generator=g, show_progress=False) for i in range(0, len(prompts), bs)])
     l, r = halves(x)
     return pair_report(ev.predict(l, clf), ev.predict(r, clf), labels), x
