@@ -108,7 +108,7 @@ def sd_recipe(test:bool=False, # the tiny version that checks the machinery
     return cfg
 
 # %% ../nbs/18_stable_diffusion.ipynb #02518919
-SD_GAMMA = 3.0   # the recommended guidance weight γ for the book's run: the sweep below measures it
+SD_GAMMA = 5.0   # the recommended guidance weight γ for the book's run: the sweep below measures it
 
 class TextToImage:
     "Stable Diffusion in small: prompts to canvases with the U-Net, the VAE and the CLIP text encoder of one checkpoint."
