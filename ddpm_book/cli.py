@@ -19,7 +19,8 @@ from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_che
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 'build_parser', 'load', 'draw', 'save_samples',
-           'metric_kind', 'measure', 'write_metrics', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+           'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'draw_text', 'train_config', 'cmd_train',
+           'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -119,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--out', default=None, help='picture to write (default: <ckpt>/samples-<sampler>.png); raw samples go to the same name with .npy')
     s.add_argument('--nrow', type=_pos_int, default=8, help='images per row of the grid')
     s.add_argument('--label', type=int, default=None, help='class label to sample (class-conditional models)')
-    s.add_argument('--guidance', type=float, default=None, help='classifier-free guidance scale γ with --label (1: conditional, > 1: guided)')
+    s.add_argument('--guidance', type=float, default=None, help='classifier-free guidance scale γ with --label or --prompt (1: conditional, > 1: guided)')
+    s.add_argument('--prompt', default=None, help="a caption for a text-to-image model (chapter 18), e.g. '3 left of 7'")
     s.add_argument('--ema', choices=('yes', 'no'), default='yes', help='sample with the EMA weights or the last weights')
     _add_run_options(s)
 
@@ -232,6 +234,20 @@ def _max_eval_n(data:str) -> int|None:
     "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
     return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
 
+def is_text_model(ck:Checkpoint) -> bool:
+    "Whether a checkpoint is a text-to-image pipeline (chapter 18's 'latent_ddpm' task), which takes --prompt."
+    return (ck.config.get('train') or {}).get('task') == 'latent_ddpm'
+
+def draw_text(ck:Checkpoint, prompt:str, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
+              guidance:float|None=None, show_progress:bool=True) -> torch.Tensor:
+    "n canvases for one prompt from a text-to-image checkpoint, with guidance γ (default: the book's `SD_GAMMA`); on the CPU."
+    from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA
+    pipe = TextToImage.from_checkpoint(ck.path, next(ck.model.parameters()).device)
+    try: x = pipe([prompt] * n, SD_GAMMA if guidance is None else guidance, sampler, steps, generator=torch.Generator().manual_seed(seed), eta=eta,
+                  show_progress=show_progress)
+    except BookError as e: raise CLIError(e.msg, "write the prompt in the model's words, e.g. --prompt '3 left of 7'") from e
+    return x.float().cpu()
+
 # %% ../nbs/10_cli.ipynb #e617b67d
 def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
     "The TrainConfig and output folder that the `train` flags ask for."
@@ -266,6 +282,8 @@ def cmd_train(a:argparse.Namespace) -> int:
         try: data = get_dataset(cfg.data, 'train', a.data_root)
         except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
     dev = get_device(a.device)
+    if cfg.task == 'latent_ddpm':                                           # chapter 18: its VAE and CLIP from the store beside --out
+        import ddpm_book.stable_diffusion as sd; sd.PARTS_ROOT = out.parent
     print(f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, {cfg.steps} steps of batch {cfg.batch_size}, "
           f"pred={cfg.pred}, on {dev} ({torch.get_num_threads()} threads) -> {out}", flush=True)
     try:
@@ -278,6 +296,13 @@ def cmd_train(a:argparse.Namespace) -> int:
     fig = Figure(figsize=(6, 3.2)); plot_losses(tr.losses, ax=fig.subplots(), title=f'{cfg.data}: L_simple'); fig.tight_layout()
     fig.savefig(out / 'loss.png', dpi=100)
     ck = load(out, dev)
+    if is_text_model(ck):                                                   # a grid of 8 prompts × 8 seeds; measured in chapter 18
+        from ddpm_book.data import caption
+        prompts = [caption(i, (3 * i + 1) % 10) for i in range(8)]
+        x = torch.cat([draw_text(ck, p, 8, 'ddim', a.eval_steps or 50, seed=i, show_progress=False) for i, p in enumerate(prompts)])
+        save_samples(x, out / 'samples.png', 'image')
+        print(f"wrote {out / 'samples.png'} (rows: {', '.join(prompts)}) and {out / 'loss.png'}; measure the pipeline with chapter 18's `measure`")
+        return 0
     n = 64 if a.no_eval or not exists(limit) else max(a.eval_n, 64)
     t0 = time.time()
     x = draw(ck, n, a.eval_sampler, a.eval_steps, seed=0, show_progress=not a.quiet)
@@ -296,12 +321,20 @@ def cmd_sample(a:argparse.Namespace) -> int:
     ck = load(a.ckpt, a.device, ema=a.ema == 'yes')
     out = writable_file(a.out or ck.path / f'samples-{a.sampler}.png')
     if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise CLIError(f"cannot tell the picture format of {out}", "give --out a .png name")
+    text, fix = is_text_model(ck), "pass --prompt '3 left of 7' (and --guidance γ)"
+    if text and (exists(a.label) or a.prompt is None):
+        raise CLIError(f"{ck.path} is a text-to-image model: it takes --prompt" + (", not --label" if exists(a.label) else ''), fix)
+    if not text and exists(a.prompt):
+        raise CLIError(f"{ck.path} takes no text, so --prompt cannot be used: " + (f"it takes --label K (0..{ck.num_classes - 1})" if ck.num_classes else "it is unconditional"),
+                       "drop --prompt" + (", pass --label K" if ck.num_classes else '') + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)")
     t0 = time.time()
-    x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet)
-    save_samples(x, out, ck.data.get('kind', 'image'), a.nrow)
+    if text: x = draw_text(ck, a.prompt, a.n, a.sampler, a.steps, a.eta, a.seed, a.guidance, show_progress=not a.quiet)
+    else: x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet)
+    save_samples(x, out, 'image' if text else ck.data.get('kind', 'image'), a.nrow)
     np.save(out.with_suffix('.npy'), x.numpy())
     what = 'DDPM, T steps' if a.sampler == 'ddpm' else f"DDIM, {sampler_steps(ck.schedule, 'ddim', a.steps)} steps, eta={a.eta}"
     cond = '' if a.label is None else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
+    if text: cond = f", prompt {a.prompt!r}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     print(f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) in {time.time() - t0:.1f} s")
     return 0
 

@@ -17,6 +17,7 @@ from .classifier_guidance import NoisyClassifier, ClassifierGuidance, noisy_clas
 from .cfg import CFGDenoiser, CFG_GAMMA
 from .clip import clip_recipe
 from .vae import vae_recipe
+from .stable_diffusion import sd_recipe
 
 # %% auto #0
 __all__ = ['RECIPES', 'TINY', 'DIGITS', 'DIGITS_COND', 'MNIST5K', 'NOISY_CLASSIFIER_NAME', 'NOISY_TRAIN', 'NOISY_TRAIN_TEST',
@@ -57,6 +58,7 @@ MNIST5K = register_recipe('mnist5k', TrainConfig(data='mnist5k', model='mnist', 
 register_recipe('mnist-pairs-vae', vae_recipe(), test=vae_recipe(test=True))                                         # chapter 15
 register_recipe('mnist-pairs-clip', clip_recipe(), test=clip_recipe(test=True))                                   # chapter 16
 register_recipe('mnist-pairs-clip-bow', clip_recipe(positions=False), test=clip_recipe(test=True, positions=False))  # chapter 16: no positions
+register_recipe('mnist-pairs-sd', sd_recipe(), test=sd_recipe(test=True))                                           # chapter 18: text to image
 
 # %% ../nbs/98_experiments.ipynb #cd1fa825
 def get_trained(name:str='digits',        # a recipe name (RECIPES)

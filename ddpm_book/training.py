@@ -289,7 +289,8 @@ class Task:
         return {}
 
 TASKS:dict[str, Task] = {}
-TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # tasks other modules register
+TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae',
+                'latent_ddpm': 'ddpm_book.stable_diffusion'}   # tasks other modules register
 
 def register_task(task:Task) -> Task:
     "Make `task` trainable by name (TrainConfig(task=task.name))."
