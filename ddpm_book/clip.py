@@ -272,8 +272,8 @@ def text_states(model:CLIP|TextEncoder,   # a trained CLIP (its text encoder is 
                 length:int|None=None,     # tokens per caption; None: CAPTION_LEN
                ) -> dict:
     "The frozen text encoder's token states of captions: {'context': (B, L, width), 'context_mask': (B, L) bool}, a condition for a U-Net's cross-attention."
-    enc = model.text if isinstance(model, CLIP) else model
-    if not isinstance(enc, TextEncoder): raise BookValueError(f"text_states needs a CLIP or a TextEncoder, got {type(model).__name__}", "pass ck.model of a CLIP checkpoint")
+    enc = model.text if type(model).__name__ == 'CLIP' else model     # by name: a notebook may hold a second copy of the class
+    if type(enc).__name__ != 'TextEncoder': raise BookValueError(f"text_states needs a CLIP or a TextEncoder, got {type(model).__name__}", "pass ck.model of a CLIP checkpoint")
     if not isinstance(captions, str) and len(captions) == 0: raise BookValueError("no captions given", "pass one caption or a non-empty list ('' is the empty prompt)")
     ids, mask = tokenize(captions, length)
     dev = next(enc.parameters()).device

@@ -288,7 +288,19 @@ class Task:
         "Networks the run uses but does not train (e.g. a frozen VAE and text encoder), saved by name beside the trained one."
         return {}
 
-TASKS:dict[str, Task] = {}
+def _origin(x) -> tuple[str, str]:
+    f = type(x) if isinstance(x, Task) else x
+    return getattr(f, '__module__', '') or '', getattr(f, '__qualname__', '') or ''
+
+class _Registry(dict):
+    "A dict of registrations in which a notebook re-running the cell that made a library registration does not replace it."
+    def __setitem__(self, k, v):
+        if k in self:
+            (om, oq), (nm, nq) = _origin(self[k]), _origin(v)
+            if om.startswith('ddpm_book.') and nm == '__main__' and oq == nq: return   # the same code, re-run in a notebook
+        super().__setitem__(k, v)
+
+TASKS:dict[str, Task] = _Registry()
 TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae',
                 'latent_ddpm': 'ddpm_book.stable_diffusion'}   # tasks other modules register
 
@@ -449,7 +461,7 @@ def fit(self:Trainer,
 CKPT_KIND = 'ddpm_book.checkpoint'
 CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
 FLAT_FILES = {'model': 'model.safetensors', 'ema': 'ema.safetensors', 'optimizer': 'optimizer.pt'}   # the layout of older checkpoints
-BUILDERS:dict[str, Callable[[dict], nn.Module]] = {'unet': make_model}   # builder name -> function(config) -> network
+BUILDERS:dict[str, Callable[[dict], nn.Module]] = _Registry(unet=make_model)   # builder name -> function(config) -> network
 BUILDER_MODULES = {'classifier': 'ddpm_book.metrics', 'noisy_classifier': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # builders other modules register
 _LEFTOVER = re.compile(r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp')
 
