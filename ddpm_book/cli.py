@@ -18,9 +18,9 @@ from .experiments import RECIPES
 from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
-__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'load_recipes', 'build_parser', 'load', 'draw', 'save_samples',
-           'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'draw_text', 'train_config', 'cmd_train',
-           'cmd_sample', 'cmd_eval', 'main']
+__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'build_parser', 'load', 'draw', 'save_samples', 'metric_kind',
+           'measure', 'write_metrics', 'is_text_model', 'draw_text', 'train_config', 'cmd_train', 'cmd_sample',
+           'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -64,10 +64,6 @@ def writable_file(path:str|Path, # a file the command will write
     return path
 
 # %% ../nbs/10_cli.ipynb #2588f6f3
-def load_recipes() -> dict:
-    "The book's recipes, all declared in one place (ddpm_book.experiments.RECIPES)."
-    return RECIPES
-
 def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
     "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
     p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
@@ -85,7 +81,6 @@ def _add_sampling_options(p:argparse.ArgumentParser, n:int):
 
 def build_parser() -> argparse.ArgumentParser:
     "The `ddpm_book` argument parser with its three commands."
-    load_recipes()
     p = _Parser(prog='ddpm_book', description='Train, sample and evaluate DDPMs (Ho et al. 2020) on the bundled digits and beyond.',
                 epilog='Run `ddpm_book COMMAND --help` for the options of a command.')
     sub = p.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
