@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from .utils import exists, get_device, BookError
 from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
-from .sampling import SAMPLERS, sampler_steps
+from .sampling import SAMPLERS, SPACINGS, VAR_TYPES, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
@@ -18,9 +18,9 @@ from .experiments import RECIPES
 from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
 
 # %% auto #0
-__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'build_parser', 'load', 'draw', 'save_samples', 'metric_kind',
-           'measure', 'write_metrics', 'is_text_model', 'draw_text', 'train_config', 'cmd_train', 'cmd_sample',
-           'cmd_eval', 'main']
+__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'sampling_options', 'build_parser', 'load', 'draw',
+           'save_samples', 'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'describe_sampling', 'draw_text',
+           'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -67,17 +67,30 @@ def writable_file(path:str|Path, # a file the command will write
 def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
     "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
     p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    p.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core)')
+    p.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core). '
+                   'On a machine shared with other busy processes, fewer threads than cores run faster (chapter 10 measures it)')
     p.add_argument('--quiet', action='store_true', help=bar)
 
 def _add_sampling_options(p:argparse.ArgumentParser, n:int):
-    "What to sample from and how: --ckpt, --n, --sampler, --steps, --eta, --seed (sample and eval have them)."
+    "What to sample from and how: --ckpt, --n, --sampler and its options, --seed (sample and eval have them)."
     p.add_argument('--ckpt', default='runs/digits', help='checkpoint folder')
     p.add_argument('--n', type=_pos_int, default=n, help='number of samples')
-    p.add_argument('--sampler', choices=SAMPLERS, default='ddpm', help='ddpm: all T steps (Algorithm 2); ddim: fewer steps')
-    p.add_argument('--steps', type=_pos_int, default=None, help='DDIM steps (default: min(50, T))')
+    p.add_argument('--sampler', choices=SAMPLERS, default='ddpm',
+                   help='ddpm: all T steps (Algorithm 2); ddim: fewer steps; dpmpp_2m: DPM-Solver++(2M), the fewest; dpmpp_2m_sde: its stochastic variant (chapter 05)')
+    p.add_argument('--steps', type=_pos_int, default=None, help='network calls of ddim / dpmpp_2m* (default: min(50, T) / min(20, T - 1))')
     p.add_argument('--eta', type=_unit_float, default=0.0, help='DDIM noise level: 0 deterministic, 1 DDPM-like')
+    p.add_argument('--spacing', choices=SPACINGS, default=None, help="which times ddim / dpmpp_2m* visit (default: 'trailing' / 'linspace')")
+    p.add_argument('--var-type', choices=VAR_TYPES, default='fixed_small', help='DDPM reverse variance: σ_q²(t) (fixed_small) or β_t (fixed_large)')
+    p.add_argument('--clip-x0', type=float, default=None, metavar='C', help='clip the predicted x̂_0 to [-C, C] at every step (1 for images)')
+    p.add_argument('--dynamic-threshold', type=_unit_float, default=None, metavar='P',
+                   help="Imagen's dynamic thresholding of x̂_0 at the quantile P, e.g. 0.995")
     p.add_argument('--seed', type=int, default=0, help='random seed of the starting noise')
+
+def sampling_options(a:argparse.Namespace) -> dict:
+    "The `sample` options that the flags set (only those given), for `draw` and the metrics file."
+    opts = dict(spacing=a.spacing, clip_x0=a.clip_x0, dynamic_threshold=a.dynamic_threshold)
+    if a.var_type != 'fixed_small': opts['var_type'] = a.var_type
+    return {k: v for k, v in opts.items() if exists(v)}
 
 def build_parser() -> argparse.ArgumentParser:
     "The `ddpm_book` argument parser with its three commands."
@@ -141,7 +154,8 @@ def load(ckpt:str|Path, device=None, ema:bool=True) -> Checkpoint:
     except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), CKPT_FIX) from e
 
 def draw(ck:Checkpoint, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
-         label:int|None=None, guidance:float|None=None, show_progress:bool=True) -> torch.Tensor:
+         label:int|None=None, guidance:float|None=None, show_progress:bool=True,
+         **opts) -> torch.Tensor:                     # more options of `sample`: spacing, var_type, clip_x0, dynamic_threshold
     "n samples from a checkpoint, optionally of class `label` with guidance scale γ = `guidance`; on the CPU."
     from ddpm_book.sampling import sample
     if exists(guidance) and label is None: raise CLIError("--guidance needs a class to guide towards", "add --label K")
@@ -161,7 +175,8 @@ def draw(ck:Checkpoint, n:int, sampler:str='ddpm', steps:int|None=None, eta:floa
         den = CFGDenoiser(ck.model, label, guidance)
     try:
         x = sample(den, ck.schedule, (n, *ck.shape), sampler=sampler, steps=steps, eta=eta, pred=ck.pred,
-                   generator=torch.Generator().manual_seed(seed), device=next(ck.model.parameters()).device, show_progress=show_progress)
+                   generator=torch.Generator().manual_seed(seed), device=next(ck.model.parameters()).device, show_progress=show_progress, **opts)
+    except BookError as e: raise CLIError(e.msg, e.fix) from e
     except ValueError as e: raise CLIError(str(e), "see `ddpm_book sample --help`") from e
     return x.float().cpu()
 
@@ -233,13 +248,19 @@ def is_text_model(ck:Checkpoint) -> bool:
     "Whether a checkpoint is a text-to-image pipeline (chapter 18's 'latent_ddpm' task), which takes --prompt."
     return (ck.config.get('train') or {}).get('task') == 'latent_ddpm'
 
+def describe_sampling(sched, sampler:str, steps:int|None=None, eta:float=0.0, **opts) -> str:
+    "How samples were drawn, in words: 'DPM-Solver++(2M), 20 steps', with any options."
+    name = {'ddpm': 'DDPM', 'ddim': 'DDIM', 'dpmpp_2m': 'DPM-Solver++(2M)', 'dpmpp_2m_sde': 'SDE-DPM-Solver++(2M)'}[sampler]
+    s = f"{name}, {sampler_steps(sched, sampler, steps)} steps" + (f", eta={eta}" if sampler == 'ddim' else '')
+    return s + ''.join(f", {k}={v}" for k, v in opts.items())
+
 def draw_text(ck:Checkpoint, prompt:str, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
-              guidance:float|None=None, show_progress:bool=True) -> torch.Tensor:
+              guidance:float|None=None, show_progress:bool=True, **opts) -> torch.Tensor:
     "n canvases for one prompt from a text-to-image checkpoint, with guidance γ (default: the book's `SD_GAMMA`); on the CPU."
     from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA
     pipe = TextToImage.from_checkpoint(ck.path, next(ck.model.parameters()).device)
     try: x = pipe([prompt] * n, SD_GAMMA if guidance is None else guidance, sampler, steps, generator=torch.Generator().manual_seed(seed), eta=eta,
-                  show_progress=show_progress)
+                  show_progress=show_progress, **opts)
     except BookError as e: raise CLIError(e.msg, "write the prompt in the model's words, e.g. --prompt '3 left of 7'") from e
     return x.float().cpu()
 
@@ -323,11 +344,12 @@ def cmd_sample(a:argparse.Namespace) -> int:
         raise CLIError(f"{ck.path} takes no text, so --prompt cannot be used: " + (f"it takes --label K (0..{ck.num_classes - 1})" if ck.num_classes else "it is unconditional"),
                        "drop --prompt" + (", pass --label K" if ck.num_classes else '') + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)")
     t0 = time.time()
-    if text: x = draw_text(ck, a.prompt, a.n, a.sampler, a.steps, a.eta, a.seed, a.guidance, show_progress=not a.quiet)
-    else: x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet)
+    opts = sampling_options(a)
+    if text: x = draw_text(ck, a.prompt, a.n, a.sampler, a.steps, a.eta, a.seed, a.guidance, show_progress=not a.quiet, **opts)
+    else: x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet, **opts)
     save_samples(x, out, 'image' if text else ck.data.get('kind', 'image'), a.nrow)
     np.save(out.with_suffix('.npy'), x.numpy())
-    what = 'DDPM, T steps' if a.sampler == 'ddpm' else f"DDIM, {sampler_steps(ck.schedule, 'ddim', a.steps)} steps, eta={a.eta}"
+    what = describe_sampling(ck.schedule, a.sampler, a.steps, a.eta, **opts)
     cond = '' if a.label is None else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     if text: cond = f", prompt {a.prompt!r}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     print(f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) in {time.time() - t0:.1f} s")
@@ -343,9 +365,10 @@ def cmd_eval(a:argparse.Namespace) -> int:
     if exists(limit) and a.n > limit: raise CLIError(f"--n {a.n} exceeds the {limit} training samples the floor needs", f"use --n {limit} or fewer")
     if not exists(limit): raise _no_metric(ck.data.get('name'))
     t0 = time.time()
-    x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, show_progress=not a.quiet)
+    opts = sampling_options(a)
+    x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, show_progress=not a.quiet, **opts)
     secs = time.time() - t0
-    write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta)
+    write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta, **opts)
     return 0
 
 # %% ../nbs/10_cli.ipynb #56ac511f
