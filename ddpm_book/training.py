@@ -488,8 +488,8 @@ class Trainer:
         if self.dist: on_all_ranks('fingerprint the training data', lambda: self.data['fingerprint'], DATA_FIX, same=True)
         self.sched = Schedule(**cfg.schedule)
         self.model = self.task.build(self).to(self.device)
-        self.net = (DDP(self.model, device_ids=[self.device.index] if self.device.type == 'cuda' else None)   # averages the gradients of the ranks
-                    if self.dist else self.model)                         # what the task calls in training
+        gpu = [default(self.device.index, torch.cuda.current_device)] if self.device.type == 'cuda' else None
+        self.net = DDP(self.model, device_ids=gpu) if self.dist else self.model   # DDP averages the ranks' gradients; what the task calls in training
         self.null = expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None   # ∅ for label dropout
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None   # rank 0 keeps it, and saves it
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -66,8 +66,9 @@ def _free_port() -> int:
 
 def _marked(tag: str) -> list[int]:
     "Pids of the processes whose environment holds MARK=tag."
-    found, needle = [], f'{MARK}={tag}'.encode()
-    for p in Path('/proc').iterdir():
+    found, needle, proc = [], f'{MARK}={tag}'.encode(), Path('/proc')
+    if not proc.is_dir(): return found                         # no /proc (macOS): torchrun's own SIGTERM handling is all there is
+    for p in proc.iterdir():
         if p.name.isdigit() and int(p.name) != os.getpid():
             try:
                 if needle in (p / 'environ').read_bytes().split(b'\0'): found.append(int(p.name))
@@ -81,30 +82,49 @@ def _kill_marked(tag: str):
         except ProcessLookupError: pass
 
 
-@pytest.fixture
-def launch(tmp_path):
-    "launch(nproc, *args) runs torchrun on a module (-m NAME) or on the worker script; returns (exit code, stdout, stderr)."
-    tag = uuid.uuid4().hex
-    worker = tmp_path / 'ddp_worker.py'
-    worker.write_text(WORKER)
+class Launcher:
+    "launcher(nproc, *args) runs torchrun on a module (module='NAME') or on the worker script; returns (exit code, stdout, stderr)."
+    def __init__(self, folder: Path):
+        self.folder, self.tag = folder, uuid.uuid4().hex
+        self.worker = folder / 'ddp_worker.py'
+        self.worker.write_text(WORKER)
 
-    def run(nproc: int, *args, module: str | None = None, timeout: int = TIMEOUT):
+    def __call__(self, nproc: int, *args, module: str | None = None, timeout: int = TIMEOUT):
         cmd = [sys.executable, '-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', str(nproc),
                '--master_addr', '127.0.0.1', '--master_port', str(_free_port())]
-        cmd += (['-m', module] if module else [str(worker)]) + [str(a) for a in args]
-        env = {**os.environ, 'OMP_NUM_THREADS': '1', MARK: tag,
+        cmd += (['-m', module] if module else [str(self.worker)]) + [str(a) for a in args]
+        env = {**os.environ, 'OMP_NUM_THREADS': '1', MARK: self.tag,
                'PYTHONPATH': os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)}
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=self.folder,
                              start_new_session=True)
         try: out, err = p.communicate(timeout=timeout)
         except BaseException:                                   # a timeout, or the test interrupted: no process may outlive it
-            _kill_marked(tag); p.kill(); p.communicate(); raise
+            _kill_marked(self.tag); p.kill(); p.communicate(); raise
         return p.returncode, out, err
 
-    yield run
-    _kill_marked(tag)                                          # what a failed launch may have left
-    time.sleep(0.2)
-    assert not _marked(tag), 'processes of the test outlived it'
+    def close(self):
+        _kill_marked(self.tag)                                  # what a failed launch may have left
+        time.sleep(0.2)
+        assert not _marked(self.tag), 'processes of the test outlived it'
+
+
+@pytest.fixture
+def launch(tmp_path):
+    launcher = Launcher(tmp_path)
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    "The reference runs, STEPS steps of CFG under torchrun: 1 process in the folder 'one', 2 processes in 'two'."
+    folder = tmp_path_factory.mktemp('ddp')
+    launcher = Launcher(folder)
+    try:
+        _check(launcher(1, 'train', _spec(folder / 'one')))
+        _check(launcher(2, 'train', _spec(folder / 'two')))
+    finally: launcher.close()
+    return folder
 
 
 def _spec(out, **kw) -> str:
@@ -126,14 +146,12 @@ def _check(r):
     return out
 
 
-def test_two_processes_match_one(launch, tmp_path, report):
+def test_two_processes_match_one(runs, report):
     "(a) 2 processes at batch B/2 each = 1 process at batch B drawing the same samples, up to float rounding."
-    _check(launch(1, 'train', _spec(tmp_path / 'one')))
-    _check(launch(2, 'train', _spec(tmp_path / 'two')))
-    one, two = read_checkpoint_config(tmp_path / 'one')[1], read_checkpoint_config(tmp_path / 'two')[1]
+    one, two = read_checkpoint_config(runs / 'one')[1], read_checkpoint_config(runs / 'two')[1]
     assert one['state']['world_size'] == 1 and two['state']['world_size'] == 2 and two['state']['step'] == STEPS
-    w1, w2 = _weights(tmp_path / 'one'), _weights(tmp_path / 'two')
-    d, d_ema = _max_diff(w1, w2), _max_diff(_weights(tmp_path / 'one', 'ema'), _weights(tmp_path / 'two', 'ema'))
+    w1, w2 = _weights(runs / 'one'), _weights(runs / 'two')
+    d, d_ema = _max_diff(w1, w2), _max_diff(_weights(runs / 'one', 'ema'), _weights(runs / 'two', 'ema'))
     d_loss = max(abs(a - b) for a, b in zip(one['state']['losses'], two['state']['losses']))
     # the control: one plain process draws other samples (its single generator stream), so its weights differ by far more
     plain = train(CFG, device='cpu', show_progress=False)
@@ -145,20 +163,20 @@ def test_two_processes_match_one(launch, tmp_path, report):
     assert d_plain > 100 * TOL                                  # the check can tell other samples apart
 
 
-def test_killed_run_resumes(launch, tmp_path, report):
+def test_killed_run_resumes(runs, launch, tmp_path, report):
     "(b) 2 ranks, rank 1 killed at step 13 (checkpoints every 5): resumed on 2 ranks = uninterrupted; resumed on 1 rank, up to rounding."
-    _check(launch(2, 'train', _spec(tmp_path / 'whole')))
+    whole_dir = runs / 'two'                                     # the uninterrupted 2-rank run
     code, out, err = launch(2, 'train', _spec(tmp_path / 'killed', kill_at=13, ckpt_every=5))
     assert code != 0 and read_checkpoint_config(tmp_path / 'killed')[1]['state']['step'] == 10, (code, err[-3000:])
     shutil.copytree(tmp_path / 'killed', tmp_path / 'killed1')
     _check(launch(2, 'train', _spec(tmp_path / 'killed', resume=tmp_path / 'killed', ckpt_every=5)))
     _check(launch(1, 'train', _spec(tmp_path / 'killed1', resume=tmp_path / 'killed1')))
-    whole, resumed = read_checkpoint_config(tmp_path / 'whole')[1], read_checkpoint_config(tmp_path / 'killed')[1]
+    whole, resumed = read_checkpoint_config(whole_dir)[1], read_checkpoint_config(tmp_path / 'killed')[1]
     assert resumed['state']['step'] == STEPS and resumed['state']['losses'] == whole['state']['losses']
     for role in ('model', 'ema'):
-        a, b = _weights(tmp_path / 'whole', role), _weights(tmp_path / 'killed', role)
+        a, b = _weights(whole_dir, role), _weights(tmp_path / 'killed', role)
         assert all(torch.equal(a[k], b[k]) for k in a), f'{role}: the resumed 2-rank run differs from the uninterrupted one'
-    d1 = _max_diff(_weights(tmp_path / 'whole'), _weights(tmp_path / 'killed1'))
+    d1 = _max_diff(_weights(whole_dir), _weights(tmp_path / 'killed1'))
     report(f'data parallel resume: 2 ranks killed at step 13, resumed from step 10 on 2 ranks: bit-identical; on 1 rank: max |Δθ| {d1:.2e}')
     assert d1 <= TOL
 
