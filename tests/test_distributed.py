@@ -181,6 +181,17 @@ def test_killed_run_resumes(runs, launch, tmp_path, report):
     assert d1 <= TOL
 
 
+def test_one_process_checkpoint_resumes_on_two(runs, launch, tmp_path, report):
+    "(b) a checkpoint written by 1 process (torchrun, step 10) resumed on 2 ranks = the 2-rank run from the start, up to rounding."
+    _check(launch(1, 'train', json.dumps(dict(cfg=CFG.replace(steps=10).to_dict(), out=str(tmp_path / 'half')))))
+    assert read_checkpoint_config(tmp_path / 'half')[1]['state']['world_size'] == 1
+    _check(launch(2, 'train', _spec(tmp_path / 'half', resume=tmp_path / 'half')))
+    meta = read_checkpoint_config(tmp_path / 'half')[1]
+    d = _max_diff(_weights(runs / 'two'), _weights(tmp_path / 'half'))
+    report(f'data parallel resume: 1 process to step 10, resumed on 2 ranks to step {STEPS}: max |Δθ| {d:.2e} from the 2-rank run')
+    assert meta['state']['step'] == STEPS and meta['state']['world_size'] == 2 and d <= TOL
+
+
 def test_cli_under_torchrun(launch, tmp_path):
     "`torchrun -m ddpm_book.cli train` trains on 2 processes (rank 0 alone samples); a batch that does not split is a one-line error."
     args = ['train', '--recipe', 'digits-test', '--steps', 6, '--batch-size', 16, '--out', tmp_path / 'cli', '--no-eval',
