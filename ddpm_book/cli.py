@@ -15,7 +15,8 @@ from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
 from .experiments import RECIPES
-from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses)
+from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses,
+                                distributed, on_all_ranks, torchrun_env, DATA_FIX)
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'sampling_options', 'build_parser', 'load', 'draw',
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = _Help
 
     t = sub.add_parser('train', help='train a model (default: the digits, a few minutes on a laptop CPU)', formatter_class=fmt,
-                       description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, then write samples.png, loss.png and metrics.json.')
+                       description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, then write samples.png, loss.png and metrics.json. '
+                                   'Data parallel on N processes: torchrun --nproc_per_node N -m ddpm_book.cli train ... (the batch is split over them).')
     t.add_argument('--data', choices=DATASETS, default=None, help='dataset (default: the recipe\'s, digits)')
     t.add_argument('--recipe', choices=sorted(RECIPES), default=None, help='start from this recipe (default: the one named like --data, else digits)')
     t.add_argument('--out', default=None, help='checkpoint folder (default: runs/<recipe>)')
@@ -283,8 +285,13 @@ def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
     try: return base.replace(**over), out
     except ValueError as e: raise CLIError(str(e), "see `ddpm_book train --help`") from e
 
+def _read_data(cfg:TrainConfig, root:str) -> tuple:
+    "The training split of cfg.data from the folder `root` (--data-root), with the CLI's error."
+    try: return get_dataset(cfg.data, 'train', root)
+    except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
+
 def cmd_train(a:argparse.Namespace) -> int:
-    "ddpm_book train: train, save, sample and (unless --no-eval) evaluate."
+    "ddpm_book train: train, save, sample and (unless --no-eval) evaluate; under torchrun, every process trains its share of each batch and rank 0 goes on alone."
     cfg, out = train_config(a)
     if out.exists() and not out.is_dir(): raise CLIError(f"--out {out} is a file", "choose a folder name for --out")
     if (out / 'config.json').exists() and not (a.resume or a.force):
@@ -293,19 +300,21 @@ def cmd_train(a:argparse.Namespace) -> int:
     limit = _max_eval_n(cfg.data)
     if not a.no_eval and exists(limit) and a.eval_n > limit:
         raise CLIError(f"--eval-n {a.eval_n} exceeds the {limit} training samples the floor needs", f"use --eval-n {limit} or fewer")
-    data = None
-    if a.data_root:
-        try: data = get_dataset(cfg.data, 'train', a.data_root)
-        except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
-    dev = get_device(a.device)
+    env, dev = torchrun_env(), get_device(a.device)
     if cfg.task == 'latent_ddpm':                                           # chapter 18: its VAE and CLIP from the store beside --out
         import ddpm_book.stable_diffusion as sd; sd.PARTS_ROOT = out.parent
-    print(f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, {cfg.steps} steps of batch {cfg.batch_size}, "
-          f"pred={cfg.pred}, on {dev} ({torch.get_num_threads()} threads) -> {out}", flush=True)
+    procs = f" × {env['world_size']} processes (torchrun, {cfg.batch_size / env['world_size']:g} samples each)" if exists(env) else ''
+    if not env or env['rank'] == 0:
+        print(f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, {cfg.steps} steps of batch {cfg.batch_size}, "
+              f"pred={cfg.pred}, on {dev} ({torch.get_num_threads()} threads){procs} -> {out}", flush=True)
     try:
-        tr = train(cfg, out=out, resume=out if a.resume else None, device=dev, data=data, show_progress=not a.quiet, ckpt_every=a.ckpt_every)
+        with distributed(dev) as dev:                                       # under torchrun: with the other processes (gloo or nccl)
+            data = on_all_ranks('read the training data', lambda: _read_data(cfg, a.data_root), DATA_FIX) if a.data_root else None
+            tr = train(cfg, out=out, resume=out if a.resume else None, device=dev, data=data, show_progress=not a.quiet, ckpt_every=a.ckpt_every)
+    except BookError: raise                                                 # it names its fix
     except FileNotFoundError as e: raise CLIError(str(e), "pass --data-root with the dataset's files, or train on the bundled digits") from e
     except ValueError as e: raise CLIError(str(e), "see `ddpm_book train --help`") from e
+    if tr.rank: return 0                                                    # the other processes are done; rank 0 samples and measures
     n_avg = min(100, len(tr.losses))
     print(f"trained {tr.step} steps in {tr.wall_time:.0f} s (loss, mean of the last {n_avg} steps: {np.mean(tr.losses[-n_avg:]):.4f}); checkpoint: {out}")
     from matplotlib.figure import Figure

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #8318b956
 from __future__ import annotations
-import contextlib, copy, importlib, json, math, os, re, shutil, time
+import contextlib, copy, hashlib, importlib, json, math, os, re, shutil, time
 from contextlib import contextmanager
 from typing import Callable
 from dataclasses import dataclass, field, asdict, fields, replace
@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 from safetensors.torch import save_file, load_file
 from fastcore.basics import patch
 try: import fcntl                                   # file locks (POSIX only)
@@ -25,12 +27,14 @@ from .unet import make_model
 from .sampling import sample as _sample
 
 # %% auto #0
-__all__ = ['COND_KEYS', 'AMP_MODES', 'LR_SCHEDULES', 'TASKS', 'TASK_MODULES', 'CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS',
-           'BUILDER_MODULES', 'train_step', 'gaussian_loss_floor', 'EMA', 'as_cond', 'cond_batch', 'expand_cond',
-           'cat_conds', 'drop_cond', 'null_cond', 'check_cond', 'TrainConfig', 'build_model', 'Task', 'register_task',
-           'get_task', 'DiffusionTask', 'amp_dtype', 'data_info', 'Trainer', 'save_checkpoint',
-           'read_checkpoint_config', 'checkpoint_files', 'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint',
-           'load_part', 'train', 'moving_average', 'plot_losses', 'load_or_train']
+__all__ = ['COND_KEYS', 'AMP_MODES', 'LR_SCHEDULES', 'TASKS', 'TASK_MODULES', 'SHARED_FIX', 'DATA_FIX', 'CKPT_KIND', 'CKPT_HINT',
+           'FLAT_FILES', 'BUILDERS', 'BUILDER_MODULES', 'train_step', 'gaussian_loss_floor', 'EMA', 'as_cond',
+           'cond_batch', 'expand_cond', 'cat_conds', 'drop_cond', 'null_cond', 'check_cond', 'TrainConfig',
+           'build_model', 'Task', 'register_task', 'get_task', 'DiffusionTask', 'amp_dtype', 'data_info', 'derive_seed',
+           'dist_on', 'rank_world', 'on_all_ranks', 'torchrun_env', 'distributed', 'check_shared_folder',
+           'check_data_parallel', 'Trainer', 'save_checkpoint', 'read_checkpoint_config', 'checkpoint_files',
+           'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint', 'load_part', 'train', 'moving_average',
+           'plot_losses', 'load_or_train']
 
 # %% ../nbs/08_training.ipynb #f737d784
 def train_step(model,                 # the network: model(x_t, t, **cond) -> its prediction, shaped like x_t
@@ -40,11 +44,13 @@ def train_step(model,                 # the network: model(x_t, t, **cond) -> it
                pred:str='eps',        # what the network predicts: 'eps', 'x0' or 'v'
                cond:dict|None=None,   # the condition of each sample (`as_cond`), e.g. {'y': labels}
                generator:torch.Generator|None=None, # draws t and ε (on x0's device)
+               t:Tensor|None=None,    # step 2's times, (B,); None: drawn here
+               eps:Tensor|None=None,  # step 3's noise, shaped like x0; None: drawn here
               ) -> Tensor:
     "One repetition of Algorithm 1 with L_simple; returns the loss (with its graph when `opt` is None)."
     B, dev = x0.shape[0], x0.device
-    t = torch.randint(1, sched.T + 1, (B,), generator=generator, device=dev)           # 2. t ~ U{1, T}
-    eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)      # 3. ε ~ N(0, I)
+    if t is None: t = torch.randint(1, sched.T + 1, (B,), generator=generator, device=dev)           # 2. t ~ U{1, T}
+    if eps is None: eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)   # 3. ε ~ N(0, I)
     ab = sched.at('alpha_bar', t, x0)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps                                        # 4. x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
     out = model(xt, t, **(cond or {}))                                                 # 5.–6. the network's guess (μ_q, σ_q² drop out)
@@ -268,6 +274,7 @@ class Task:
     "What a training run optimises: its network, its batches and its loss. Subclass it and `register_task` an instance."
     name:str = ''
     denoises:bool = False    # True: the network is a denoiser ε_θ(x_t, t, ...), its checkpoint records the schedule and pred
+    data_parallel:bool = False  # True: its loss draws the whole batch with tr.gen and trains on tr.shard(...) of it through tr.net (several processes)
 
     def prepare(self, tr, X:Tensor, y:Tensor|None):
         "Check the training data and keep them on the trainer's device as tr.X, tr.y."
@@ -278,7 +285,7 @@ class Task:
         raise NotImplementedError(f"the task {self.name!r} must say how its network is built (Task.build)")
 
     def loss(self, tr) -> Tensor:
-        "Draw a batch with tr.gen and return the loss of tr.model on it (a 0-dim tensor with its graph)."
+        "Draw a batch with tr.gen and return the loss of the network on it (a 0-dim tensor with its graph)."
         raise NotImplementedError(f"the task {self.name!r} must define its loss (Task.loss)")
 
     def finish(self, tr):
@@ -320,7 +327,7 @@ def get_task(name:str) -> Task:
 # %% ../nbs/08_training.ipynb #fac40ae9
 class DiffusionTask(Task):
     "Algorithm 1: x_0 from the data, t and ε at random, the L_simple loss of the network's prediction."
-    name, denoises = 'ddpm', True
+    name, denoises, data_parallel = 'ddpm', True, True
 
     def prepare(self, tr, X:Tensor, y:Tensor|None):
         cfg = tr.cfg
@@ -335,12 +342,15 @@ class DiffusionTask(Task):
     def build(self, tr) -> nn.Module: return build_model(tr.cfg, tuple(tr.X.shape[1:]))
 
     def loss(self, tr) -> Tensor:
-        cfg = tr.cfg
-        idx = torch.randint(0, len(tr.X), (cfg.batch_size,), generator=tr.gen, device=tr.device)
-        x0 = tr.X[idx]                                                                             # 1. x_0 from the data
-        cond = {'y': tr.y[idx]} if exists(tr.y) else {}                                            # the samples' conditions
-        if cfg.p_uncond: cond = drop_cond(cond, cfg.p_uncond, tr.null, tr.gen)                     # some become ∅
-        return train_step(tr.model, tr.sched, x0, pred=cfg.pred, cond=cond, generator=tr.gen)     # 2.–7.
+        cfg, B, dev, g = tr.cfg, tr.cfg.batch_size, tr.device, tr.gen
+        idx = torch.randint(0, len(tr.X), (B,), generator=g, device=dev)
+        x0 = tr.X[idx]                                                                     # 1. x_0 from the data
+        cond = {'y': tr.y[idx]} if exists(tr.y) else {}                                    # the samples' conditions
+        if cfg.p_uncond: cond = drop_cond(cond, cfg.p_uncond, tr.null, g)                  # some become ∅
+        t = torch.randint(1, tr.sched.T + 1, (B,), generator=g, device=dev)                # 2. t ~ U{1, T}, for the whole batch
+        eps = torch.randn(x0.shape, generator=g, device=dev, dtype=x0.dtype)               # 3. ε ~ N(0, I)
+        x0, t, eps, cond = tr.shard(x0, t, eps, cond)                                      # this process's share (all of it in one)
+        return train_step(tr.net, tr.sched, x0, pred=cfg.pred, cond=cond, t=t, eps=eps)   # 4.–7.
 
 register_task(DiffusionTask());
 
@@ -364,9 +374,100 @@ def data_info(name:str,            # dataset name
                 fingerprint=fingerprint(*(t for t in (X, y) if exists(t))))
 
 
+# %% ../nbs/08_training.ipynb #b1d0a001
+def derive_seed(*keys:int|str) -> int:
+    "A seed in [0, 2^63) that is a fixed function of `keys` (the run's seed, a step, a rank), the same on every machine."
+    return int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], 'little') >> 1
+
+def dist_on() -> bool:
+    "Whether this process is one rank of a torch.distributed process group (as under torchrun)."
+    return dist.is_available() and dist.is_initialized()
+
+def rank_world() -> tuple[int, int]:
+    "(rank, number of processes) of this process: (0, 1) outside a process group."
+    return (dist.get_rank(), dist.get_world_size()) if dist_on() else (0, 1)
+
+def on_all_ranks(what:str,     # what f does, for the message, e.g. 'read the training data'
+                 f:Callable,   # f() runs on every rank
+                 fix:str,      # what to do when it fails somewhere
+                 same:bool=False, # also require every rank's result to equal rank 0's
+                ):
+    "f() on every rank; if it fails on any rank (or, with `same`, gives another result than rank 0's), the same BookValueError on every rank. Outside a process group: f()."
+    if not dist_on(): return f()
+    try: res, err = f(), None
+    except Exception as e: res, err = None, f"{type(e).__name__}: {e}"
+    got = [None] * dist.get_world_size()
+    dist.all_gather_object(got, (err, res if same else None))                 # also a barrier: no rank goes on before all are here
+    bad = [f"rank {r}: {e}" for r, (e, _) in enumerate(got) if exists(e)]
+    if bad: raise BookValueError(f"could not {what} on every rank ({'; '.join(bad)})", fix)
+    odd = [r for r, (_, v) in enumerate(got) if v != got[0][1]]
+    if same and odd: raise BookValueError(f"rank(s) {odd} got another result than rank 0 when they tried to {what} "
+                                          f"(rank 0: {str(got[0][1])[:60]}; rank {odd[0]}: {str(got[odd[0]][1])[:60]})", fix)
+    return res
+
+# %% ../nbs/08_training.ipynb #b1d0a002
+SHARED_FIX = "put the checkpoint folder on a filesystem every process can reach (a shared disk such as NFS), at the same path on every machine"
+
+def torchrun_env() -> dict|None:
+    "{'rank', 'world_size', 'local_rank'} as torchrun sets them in each process it starts; None in a process it did not start."
+    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ: return None
+    return dict(rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']), local_rank=int(os.environ.get('LOCAL_RANK', 0)))
+
+@contextmanager
+def distributed(device=None, # 'cpu', 'cuda', ... or None for the best available
+               ):
+    "Under torchrun: join the process group for the block (gloo on the CPU, nccl on CUDA, GPU number LOCAL_RANK) and yield this process's device; otherwise, or when already joined, just yield the device."
+    dev, env = get_device(device), torchrun_env()
+    if env is None or dist_on(): yield dev; return
+    if dev.type == 'cuda':
+        if dev.index is None:
+            if env['local_rank'] >= torch.cuda.device_count():
+                raise BookValueError(f"process {env['local_rank']} of this machine has no GPU of its own ({torch.cuda.device_count()} GPUs here)",
+                                     f"start at most {torch.cuda.device_count()} processes per machine (torchrun --nproc_per_node)")
+            dev = torch.device('cuda', env['local_rank'])
+        torch.cuda.set_device(dev)
+    elif dev.type != 'cpu': raise BookValueError(f"torch.distributed cannot train on {dev.type}", "pass --device cpu (gloo) or cuda (nccl)")
+    dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    try: yield dev
+    finally: dist.destroy_process_group()
+
+def check_shared_folder(path:str|Path, # the checkpoint folder that rank 0 will write
+                       ) -> Path:
+    "On several processes: check that every rank sees the folder rank 0 writes (rank 0 writes a file of a random name there, every rank looks for it)."
+    path = Path(path).expanduser()
+    if not dist_on(): return path
+    name = [f'.ddpm_book-shared-{os.urandom(8).hex()}' if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(name)
+    token = path / name[0]
+    def write(): path.mkdir(parents=True, exist_ok=True); token.write_text(str(path))
+    on_all_ranks(f'create the checkpoint folder {path}', write if dist.get_rank() == 0 else lambda: None, "choose a checkpoint folder that rank 0 can write")
+    def look():
+        if not token.exists(): raise FileNotFoundError(f"{path} does not hold the file {token.name} that rank 0 has just written there")
+    try: on_all_ranks(f'see the checkpoint folder {path}', look, SHARED_FIX)
+    finally:
+        if dist.get_rank() == 0: token.unlink(missing_ok=True)
+    return path
+
 # %% ../nbs/08_training.ipynb #d3eca963
+DATA_FIX = "give every process the same training data: the dataset's files at the same path on every machine (--data-root), or the same data=(X, y)"
+
+def check_data_parallel(cfg:TrainConfig, # the run
+                        task:Task,       # its task
+                        world:int,       # the number of processes
+                       ):
+    "Refuse a run that cannot be split over `world` processes, saying how to fix it."
+    if not task.data_parallel:
+        raise BookValueError(f"the task {task.name!r} trains in one process only",
+                             "run it without torchrun, or make its loss draw the whole batch with tr.gen and train on tr.shard(...) of it "
+                             "through tr.net (as DiffusionTask does), then set data_parallel = True")
+    if cfg.batch_size % world:
+        b = cfg.batch_size
+        raise BookValueError(f"a batch of {b} does not split evenly over {world} processes",
+                             f"pass a batch size that is a multiple of {world} (e.g. --batch-size {max(world, b - b % world)}), "
+                             f"or start a number of processes that divides {b} (torchrun --nproc_per_node)")
+
 class Trainer:
-    "The one training loop: a task's loss with AdamW, a learning-rate schedule, clipping, EMA and mixed precision; saves and resumes checkpoints."
+    "The one training loop: a task's loss with AdamW, a learning-rate schedule, clipping, EMA and mixed precision; saves and resumes checkpoints; one process or several (torchrun)."
     def __init__(self,
                  cfg:TrainConfig|None=None,  # the run; default TrainConfig()
                  device=None,                # 'cpu', 'cuda', ... or None for the best available
@@ -374,15 +475,23 @@ class Trainer:
                 ):
         self.cfg = cfg = default(cfg, TrainConfig).validate()
         self.device = get_device(device)
-        seed_everything(cfg.seed)                                        # the initial weights
+        self.rank, self.world = rank_world()                             # 0, 1 in one process
+        self.dist = dist_on()                                            # one of several processes (torchrun): data parallel
+        if self.dist:
+            on_all_ranks('agree on the configuration', lambda: json.dumps(cfg.to_dict(), sort_keys=True), "start every process with the same configuration", same=True)
+            check_data_parallel(cfg, get_task(cfg.task), self.world)
+        seed_everything(cfg.seed)                                        # the initial weights (the same on every rank)
         self.task = get_task(cfg.task)
-        X, y = data if exists(data) else get_dataset(cfg.data, 'train')
+        X, y = on_all_ranks('read the training data', lambda: data if exists(data) else get_dataset(cfg.data, 'train'), DATA_FIX)
         self.task.prepare(self, X, y)                                    # self.X, self.y on the device
         self.data = data_info(cfg.data, X, y)
+        if self.dist: on_all_ranks('fingerprint the training data', lambda: self.data['fingerprint'], DATA_FIX, same=True)
         self.sched = Schedule(**cfg.schedule)
         self.model = self.task.build(self).to(self.device)
+        gpu = [default(self.device.index, torch.cuda.current_device)] if self.device.type == 'cuda' else None
+        self.net = DDP(self.model, device_ids=gpu) if self.dist else self.model   # DDP averages the ranks' gradients; what the task calls in training
         self.null = expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None   # ∅ for label dropout
-        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None   # rank 0 keeps it, and saves it
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.lr_sched = (torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.pct_start)
                          if cfg.lr_schedule == 'onecycle' else None)
@@ -395,24 +504,40 @@ class Trainer:
         "The learning rate of step `step` (0-based) under lr_schedule='warmup': linear warm-up, then constant."
         return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup) if self.cfg.warmup else self.cfg.lr
 
+    def shard(self, *xs:Tensor|dict) -> tuple|Tensor|dict:
+        "This process's share of each whole-batch tensor (or condition dict) in `xs`: rows rank·b to (rank+1)·b, b = batch_size / world; in one process, all."
+        if not self.dist: return xs if len(xs) > 1 else xs[0]
+        B, b = self.cfg.batch_size, self.cfg.batch_size // self.world
+        def cut(x):
+            if isinstance(x, dict): return {k: cut(v) for k, v in x.items()}
+            if x.ndim == 0 or x.shape[0] != B: raise BookValueError(f"tr.shard takes whole-batch tensors of {B} rows, got shape {tuple(x.shape)}",
+                                                                    "draw the whole batch (batch_size rows) on every rank, then shard it")
+            return x[self.rank * b:(self.rank + 1) * b]
+        out = tuple(cut(x) for x in xs)
+        return out if len(out) > 1 else out[0]
+
     def __repr__(self):
         n = sum(p.numel() for p in self.model.parameters())
         return (f"Trainer({type(self.model).__name__} with {n:,} parameters on {self.cfg.data!r}, task={self.cfg.task!r}"
                 f"{f', pred={self.cfg.pred!r}' if self.task.denoises else ''}, "
-                f"step {self.step}/{self.cfg.steps}, {self.device}{', ' + str(self.amp).replace('torch.', '') if self.amp else ''})")
+                f"step {self.step}/{self.cfg.steps}, {self.device}{', ' + str(self.amp).replace('torch.', '') if self.amp else ''}"
+                f"{f', rank {self.rank} of {self.world}' if self.dist else ''})")
 
 # %% ../nbs/08_training.ipynb #6b0e2cc5
 @patch
 def train_batch(self:Trainer) -> Tensor:
     "One step of the loop on a fresh batch of the task (for a DDPM: one repetition of Algorithm 1); returns the loss (0-dim, on the device)."
     cfg = self.cfg
+    if self.dist:                                      # several processes: every draw of step s is a function of (seed, s) ...
+        self.gen.manual_seed(derive_seed(cfg.seed, self.step))
+        torch.manual_seed(derive_seed(cfg.seed, self.step, self.rank))   # ... and the network's dropout of (seed, s, rank)
     if self.lr_sched is None:
         for g in self.opt.param_groups: g['lr'] = self.lr_at(self.step)
-    self.model.train()
+    self.net.train()
     with torch.autocast(self.device.type, dtype=self.amp, enabled=exists(self.amp)):
         loss = self.task.loss(self)                                                            # for a DDPM: steps 1.–7.
     self.opt.zero_grad(set_to_none=True)                                                       # 8. the gradient ...
-    self.scaler.scale(loss).backward()
+    self.scaler.scale(loss).backward()                                                         # (DDP averages the ranks' gradients here)
     if exists(cfg.grad_clip):
         self.scaler.unscale_(self.opt)
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -431,14 +556,17 @@ def fit(self:Trainer,
         show_progress:bool=True,    # a progress bar with the running loss
         log_every:int=50,           # fetch the losses from the device every this many steps
        ) -> Trainer:
-    "Run the training loop; keep every step's loss; save to `out`."
+    "Run the training loop; keep every step's loss (of the whole batch, on every rank); save to `out` (rank 0 writes)."
     end = self.cfg.steps if steps is None else self.step + steps
+    show_progress = show_progress and self.rank == 0
     bar = progress(range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress)
     pending, t0, interrupted = [], time.perf_counter(), False
     def flush():
         nonlocal pending, t0
         if pending:
-            vals, pending = torch.stack(pending).float().cpu().tolist(), []
+            v, pending = torch.stack(pending).float(), []
+            if self.dist: dist.all_reduce(v); v /= self.world                    # the whole batch's loss: the mean of the ranks' (equal shares)
+            vals = v.cpu().tolist()
             self.losses += vals
             if not all(map(math.isfinite, vals)):
                 raise FloatingPointError(f"the loss became {vals[-1]} near step {self.step}: lower lr (now {self.cfg.lr}) or set grad_clip")
@@ -450,7 +578,10 @@ def fit(self:Trainer,
                 flush()
                 if show_progress: bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
             if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end: flush(); self.save(out)
-    except KeyboardInterrupt: interrupted = True
+    except KeyboardInterrupt:
+        if self.dist: raise KeyboardInterrupt(f"stopped at step {self.step}; the other processes cannot be waited for, so nothing was saved: "
+                                              f"resume from the last checkpoint (every ckpt_every steps)")
+        interrupted = True
     flush()
     if not interrupted and self.step >= self.cfg.steps: self.task.finish(self)
     if exists(out): self.save(out)
@@ -730,16 +861,19 @@ def load_part(path:str|Path,  # the checkpoint folder
 # %% ../nbs/08_training.ipynb #335cef80
 @patch
 def save(self:Trainer, path:str|Path) -> Path:
-    "Write the full state of the run (weights, EMA, optimiser, schedule of the lr, generators, task state, losses) to the folder `path`."
-    extra = dict(scaler=self.scaler.state_dict(), generator=self.gen.get_state(), generator_device=self.device.type,
-                 torch_rng=torch.get_rng_state(), ema_updates=self.ema.updates if exists(self.ema) else 0,
-                 lr_sched=self.lr_sched.state_dict() if exists(self.lr_sched) else None, task_state=self.task_state)
-    if self.device.type == 'cuda': extra['cuda_rng'] = torch.cuda.get_rng_state_all()
-    den = self.task.denoises
-    return save_checkpoint(path, self.model, self.ema, self.opt, schedule=self.sched if den else None, pred=self.cfg.pred if den else None,
-                           data=self.data, train=self.cfg.to_dict(),
-                           state=dict(step=self.step, losses=self.losses, wall_time=self.wall_time, device=str(self.device),
-                                      threads=torch.get_num_threads()), extra=extra, parts=self.task.parts(self))
+    "Write the full state of the run (weights, EMA, optimiser, schedule of the lr, generators, task state, losses) to the folder `path`; on several processes every rank calls it, rank 0 writes."
+    def write() -> Path:
+        extra = dict(scaler=self.scaler.state_dict(), generator=self.gen.get_state(), generator_device=self.device.type,
+                     torch_rng=torch.get_rng_state(), ema_updates=self.ema.updates if exists(self.ema) else 0,
+                     lr_sched=self.lr_sched.state_dict() if exists(self.lr_sched) else None, task_state=self.task_state)
+        if self.device.type == 'cuda': extra['cuda_rng'] = torch.cuda.get_rng_state_all()
+        den = self.task.denoises
+        state = dict(step=self.step, losses=self.losses, wall_time=self.wall_time, device=str(self.device), threads=torch.get_num_threads())
+        if self.dist: state['world_size'] = self.world
+        return save_checkpoint(path, self.model, self.ema, self.opt, schedule=self.sched if den else None, pred=self.cfg.pred if den else None,
+                               data=self.data, train=self.cfg.to_dict(), state=state, extra=extra, parts=self.task.parts(self))
+    return on_all_ranks(f'write the checkpoint {path}', write if self.rank == 0 else lambda: Path(path).expanduser(),
+                        "choose a checkpoint folder that rank 0 can write")
 
 # %% ../nbs/08_training.ipynb #0a49a7dd
 @patch(cls_method=True)
@@ -748,7 +882,8 @@ def from_checkpoint(cls:Trainer,
                     cfg:TrainConfig|None=None, # the configuration to continue with (only `steps` may differ); None: the saved one
                     device=None, data:tuple|None=None,
                    ) -> Trainer:
-    "A trainer that continues the run saved in `path` exactly where it stopped."
+    "A trainer that continues the run saved in `path` exactly where it stopped (written by any number of processes, resumed on any number)."
+    if dist_on(): on_all_ranks(f'read the checkpoint {path}', lambda: read_checkpoint_config(path)[1], SHARED_FIX, same=True)   # the same version everywhere
     return _read_version(path, lambda path, meta: _resume(cls, path, meta, cfg, device, data))
 
 def _resume(cls, path:Path, meta:dict, cfg, device, data) -> Trainer:
@@ -787,11 +922,14 @@ def train(cfg:TrainConfig|dict|None=None, # the run; default TrainConfig() (the 
           show_progress:bool=True,
           ckpt_every:int|None=None,
          ) -> Trainer:
-    "Train what `cfg` says (a DDPM by default), or continue the run in `resume`; returns the trainer."
+    "Train what `cfg` says (a DDPM by default), or continue the run in `resume`; returns the trainer. Under torchrun: one of several processes (data parallel)."
     if isinstance(cfg, dict): cfg = TrainConfig.from_dict(cfg)
-    if exists(resume): tr, out = Trainer.from_checkpoint(resume, cfg, device, data), default(out, resume)
-    else: tr = Trainer(cfg, device, data)
-    return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
+    with distributed(device) as device:                  # under torchrun: join the other processes; else nothing happens
+        if exists(resume): out = default(out, resume)
+        if exists(out): check_shared_folder(out)        # on several processes: every rank sees the folder rank 0 writes
+        if exists(resume): tr = Trainer.from_checkpoint(resume, cfg, device, data)
+        else: tr = Trainer(cfg, device, data)
+        return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
 
 # %% ../nbs/08_training.ipynb #58c004ce
 def moving_average(x:list|np.ndarray, # a sequence of numbers
