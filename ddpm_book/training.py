@@ -549,6 +549,7 @@ def train_batch(self:Trainer) -> Tensor:
 
 # %% ../nbs/08_training.ipynb #3417da9f
 @patch
+@torch.enable_grad()                # training works even when called inside a caller's torch.no_grad()
 def fit(self:Trainer,
         steps:int|None=None,        # train this many more steps; None: until cfg.steps
         out:str|Path|None=None,     # checkpoint folder, written at the end (and on Ctrl-C)
