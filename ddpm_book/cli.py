@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps')
     t.add_argument('--no-eval', action='store_true', help='skip the quick evaluation (metrics.json)')
     t.add_argument('--eval-n', type=_pos_int, default=1000, help='samples for the evaluation')
-    t.add_argument('--eval-sampler', choices=SAMPLERS, default='ddpm', help='sampler for samples.png and the evaluation')
-    t.add_argument('--eval-steps', type=_pos_int, default=None, help='DDIM steps for the evaluation (default: min(50, T))')
+    t.add_argument('--eval-sampler', choices=SAMPLERS, default='dpmpp_2m',
+                   help='sampler for samples.png and the evaluation (dpmpp_2m at 20 calls is within 10%% of DDPM\'s FID on the digits, chapter 09)')
+    t.add_argument('--eval-steps', type=_pos_int, default=None, help='network calls of a few-step --eval-sampler (default: 50 for ddim, 20 for dpmpp_2m)')
     _add_run_options(t, 'no progress bars')
 
     s = sub.add_parser('sample', help='draw samples from a checkpoint: a grid PNG and the raw samples (.npy)', formatter_class=fmt,

@@ -538,8 +538,8 @@ def evaluate(denoiser,                  # callable (x_t, t) -> prediction, train
              pred:str='eps',            # what it predicts: 'eps', 'x0' or 'v'
              data:str='digits',         # the dataset, with an evaluator: 'digits', 'mnist5k', ...
              n:int=1000,                # number of samples (at most the train split's size, for the floor)
-             sampler:str='ddpm',        # 'ddpm' or 'ddim'
-             steps:int|None=None,       # DDIM steps
+             sampler:str='ddpm',        # one of `sampling.SAMPLERS`
+             steps:int|None=None,       # network calls of a few-step sampler
              nll:bool=True,             # also compute the bound on the test split (T network calls per image)
              clf:DigitsClassifier|None=None,
              x_T:Tensor|None=None,      # starting noise (n, *shape); drawn if None
@@ -584,7 +584,8 @@ def quality_table(res:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/09_evaluation.ipynb #78a5e266
-SAMPLER_GRID = (('ddpm', None), ('ddim', 100), ('ddim', 50), ('ddim', 20), ('ddim', 10))
+SAMPLER_GRID = (('ddpm', None), ('ddim', 100), ('ddim', 50), ('ddim', 20), ('ddim', 10),
+                ('dpmpp_2m', 25), ('dpmpp_2m', 20), ('dpmpp_2m', 15), ('dpmpp_2m', 10), ('dpmpp_2m_sde', 20))
 
 @torch.no_grad()
 def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
@@ -603,7 +604,7 @@ def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
     denoiser(x_T[:2], torch.full((2,), sched.T, device=x_T.device))                  # warm-up, so the first timing is fair
     rows = []
     for sampler, steps in configs:
-        if sampler == 'ddim' and steps > sched.T: continue
+        if sampler != 'ddpm' and steps >= sched.T: continue                               # a few-step sampler on a short schedule
         rows.append(evaluate(denoiser, sched, pred, data, sampler=sampler, steps=steps, nll=False, clf=clf, x_T=x_T, real=real,
                                     generator=generator, show_progress=show_progress))
     return rows
@@ -611,27 +612,32 @@ def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
 def sampler_table(rows:list[dict]) -> str:
     "The rows of `compare_samplers` as an aligned table, with the floor."
     out = [f"n = {rows[0]['n']} samples per sampler against the {rows[0]['n_test']} test images; same x_T for every sampler",
-           f"{'sampler':10s} {'steps':>5s} {'FID':>8s} {'FID/floor':>9s} {'KID ± s.e.':>20s} {'TV':>6s} {'wall s':>8s} {'CPU s':>8s}"]
+           f"{'sampler':12s} {'steps':>5s} {'FID':>8s} {'FID/floor':>9s} {'KID ± s.e.':>20s} {'TV':>6s} {'wall s':>8s} {'CPU s':>8s}"]
     for r in rows:
-        out.append(f"{r['sampler']:10s} {r['steps']:5d} {r['fid']:8.4f} {r['fid'] / r['fid_floor']:9.2f} {r['kid']:10.5f} ± {r['kid_se']:.5f} "
+        out.append(f"{r['sampler']:12s} {r['steps']:5d} {r['fid']:8.4f} {r['fid'] / r['fid_floor']:9.2f} {r['kid']:10.5f} ± {r['kid_se']:.5f} "
                    f"{r['tv']:6.3f} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f}")
     r = rows[0]
-    out.append(f"{'floor':10s} {'':5s} {r['fid_floor']:8.4f} {1:9.2f} {r['kid_floor']:10.5f} ± {r['kid_floor_se']:.5f}")
+    out.append(f"{'floor':12s} {'':5s} {r['fid_floor']:8.4f} {1:9.2f} {r['kid_floor']:10.5f} ± {r['kid_floor_se']:.5f}")
     return '\n'.join(out)
 
 def plot_samplers(rows:list[dict], title:str=''):
-    "FID against the number of network calls, with the floor and the wall time."
+    "FID and wall time against the number of network calls, one line per sampler, with DDPM's FID and the floor."
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
-    steps, fids = [r['steps'] for r in rows], [r['fid'] for r in rows]
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.4))
+    style = {'ddpm': ('o', 'C0'), 'ddim': ('s', 'C1'), 'dpmpp_2m': ('^', 'C2'), 'dpmpp_2m_sde': ('v', 'C3')}
     for ax, key, lab in [(axs[0], 'fid', 'FID'), (axs[1], 'seconds', 'wall time (s)')]:
-        for r in rows: ax.scatter(r['steps'], r[key], marker='o' if r['sampler'] == 'ddpm' else 's', c='C0' if r['sampler'] == 'ddpm' else 'C1',
-                                  label=r['sampler'].upper())
-        ax.set_xscale('log'); ax.set_xlabel('network calls (steps)'); ax.set_ylabel(lab)
+        for smp in dict.fromkeys(r['sampler'] for r in rows):
+            rs = sorted((r for r in rows if r['sampler'] == smp), key=lambda r: r['steps'])
+            m, c = style.get(smp, ('x', 'k'))
+            ax.plot([r['steps'] for r in rs], [r[key] for r in rs], marker=m, c=c, label=smp.upper().replace('PP_2M', '++(2M)').replace('_SDE', ' SDE'))
+        ax.set_xscale('log'); ax.set_xlabel('network calls'); ax.set_ylabel(lab)
     axs[1].set_yscale('log')
+    ddpm = next((r for r in rows if r['sampler'] == 'ddpm'), None)
+    if ddpm: axs[0].axhline(ddpm['fid'], ls=':', c='C0', label='DDPM, all T steps')
     axs[0].axhline(rows[0]['fid_floor'], ls='--', c='gray', label='floor (train vs test)')
-    h, l = axs[0].get_legend_handles_labels(); keep = dict(zip(l, h)); axs[0].legend(keep.values(), keep.keys())
+    axs[0].legend(fontsize=8)
     fig.suptitle(title); plt.tight_layout(); plt.show()
+
 
 # %% ../nbs/09_evaluation.ipynb #4d69daf3
 @torch.no_grad()
