@@ -247,7 +247,7 @@ def run_model(name:str, reps:int, quick:bool, log) -> list[dict]:
         sb = lambda: ddim_sample(den, sched, None, steps=steps, x_T=x_T, show_progress=False)
         sp = peer_ddim(peer, DDIM_KW, x_T, steps)
         fl = flops(lambda: book(x_T, torch.full((n,), 500))) * steps
-        add(f'{n} samples, DDIM-{steps}', n, interleave(sb, sp, max(3, reps // 2) if quick else reps), fl)
+        add(f'{n} samples, DDIM-{steps}', n, interleave(sb, sp, max(3, reps // 2)), fl)
         # the samplers alone: a null denoiser (ε̂ = 0), so only the sampler's own arithmetic and Python are timed
         zero = lambda x, t: torch.zeros_like(x)
         add(f'DDIM-{steps} sampler alone (null ε̂)', n,

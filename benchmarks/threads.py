@@ -90,7 +90,7 @@ def main(argv=None):
           f"- Trainer.train_batch of the digits recipe (batch {a.batch}, AdamW, clipping, EMA); each cell: {reps} worker processes "
           f"x {steps} steps (fewer once {budget:.0f} s are spent) after {warmup} warm-up steps, configurations in turns; 'busy core': a Python busy loop pinned to core "
           f"{max(os.sched_getaffinity(0))} while the worker runs. Other users' jobs also ran on this machine: compare within the table. Wall time {info['wall_s']} s.",
-          '', '| threads | busy core | OMP_WAIT_POLICY | median s/step | IQR | min–max | per-run medians | vs same threads and policy, no busy core | vs {default[0]} threads, policy unset, no busy core |',
+          '', f'| threads | busy core | OMP_WAIT_POLICY | median s/step | IQR | min–max | per-run medians | vs same threads and policy, no busy core | vs {default[0]} threads, policy unset, no busy core |',
           '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         q = r['step']
