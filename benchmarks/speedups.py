@@ -129,7 +129,7 @@ def main(argv=None):
         w, e = max_weight_diff(base, tr)
         comp = dict(first_step_s=first, second_step_s=second, base=res['a'], compiled=res['b'], ratio=res['ratio'],
                     speedup=1 / res['ratio']['median'], max_weight_diff=w, max_ema_diff=e)
-        saved = res['a']['median'] - res['b']['median']
+        saved = res['a']['median'] * (1 - res['ratio']['median'])      # per step, from the ratio of neighbouring runs
         comp['break_even_steps'] = first / saved if saved > 0 else None
         log(f"  torch.compile: first step {first:.1f} s, second {second:.2f} s; steady {res['b']['median']:.4f} vs {res['a']['median']:.4f} s/step, "
             f"speed-up {comp['speedup']:.3f}×; pays back after {comp['break_even_steps'] or float('inf'):.0f} steps; max |Δw| {w:.2e}")
