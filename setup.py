@@ -15,6 +15,7 @@ py_versions = '3.9 3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+bench_requirements = shlex.split(cfg.get('bench_requirements', ''))   # the peers benchmarks/peers.py times against
 lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
 lic_classifier = [f'License :: {lic[1]}']
@@ -31,7 +32,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['ddpm_book', 'ddpm_book.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
