@@ -19,9 +19,9 @@ from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_che
                                 distributed, on_all_ranks, torchrun_env, DATA_FIX)
 
 # %% auto #0
-__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'sampling_options', 'build_parser', 'load', 'draw',
-           'save_samples', 'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'describe_sampling', 'draw_text',
-           'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'default_threads', 'sampling_options', 'build_parser', 'load',
+           'draw', 'save_samples', 'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'describe_sampling',
+           'draw_text', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -65,11 +65,20 @@ def writable_file(path:str|Path, # a file the command will write
     return path
 
 # %% ../nbs/10_cli.ipynb #2588f6f3
+def default_threads() -> int|None:
+    "The CLI's thread count when --threads is not given: CPUs available minus one (at least 1); None to leave torch's (torchrun, OMP_NUM_THREADS)."
+    if 'OMP_NUM_THREADS' in os.environ or 'LOCAL_WORLD_SIZE' in os.environ: return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(1, cpus - 1)
+
 def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
     "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
     p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    p.add_argument('--threads', type=_pos_int, default=None, help='CPU threads for torch (default: torch\'s choice, one per core). '
-                   'On a machine shared with other busy processes, fewer threads than cores run faster (chapter 10 measures it)')
+    p.add_argument('--threads', type=_pos_int, default=None,
+                   help='CPU threads for torch\'s operations (default: one less than the CPUs this process may use, at least 1; '
+                        'under torchrun or with OMP_NUM_THREADS set, that setting). The default leaves a CPU free because one busy '
+                        'CPU made the 2-thread training step 10x slower in benchmarks/threads.py, while 1 thread instead of 2 costs '
+                        'at most 1.5x on an idle 2-CPU machine; pass --threads N to use N')
     p.add_argument('--quiet', action='store_true', help=bar)
 
 def _add_sampling_options(p:argparse.ArgumentParser, n:int):
@@ -387,12 +396,13 @@ COMMANDS = {'train': cmd_train, 'sample': cmd_sample, 'eval': cmd_eval}
 def main(argv:list[str]|None=None, # the arguments (default: sys.argv[1:])
         ) -> int:
     "The `ddpm_book` command line; returns the exit code."
-    parser, cmd = build_parser(), None
+    parser, cmd, prev_threads = build_parser(), None, torch.get_num_threads()
     try:
         a = parser.parse_args(argv)
         cmd = a.command
         if cmd is None: raise CLIError("no command given", "run `ddpm_book train` (the main job), or see `ddpm_book --help`")
-        if a.threads: torch.set_num_threads(a.threads)
+        threads = a.threads or default_threads()
+        if threads: torch.set_num_threads(threads)
         return COMMANDS[cmd](a) or 0
     except SystemExit as e: return e.code if isinstance(e.code, int) else 0        # --help
     except KeyboardInterrupt as e:
@@ -402,6 +412,7 @@ def main(argv:list[str]|None=None, # the arguments (default: sys.argv[1:])
         if not isinstance(e, BookError): e = CLIError(str(e), f"see `ddpm_book {cmd or ''} --help`".replace('  ', ' '))
         print(f"ddpm_book: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    finally: torch.set_num_threads(prev_threads)          # a caller in the same process (a notebook, a test) keeps its setting
 
 # %% ../nbs/10_cli.ipynb #370fc9fa
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
