@@ -429,7 +429,9 @@ def distributed(device=None, # 'cpu', 'cuda', ... or None for the best available
     elif dev.type != 'cpu': raise BookValueError(f"torch.distributed cannot train on {dev.type}", "pass --device cpu (gloo) or cuda (nccl)")
     dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
     try: yield dev
-    finally: dist.destroy_process_group()
+    except BaseException: dist.destroy_process_group(); raise        # another rank may be gone: no barrier
+    else:                                      # all ranks done with their collectives before any tears the group down
+        dist.barrier(); dist.destroy_process_group()
 
 def check_shared_folder(path:str|Path, # the checkpoint folder that rank 0 will write
                        ) -> Path:
