@@ -84,6 +84,15 @@ def write_results(stem:str, payload:dict, markdown:str) -> tuple[Path, Path]:
     return j, m
 
 
+def report(stem:str, payload:dict, lines:list[str], save:bool=True):
+    "Print the markdown `lines` and, if `save`, write them with the raw `payload` (`write_results`)."
+    md = '\n'.join(lines)
+    print('\n' + md)
+    if save:
+        j, m = write_results(stem, payload, md)
+        print(f"\nwritten: {j} and {m}")
+
+
 def header(info:dict, extra:str='') -> str:
     "The lines above a table: when, where and on what."
     return (f"- date: {info['date']}; torch {info['torch']}, Python {info['python']}{extra}\n"

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))          # the repository's ddpm_book, run from anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, sgemm_gflops, conv_gflops, interleave, write_results, header, quantiles, load_average
+from _common import machine, sgemm_gflops, conv_gflops, interleave, report, header, quantiles, load_average
 from ddpm_book.unet import make_model, num_params, ConvBlock, Attention, Downsample, Upsample, UNet, sinusoidal_embedding
 from ddpm_book.schedule import Schedule
 from ddpm_book.training import train_step, build_model, Denoiser
@@ -319,11 +319,7 @@ def main(argv=None):
     if samp: md += ['', f"DDIM-50 samples of the two pipelines with the same (random, untrained) weights and ddpm_book's time code in both: "
                         f"max |difference| {samp[0]['max_abs_sample_diff_same_time_code']:.1e} for samples up to {samp[0]['max_abs_sample']:.3g} in size "
                         "(float32 rounding: diffusers builds its schedule in float32, ddpm_book in float64)."]
-    md = '\n'.join(md)
-    print('\n' + md)
-    if not a.no_save:
-        j, m = write_results('peers', dict(machine=info, sgemm=peak, architectures=arch, rows=rows), md)
-        print(f"\nwritten: {j} and {m}")
+    report('peers', dict(machine=info, sgemm=peak, architectures=arch, rows=rows), md, save=not a.no_save)
 
 
 if __name__ == '__main__': main()

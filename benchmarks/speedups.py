@@ -19,7 +19,7 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
-from _common import machine, interleave, quantiles, write_results, header, load_average, timed
+from _common import machine, interleave, quantiles, report, header, load_average, timed
 from ddpm_book.experiments import RECIPES
 from ddpm_book.training import Trainer
 
@@ -155,11 +155,7 @@ def main(argv=None):
         be = comp['break_even_steps']
         md += ['', f"torch.compile: the first step took {comp['first_step_s']:.1f} s (compiling), the second {comp['second_step_s']:.2f} s; "
                    + (f"the compile pays back after about {be:.0f} steps (the digits recipe trains {RECIPES['digits'].steps})." if be else "no steady-state gain, so it never pays back.")]
-    md = '\n'.join(md)
-    print('\n' + md)
-    if not a.no_save:
-        j, m = write_results('speedups', dict(machine=info, overhead=overhead, changes=changes, compile=comp), md)
-        print(f"\nwritten: {j} and {m}")
+    report('speedups', dict(machine=info, overhead=overhead, changes=changes, compile=comp), md, save=not a.no_save)
 
 
 if __name__ == '__main__': main()

@@ -63,7 +63,7 @@ def main(argv=None):
     if a.worker:
         print(json.dumps(worker(a.threads[0], a.steps, a.warmup, a.batch, a.budget))); return
     sys.path.insert(0, str(HERE))
-    from _common import machine, quantiles, write_results, header, load_average
+    from _common import machine, quantiles, report, header, load_average
     reps, steps = a.reps or (2 if a.quick else 3), a.steps or (8 if a.quick else 15)
     warmup, budget = a.warmup or (2 if a.quick else 3), a.budget or (10. if a.quick else 20.)
     configs = list(itertools.product(a.threads, (False, True), (None, 'PASSIVE')))
@@ -96,11 +96,7 @@ def main(argv=None):
         q = r['step']
         md.append(f"| {r['threads']} | {'yes' if r['busy'] else 'no'} | {r['wait_policy'] or 'unset'} | **{q['median']:.4f}** | {q['q1']:.4f}–{q['q3']:.4f} | "
                   f"{q['min']:.4f}–{q['max']:.4f} | {', '.join(f'{m:.3f}' for m in r['run_medians'])} | {r['slowdown']:.2f}× | {r['vs_default']:.2f}× |")
-    md = '\n'.join(md)
-    print('\n' + md)
-    if not a.no_save:
-        j, m = write_results('threads', dict(machine=info, rows=rows), md)
-        print(f"\nwritten: {j} and {m}")
+    report('threads', dict(machine=info, rows=rows), md, save=not a.no_save)
 
 
 if __name__ == '__main__': main()
