@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, sgemm_gflops, conv_gflops, interleave, report, header, quantiles, load_average
 from ddpm_book.unet import make_model, num_params, ConvBlock, Attention, Downsample, Upsample, UNet, sinusoidal_embedding
 from ddpm_book.schedule import Schedule
-from ddpm_book.training import train_step, build_model, Denoiser
+from ddpm_book.training import train_step
+from ddpm_book.tasks import build_model
+from ddpm_book.checkpoint import Denoiser
 from ddpm_book.sampling import ddim_sample
 
 MODELS = ('cifar10', 'digits')

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
 from _common import machine, interleave, quantiles, report, header, load_average, timed
 from ddpm_book.experiments import RECIPES
-from ddpm_book.training import Trainer
+from ddpm_book.trainer import Trainer
 
 
 def trainer(batch:int=128, **kw) -> Trainer:

@@ -22,7 +22,7 @@ def worker(threads:int, steps:int, warmup:int, batch:int, budget:float) -> dict:
     import torch
     sys.path.insert(0, str(ROOT))
     from ddpm_book.experiments import RECIPES
-    from ddpm_book.training import Trainer
+    from ddpm_book.trainer import Trainer
     torch.set_num_threads(threads)
     tr = Trainer(RECIPES['digits'].replace(batch_size=batch), device='cpu')
     for _ in range(warmup): tr.train_batch()

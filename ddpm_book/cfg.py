@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from .utils import default, exists, BookValueError
-from .training import as_cond, cat_conds, check_cond, expand_cond, null_cond
+from .conditions import as_cond, cat_conds, check_cond, expand_cond, null_cond
 
 # %% auto #0
 __all__ = ['CFG_GAMMA', 'cfg_interpolate', 'cfg_extrapolate', 'CFGDenoiser']

@@ -14,7 +14,8 @@ from .score import eps_to_score, score_to_eps
 from .unet import sinusoidal_embedding
 from .utils import default, progress, get_device, BookValueError
 from .data import load_digits
-from .training import Task, TrainConfig, BUILDERS, register_task
+from .tasks import Task, TrainConfig, register_task
+from .checkpoint import BUILDERS
 
 # %% auto #0
 __all__ = ['NoisyClassifier', 'NoisyClassifyTask', 'noisy_classifier_recipe', 'classifier_grad', 'ClassifierGuidance',

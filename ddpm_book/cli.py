@@ -15,8 +15,12 @@ from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
 from .experiments import RECIPES
-from .training import (TrainConfig, Checkpoint, train, load_checkpoint, read_checkpoint_config, plot_losses,
-                                distributed, on_all_ranks, torchrun_env, DATA_FIX)
+from .tasks import TrainConfig
+from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint_config
+from .trainer import train
+from .training import plot_losses
+from .distributed import distributed, on_all_ranks, torchrun_env
+from .trainer import DATA_FIX
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'default_threads', 'sampling_options', 'build_parser', 'load',

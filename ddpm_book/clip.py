@@ -10,7 +10,8 @@ from torch import Tensor
 from .utils import exists, BookValueError
 from .unet import ConvBlock, Attention, Downsample, group_norm, sinusoidal_embedding
 from .data import VOCAB, CAPTION_LEN, HELD_OUT_PAIRS, tokenize, pair_tokens, allowed_pairs, caption
-from .training import Task, TrainConfig, BUILDERS, register_task
+from .tasks import Task, TrainConfig, register_task
+from .checkpoint import BUILDERS
 
 # %% auto #0
 __all__ = ['ImageEncoder', 'FeedForward', 'TransformerBlock', 'TextEncoder', 'CLIP', 'clip_loss', 'CLIPTask', 'clip_recipe',

@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 from .utils import exists, default, fingerprint, BookValueError
 from .schedule import Schedule
-from .training import TrainConfig, Checkpoint, load_or_train
+from .tasks import TrainConfig
+from .checkpoint import Checkpoint
+from .trainer import load_or_train
 from .metrics import get_classifier
 from .conditional import class_labels, sample_classes, class_report
 from .classifier_guidance import NoisyClassifier, ClassifierGuidance, noisy_classifier_recipe

@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from .utils import exists, default, get_device, progress, BookValueError
-from .training import Task, TrainConfig, BUILDERS, register_task, load_or_train
+from .tasks import Task, TrainConfig, register_task
+from .checkpoint import BUILDERS
+from .trainer import load_or_train
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
 from .losses import PRED_TYPES, gaussian_kl, model_mean

@@ -12,8 +12,12 @@ from .utils import exists, default, BookValueError
 from .schedule import Schedule
 from .data import HELD_OUT_PAIRS, VOCAB, pair_tokens, pair_captions
 from .unet import UNet
-from .training import (Task, TrainConfig, register_task, train_step, drop_cond, as_cond, load_or_train, load_checkpoint,
-                                read_checkpoint_config)
+from .tasks import Task, TrainConfig, register_task
+from .training import train_step
+from .conditions import drop_cond, as_cond
+from .trainer import load_or_train
+from .checkpoint import load_checkpoint
+from .checkpoint import read_checkpoint_config
 from .sampling import sample
 from .cfg import CFGDenoiser
 from .vae import VAE, vae_recipe

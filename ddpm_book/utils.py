@@ -4,15 +4,16 @@
 
 # %% ../nbs/99_utils.ipynb #f5e9ff97
 from __future__ import annotations
-import hashlib, os, random, shutil
+import hashlib, importlib, os, pkgutil, random, shutil
 from pathlib import Path
+from types import FunctionType
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
-           'BookFileNotFoundError', 'fingerprint']
+           'BookFileNotFoundError', 'fingerprint', 'discover', 'Registry']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -80,3 +81,45 @@ def fingerprint(*ts:torch.Tensor) -> str:
         t = t.detach().cpu().contiguous()
         h.update(f'{t.dtype}{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
     return h.hexdigest()[:16]
+
+# %% ../nbs/99_utils.ipynb #2c4e6512
+def discover(package:str='ddpm_book', # the package whose modules register things
+             skip:tuple=('cli',),      # modules not to import (the command line imports everything itself)
+            ) -> list[str]:
+    "Import every module of `package` (but `skip`), so that what they register is known; returns their names."
+    pkg = importlib.import_module(package)
+    names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_')]
+    names = [n for n in names if n not in skip]
+    for n in names:
+        importlib.import_module(f'{package}.{n}')
+    return names
+
+# %% ../nbs/99_utils.ipynb #e38bf3c0
+def _origin(x) -> tuple[str, str]:
+    "Where the code of `x` was defined: (module, qualified name) of a class or function, else of its class."
+    f = x if isinstance(x, (type, FunctionType)) else type(x)
+    return getattr(f, '__module__', '') or '', getattr(f, '__qualname__', '') or ''
+
+class Registry(dict):
+    "Names -> objects; a lookup that misses imports the library first (`discover`); a notebook's re-run keeps the library's."
+    def __init__(self,
+                 what:str,  # what it holds, for messages, e.g. 'task'
+                 fix:str,   # what to do about an unknown name
+                 **items):
+        super().__init__(**items)
+        self.what, self.fix = what, fix
+
+    def __setitem__(self, k, v):
+        if k in self:
+            (om, oq), (nm, nq) = _origin(self[k]), _origin(v)
+            if om.startswith('ddpm_book.') and nm == '__main__' and oq == nq:
+                return  # the same code, re-run in a notebook
+        super().__setitem__(k, v)
+
+    def find(self, name:str):
+        "The object registered as `name`, importing the library's modules if it is not known yet."
+        if name not in self:
+            discover()
+        if name not in self:
+            raise BookValueError(f"unknown {self.what} {name!r}: the {self.what}s are {sorted(self)}", self.fix)
+        return self[name]

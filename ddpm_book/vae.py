@@ -10,7 +10,8 @@ from torch import Tensor, nn
 from .utils import exists, default, BookValueError
 from .unet import ConvBlock, Attention, Downsample, Upsample, group_norm
 from .metrics import discretized_gaussian_log_likelihood, quantise
-from .training import Task, TrainConfig, register_task, BUILDERS
+from .tasks import Task, TrainConfig, register_task
+from .checkpoint import BUILDERS
 
 # %% auto #0
 __all__ = ['CALIB_N', 'kl_std_normal', 'reparameterise', 'decoder_nll', 'VAE', 'vae_loss', 'latent_stats', 'VAETask',

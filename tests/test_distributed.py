@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 from ddpm_book.data import write_fake_dataset
 from ddpm_book.experiments import TINY
-from ddpm_book.training import Trainer, checkpoint_files, read_checkpoint_config, train
+from ddpm_book.trainer import Trainer, train
+from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300                    # seconds per launch; a launch takes 5–20 s on 2 shared cores
@@ -23,7 +24,7 @@ MARK = 'DDPM_BOOK_TEST_DDP'
 WORKER = r'''
 import json, os, signal, sys
 import torch.distributed as dist
-from ddpm_book import training as T
+from ddpm_book import trainer as T
 from ddpm_book.utils import BookError
 mode, spec = sys.argv[1], json.loads(sys.argv[2])
 rank = int(os.environ['RANK'])
