@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
-           'BookFileNotFoundError', 'fingerprint', 'discover', 'Registry']
+           'BookFileNotFoundError', 'check_choice', 'fingerprint', 'discover', 'Registry']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -73,6 +73,16 @@ class BookError(Exception):
 class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
 class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
 
+# %% ../nbs/99_utils.ipynb #b2f40b5e
+def check_choice(what:str,      # the option, e.g. 'prediction type'
+                 value,         # what was passed
+                 choices:tuple, # the values it may take
+                ):
+    "`value` if it is one of `choices`, else a `BookValueError` that lists them."
+    if isinstance(value, (list, dict, set)) or value not in choices:
+        raise BookValueError(f"unknown {what} {value!r}", f"choose one of {', '.join(map(repr, choices))}")
+    return value
+
 # %% ../nbs/99_utils.ipynb #18d360f4
 def fingerprint(*ts:torch.Tensor) -> str:
     "A short hash (16 hex digits) of tensors' dtypes, shapes and contents."
@@ -82,7 +92,7 @@ def fingerprint(*ts:torch.Tensor) -> str:
         h.update(f'{t.dtype}{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
     return h.hexdigest()[:16]
 
-# %% ../nbs/99_utils.ipynb #2c4e6512
+# %% ../nbs/99_utils.ipynb #5fcd9c30
 def discover(package:str='ddpm_book', # the package whose modules register things
              skip:tuple=('cli',),      # modules not to import (the command line imports everything itself)
             ) -> list[str]:
@@ -94,7 +104,7 @@ def discover(package:str='ddpm_book', # the package whose modules register thing
         importlib.import_module(f'{package}.{n}')
     return names
 
-# %% ../nbs/99_utils.ipynb #e38bf3c0
+# %% ../nbs/99_utils.ipynb #3c72b122
 def _origin(x) -> tuple[str, str]:
     "Where the code of `x` was defined: (module, qualified name) of a class or function, else of its class."
     f = x if isinstance(x, (type, FunctionType)) else type(x)

@@ -31,7 +31,7 @@ NUMBERS_PER_PAGE = 8
 CJK_FACES = ('Noto Sans CJK', 'Source Han Sans', 'PingFang', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi')
 
 def chapters():
-    return sorted(p.name for p in NBS.glob('[0-9][0-9]_*.ipynb'))
+    return sorted(p.name for p in NBS.glob('[0-9][0-9]*_*.ipynb'))
 
 def render_sidebar() -> str:
     lines = ['website:', '  sidebar:', '    contents:', '      - index.ipynb']
