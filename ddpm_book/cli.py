@@ -4,28 +4,28 @@
 
 # %% ../nbs/10_cli.ipynb #42bf02a5
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 from .utils import exists, get_device, BookError
-from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid
+from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid, caption
 from .sampling import SAMPLERS, SPACINGS, VAR_TYPES, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
-from .experiments import RECIPES
 from .tasks import TrainConfig
-from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint_config
-from .trainer import train
+from .checkpoint import Checkpoint, read_checkpoint_config
+from .trainer import train, DATA_FIX
 from .training import plot_losses
 from .distributed import distributed, on_all_ranks, torchrun_env
-from .trainer import DATA_FIX
+from .pipelines import TEXT_TASK, Pipeline, load_pipeline
 
 # %% auto #0
 __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'default_threads', 'sampling_options', 'build_parser', 'load',
-           'draw', 'save_samples', 'metric_kind', 'measure', 'write_metrics', 'is_text_model', 'describe_sampling',
-           'draw_text', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+           'save_samples', 'metric_kind', 'measure', 'write_metrics', 'describe_sampling', 'train_config', 'cmd_train',
+           'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -75,6 +75,18 @@ def default_threads() -> int|None:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     return max(1, cpus - 1)
 
+class _Names:
+    "Choices that are looked up only when argparse needs them: to check a value, or for a help text."
+    def __init__(self, names:Callable[[], list], # returns the names
+                ): self.names = names
+    def __iter__(self): return iter(self.names())
+    def __contains__(self, x) -> bool: return x in self.names()
+
+def _recipes() -> dict:
+    "The book's recipes by name (`ddpm_book.experiments.RECIPES`), imported at first use: they import Part IV."
+    from ddpm_book.experiments import RECIPES
+    return RECIPES
+
 def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
     "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
     p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
@@ -117,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, then write samples.png, loss.png and metrics.json. '
                                    'Data parallel on N processes: torchrun --nproc_per_node N -m ddpm_book.cli train ... (the batch is split over them).')
     t.add_argument('--data', choices=DATASETS, default=None, help='dataset (default: the recipe\'s, digits)')
-    t.add_argument('--recipe', choices=sorted(RECIPES), default=None, help='start from this recipe (default: the one named like --data, else digits)')
+    t.add_argument('--recipe', choices=_Names(lambda: sorted(_recipes())), metavar='RECIPE', default=None,
+                   help='start from this recipe, one of %(choices)s (default: the one named like --data, else digits)')
     t.add_argument('--out', default=None, help='checkpoint folder (default: runs/<recipe>)')
     t.add_argument('--steps', type=_pos_int, help='gradient steps in all (default: the recipe\'s)')
     t.add_argument('--batch-size', type=_pos_int, help='batch size (default: the recipe\'s)')
@@ -161,40 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/10_cli.ipynb #b9082ed4
 CKPT_FIX = "pass --ckpt a folder written by `ddpm_book train` (train one with `ddpm_book train --out DIR`)"
 
-def load(ckpt:str|Path, device=None, ema:bool=True) -> Checkpoint:
-    "`load_checkpoint` with the CLI's errors."
+def load(ckpt:str|Path, device=None, ema:bool=True) -> Pipeline:
+    "`load_pipeline` with the CLI's errors."
     p = Path(ckpt).expanduser()
     if not p.exists(): raise CLIError(f"no checkpoint at {p}", f"train one with `ddpm_book train --out {p}`, or pass --ckpt a folder written by `ddpm_book train`")
-    try: return load_checkpoint(p, device, ema)
+    try: return load_pipeline(p, ema, device)
     except BookError as e: raise CLIError(e.msg, CKPT_FIX) from e              # the library's message, the CLI's fix
     except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), CKPT_FIX) from e
-
-def draw(ck:Checkpoint, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
-         label:int|None=None, guidance:float|None=None, show_progress:bool=True,
-         **opts) -> torch.Tensor:                     # more options of `sample`: spacing, var_type, clip_x0, dynamic_threshold
-    "n samples from a checkpoint, optionally of class `label` with guidance scale γ = `guidance`; on the CPU."
-    from ddpm_book.sampling import sample
-    if exists(guidance) and label is None: raise CLIError("--guidance needs a class to guide towards", "add --label K")
-    if exists(label):
-        if ck.num_classes is None:
-            raise CLIError(f"model is not class-conditional ({ck.path} was trained without labels), so --label cannot be used",
-                           "drop --label/--guidance, or train a conditional model: `ddpm_book train --num-classes 10 --p-uncond 0.1`")
-        if not 0 <= label < ck.num_classes: raise CLIError(f"--label {label} is not a class of this model", f"choose a label in 0..{ck.num_classes - 1}")
-    p_uncond = (ck.config.get('train') or {}).get('p_uncond', 0)
-    if exists(ck.num_classes) and p_uncond == 0 and (label is None or (exists(guidance) and guidance != 1)):
-        print("ddpm_book: warning: this model was trained without label dropout (p_uncond = 0), so its null label ∅ is untrained: "
-              "unconditional or guided samples will be poor; pass --label without --guidance", file=sys.stderr)
-    if label is None: den = ck.denoiser
-    elif guidance is None or guidance == 1: den = ck.denoiser_for(label)
-    else:
-        from ddpm_book.cfg import CFGDenoiser
-        den = CFGDenoiser(ck.model, label, guidance)
-    try:
-        x = sample(den, ck.schedule, (n, *ck.shape), sampler=sampler, steps=steps, eta=eta, pred=ck.pred,
-                   generator=torch.Generator().manual_seed(seed), device=next(ck.model.parameters()).device, show_progress=show_progress, **opts)
-    except BookError as e: raise CLIError(e.msg, e.fix) from e
-    except ValueError as e: raise CLIError(str(e), "see `ddpm_book sample --help`") from e
-    return x.float().cpu()
 
 def save_samples(x:torch.Tensor, path:str|Path, kind:str='image', nrow:int=8) -> Path:
     "A grid of images (or a scatter plot of 2-D points) as a picture file."
@@ -260,25 +246,11 @@ def _max_eval_n(data:str) -> int|None:
     "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
     return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
 
-def is_text_model(ck:Checkpoint) -> bool:
-    "Whether a checkpoint is a text-to-image pipeline (chapter 18's 'latent_ddpm' task), which takes --prompt."
-    return (ck.config.get('train') or {}).get('task') == 'latent_ddpm'
-
 def describe_sampling(sched, sampler:str, steps:int|None=None, eta:float=0.0, **opts) -> str:
     "How samples were drawn, in words: 'DPM-Solver++(2M), 20 steps', with any options."
     name = {'ddpm': 'DDPM', 'ddim': 'DDIM', 'dpmpp_2m': 'DPM-Solver++(2M)', 'dpmpp_2m_sde': 'SDE-DPM-Solver++(2M)'}[sampler]
     s = f"{name}, {sampler_steps(sched, sampler, steps)} steps" + (f", eta={eta}" if sampler == 'ddim' else '')
     return s + ''.join(f", {k}={v}" for k, v in opts.items())
-
-def draw_text(ck:Checkpoint, prompt:str, n:int, sampler:str='ddpm', steps:int|None=None, eta:float=0.0, seed:int=0,
-              guidance:float|None=None, show_progress:bool=True, **opts) -> torch.Tensor:
-    "n canvases for one prompt from a text-to-image checkpoint, with guidance γ (default: the book's `SD_GAMMA`); on the CPU."
-    from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA
-    pipe = TextToImage.from_checkpoint(ck.path, next(ck.model.parameters()).device)
-    try: x = pipe([prompt] * n, SD_GAMMA if guidance is None else guidance, sampler, steps, generator=torch.Generator().manual_seed(seed), eta=eta,
-                  show_progress=show_progress, **opts)
-    except BookError as e: raise CLIError(e.msg, "write the prompt in the model's words, e.g. --prompt '3 left of 7'") from e
-    return x.float().cpu()
 
 # %% ../nbs/10_cli.ipynb #e617b67d
 def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
@@ -294,10 +266,15 @@ def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
         except (FileNotFoundError, ValueError) as e: raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
         base = TrainConfig.from_dict(meta['train'])
     else:
-        base = RECIPES[a.recipe or (a.data if a.data in RECIPES else 'digits')]
+        recipes = _recipes()
+        base = recipes[a.recipe or (a.data if a.data in recipes else 'digits')]
         if a.data: over['data'] = a.data
-    try: return base.replace(**over), out
+    try: cfg = base.replace(**over)
     except ValueError as e: raise CLIError(str(e), "see `ddpm_book train --help`") from e
+    if cfg.task == TEXT_TASK and not a.resume:                  # chapter 18: its VAE and CLIP from the store beside --out
+        from ddpm_book.stable_diffusion import with_parts_root  # Part IV, already imported with the recipes
+        cfg = with_parts_root(cfg, out.parent)
+    return cfg, out
 
 def _read_data(cfg:TrainConfig, root:str) -> tuple:
     "The training split of cfg.data from the folder `root` (--data-root), with the CLI's error."
@@ -315,8 +292,6 @@ def cmd_train(a:argparse.Namespace) -> int:
     if not a.no_eval and exists(limit) and a.eval_n > limit:
         raise CLIError(f"--eval-n {a.eval_n} exceeds the {limit} training samples the floor needs", f"use --eval-n {limit} or fewer")
     env, dev = torchrun_env(), get_device(a.device)
-    if cfg.task == 'latent_ddpm':                                           # chapter 18: its VAE and CLIP from the store beside --out
-        import ddpm_book.stable_diffusion as sd; sd.PARTS_ROOT = out.parent
     procs = f" × {env['world_size']} processes (torchrun, {cfg.batch_size / env['world_size']:g} samples each)" if exists(env) else ''
     if not env or env['rank'] == 0:
         print(f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, {cfg.steps} steps of batch {cfg.batch_size}, "
@@ -334,19 +309,20 @@ def cmd_train(a:argparse.Namespace) -> int:
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 3.2)); plot_losses(tr.losses, ax=fig.subplots(), title=f'{cfg.data}: L_simple'); fig.tight_layout()
     fig.savefig(out / 'loss.png', dpi=100)
-    ck = load(out, dev)
-    if is_text_model(ck):                                                   # a grid of 8 prompts × 8 seeds; measured in chapter 18
-        from ddpm_book.data import caption
+    pipe = load(out, dev)                                                   # once, for all the samples below
+    if pipe.takes_text:                                                     # a grid of 8 prompts × 8 seeds; measured in chapter 18
         prompts = [caption(i, (3 * i + 1) % 10) for i in range(8)]
-        x = torch.cat([draw_text(ck, p, 8, 'ddim', a.eval_steps or 50, seed=i, show_progress=False) for i, p in enumerate(prompts)])
+        x = torch.cat([pipe(8, sampler='ddim', steps=a.eval_steps or 50, seed=i, show_progress=False, prompt=p)
+                       for i, p in enumerate(prompts)])
         save_samples(x, out / 'samples.png', 'image')
         print(f"wrote {out / 'samples.png'} (rows: {', '.join(prompts)}) and {out / 'loss.png'}; measure the pipeline with chapter 18's `measure`")
         return 0
     n = 64 if a.no_eval or not exists(limit) else max(a.eval_n, 64)
     t0 = time.time()
-    x = draw(ck, n, a.eval_sampler, a.eval_steps, seed=0, show_progress=not a.quiet)
+    x = pipe(n, sampler=a.eval_sampler, steps=a.eval_steps, seed=0, show_progress=not a.quiet)
     secs = time.time() - t0
-    save_samples(x[:64], out / 'samples.png', ck.data.get('kind', 'image'))
+    ck = pipe.ck
+    save_samples(x[:64], out / 'samples.png', pipe.kind)
     print(f"wrote {out / 'samples.png'} and {out / 'loss.png'}")
     if not a.no_eval and not exists(limit): print(f"ddpm_book: note: {_no_metric(cfg.data).msg}; metrics.json not written", file=sys.stderr)
     elif not a.no_eval:
@@ -357,22 +333,23 @@ def cmd_train(a:argparse.Namespace) -> int:
 # %% ../nbs/10_cli.ipynb #31c0dc21
 def cmd_sample(a:argparse.Namespace) -> int:
     "ddpm_book sample: a picture of samples and the raw samples (.npy)."
-    ck = load(a.ckpt, a.device, ema=a.ema == 'yes')
-    out = writable_file(a.out or ck.path / f'samples-{a.sampler}.png')
+    pipe = load(a.ckpt, a.device, ema=a.ema == 'yes')
+    out = writable_file(a.out or pipe.path / f'samples-{a.sampler}.png')
     if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise CLIError(f"cannot tell the picture format of {out}", "give --out a .png name")
-    text, fix = is_text_model(ck), "pass --prompt '3 left of 7' (and --guidance γ)"
+    text, fix, K = pipe.takes_text, "pass --prompt '3 left of 7' (and --guidance γ)", pipe.num_classes
     if text and (exists(a.label) or a.prompt is None):
-        raise CLIError(f"{ck.path} is a text-to-image model: it takes --prompt" + (", not --label" if exists(a.label) else ''), fix)
+        raise CLIError(f"{pipe.path} is a text-to-image model: it takes --prompt" + (", not --label" if exists(a.label) else ''), fix)
     if not text and exists(a.prompt):
-        raise CLIError(f"{ck.path} takes no text, so --prompt cannot be used: " + (f"it takes --label K (0..{ck.num_classes - 1})" if ck.num_classes else "it is unconditional"),
-                       "drop --prompt" + (", pass --label K" if ck.num_classes else '') + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)")
+        raise CLIError(f"{pipe.path} takes no text, so --prompt cannot be used: " + (f"it takes --label K (0..{K - 1})" if K else "it is unconditional"),
+                       "drop --prompt" + (", pass --label K" if K else '') + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)")
     t0 = time.time()
     opts = sampling_options(a)
-    if text: x = draw_text(ck, a.prompt, a.n, a.sampler, a.steps, a.eta, a.seed, a.guidance, show_progress=not a.quiet, **opts)
-    else: x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, a.label, a.guidance, show_progress=not a.quiet, **opts)
-    save_samples(x, out, 'image' if text else ck.data.get('kind', 'image'), a.nrow)
+    given = dict(prompt=a.prompt) if text else dict(label=a.label)
+    x = pipe(a.n, sampler=a.sampler, steps=a.steps, eta=a.eta, seed=a.seed, guidance=a.guidance,
+             show_progress=not a.quiet, **given, **opts)
+    save_samples(x, out, pipe.kind, a.nrow)
     np.save(out.with_suffix('.npy'), x.numpy())
-    what = describe_sampling(ck.schedule, a.sampler, a.steps, a.eta, **opts)
+    what = describe_sampling(pipe.schedule, a.sampler, a.steps, a.eta, **opts)
     cond = '' if a.label is None else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     if text: cond = f", prompt {a.prompt!r}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
     print(f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) in {time.time() - t0:.1f} s")
@@ -381,7 +358,8 @@ def cmd_sample(a:argparse.Namespace) -> int:
 # %% ../nbs/10_cli.ipynb #530b59aa
 def cmd_eval(a:argparse.Namespace) -> int:
     "ddpm_book eval: sample, measure beside the floor, print and write JSON."
-    ck = load(a.ckpt, a.device)
+    pipe = load(a.ckpt, a.device)
+    ck = pipe.ck
     steps = sampler_steps(ck.schedule, a.sampler, a.steps)
     out = writable_file(a.out or ck.path / f"metrics-{a.sampler}{steps}.json")
     limit = _max_eval_n(ck.data.get('name'))
@@ -389,7 +367,7 @@ def cmd_eval(a:argparse.Namespace) -> int:
     if not exists(limit): raise _no_metric(ck.data.get('name'))
     t0 = time.time()
     opts = sampling_options(a)
-    x = draw(ck, a.n, a.sampler, a.steps, a.eta, a.seed, show_progress=not a.quiet, **opts)
+    x = pipe(a.n, sampler=a.sampler, steps=a.steps, eta=a.eta, seed=a.seed, show_progress=not a.quiet, **opts)
     secs = time.time() - t0
     write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta, **opts)
     return 0

@@ -18,8 +18,7 @@ from .conditional import class_labels, sample_classes, class_report
 from .classifier_guidance import NoisyClassifier, ClassifierGuidance, noisy_classifier_recipe
 from .cfg import CFGDenoiser, CFG_GAMMA
 from .clip import clip_recipe
-from .vae import vae_recipe
-from .stable_diffusion import sd_recipe
+from .stable_diffusion import sd_recipe, PART_RECIPES
 
 # %% auto #0
 __all__ = ['RECIPES', 'TINY', 'DIGITS', 'DIGITS_COND', 'MNIST5K', 'NOISY_CLASSIFIER_NAME', 'NOISY_TRAIN', 'NOISY_TRAIN_TEST',
@@ -57,8 +56,8 @@ for _name in ('moons', 'swiss_roll', 'ring'):                                   
 DIGITS_COND = register_recipe('digits-cond', DIGITS.replace(num_classes=10, p_uncond=0.1))   # chapters 11 and 14: label dropout
 MNIST5K = register_recipe('mnist5k', TrainConfig(data='mnist5k', model='mnist', model_overrides={'ch': 32, 'num_res_blocks': 1, 'norm_groups': 8},
                                                  steps=3000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.999))   # chapter 09
-register_recipe('mnist-pairs-vae', vae_recipe(), test=vae_recipe(test=True))                                         # chapter 15
-register_recipe('mnist-pairs-clip', clip_recipe(), test=clip_recipe(test=True))                                   # chapter 16
+for _name, _recipe in PART_RECIPES.items():                                          # chapters 15 and 16: the VAE and CLIP that
+    register_recipe(_name, _recipe(), test=_recipe(test=True))                       # chapter 18's runs name as their parts
 register_recipe('mnist-pairs-clip-bow', clip_recipe(positions=False), test=clip_recipe(test=True, positions=False))  # chapter 16: no positions
 register_recipe('mnist-pairs-sd', sd_recipe(), test=sd_recipe(test=True))                                           # chapter 18: text to image
 

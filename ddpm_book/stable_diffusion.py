@@ -16,8 +16,7 @@ from .tasks import Task, TrainConfig, register_task
 from .training import train_step
 from .conditions import drop_cond, as_cond
 from .trainer import load_or_train
-from .checkpoint import load_checkpoint
-from .checkpoint import read_checkpoint_config
+from .checkpoint import Checkpoint, load_checkpoint
 from .sampling import sample
 from .cfg import CFGDenoiser
 from .vae import VAE, vae_recipe
@@ -25,23 +24,30 @@ from .clip import CLIP, clip_recipe, text_states
 from .metrics import get_evaluator
 
 # %% auto #0
-__all__ = ['PART_RECIPES', 'PARTS_ROOT', 'SD_GAMMA', 'get_part', 'pad_latent', 'crop_latent', 'null_text', 'LatentDiffusionTask',
-           'sd_recipe', 'TextToImage', 'halves', 'pair_report', 'measure']
+__all__ = ['PART_RECIPES', 'SD_GAMMA', 'get_part', 'with_parts_root', 'pad_latent', 'crop_latent', 'null_text',
+           'LatentDiffusionTask', 'sd_recipe', 'TextToImage', 'halves', 'pair_report', 'measure']
 
 # %% ../nbs/18_stable_diffusion.ipynb #c55cffb3
 PART_RECIPES = {'mnist-pairs-vae': vae_recipe, 'mnist-pairs-clip': clip_recipe}   # the parts a text-to-image run can name
-PARTS_ROOT = 'runs'   # the store the parts live in: PARTS_ROOT/<name>
 
-def get_part(name:str,            # a store name: a key of PART_RECIPES, with '-test' for its tiny version
-             root:str|Path|None=None, # the store's folder; None: PARTS_ROOT
+def get_part(name:str,              # a store name: a key of PART_RECIPES, with '-test' for its tiny version
+             root:str|Path='runs',  # the store's folder: the part lives in root/<name>
              device=None, show_progress:bool=False,
             ) -> nn.Module:
     "The frozen network a text-to-image run names (a VAE or a CLIP), from the store: loaded, or trained there first."
     base, test = (name[:-5], True) if name.endswith('-test') else (name, False)
     if base not in PART_RECIPES: raise BookValueError(f"unknown part {name!r}: the parts are {sorted(PART_RECIPES)} (and their '-test' versions)",
                                                       "name a VAE and a CLIP of PART_RECIPES in the run's model dict")
-    folder = Path(default(root, PARTS_ROOT)).expanduser() / name
+    folder = Path(root).expanduser() / name
     return load_or_train(PART_RECIPES[base](test=test), folder, device=device, show_progress=show_progress).model.requires_grad_(False)
+
+def with_parts_root(cfg:TrainConfig, # a text-to-image run (its model: a dict naming 'vae' and 'clip')
+                    root:str|Path,   # the store its VAE and CLIP live in
+                   ) -> TrainConfig:
+    "The run with its parts taken from the store `root`, recorded as model['parts_root']; 'runs' is the default, left out."
+    model = {k: v for k, v in cfg.model.items() if k != 'parts_root'}
+    if Path(root) != Path('runs'): model['parts_root'] = str(root)
+    return cfg.replace(model=model)
 
 # %% ../nbs/18_stable_diffusion.ipynb #8374f7ea
 def pad_latent(z:Tensor,     # latents (B, C, h, w)
@@ -73,7 +79,8 @@ class LatentDiffusionTask(Task):
     def prepare(self, tr, X:Tensor, y:Tensor|None):
         m = self._spec(tr)
         if y is None or y.ndim != 2 or y.shape[1] != 2: raise BookValueError("the task 'latent_ddpm' needs two-digit canvases with their pairs (N, 2)", "train on data='mnist_pairs'")
-        tr.vae, tr.clip = get_part(m['vae'], device=tr.device), get_part(m['clip'], device=tr.device)
+        root = m.get('parts_root', 'runs')                                                    # the store of its parts
+        tr.vae, tr.clip = get_part(m['vae'], root, tr.device), get_part(m['clip'], root, tr.device)
         tr.X = torch.cat([tr.vae.to_latent(X[i:i + 500].float().to(tr.device)) for i in range(0, len(X), 500)])   # z_0 = c μ_φ(x), once
         tr.y, tr.text_null = y.long().to(tr.device), null_text(tr.clip)
 
@@ -126,14 +133,20 @@ class TextToImage:
 
     @classmethod
     def from_checkpoint(cls, path:str|Path, # a checkpoint folder of a 'latent_ddpm' run
-                        device=None) -> TextToImage:
-        "The pipeline of a text-to-image checkpoint: its U-Net (EMA weights), schedule, and its parts 'vae' and 'clip'."
-        _, meta = read_checkpoint_config(path)
-        task = (meta.get('train') or {}).get('task')
-        if task != LatentDiffusionTask.name or not {'vae', 'clip'} <= set(meta.get('parts') or {}):
-            raise BookValueError(f"{path} holds a run of the task {task!r}, not a text-to-image model (task 'latent_ddpm' with parts 'vae' and 'clip')",
+                        device=None,
+                        ema:bool=True,      # the U-Net's EMA weights (else the last step's)
+                       ) -> TextToImage:
+        "The pipeline of a text-to-image checkpoint: its U-Net, schedule, and its parts 'vae' and 'clip'."
+        return cls.from_loaded(load_checkpoint(path, device, ema))
+
+    @classmethod
+    def from_loaded(cls, ck:Checkpoint, # a loaded checkpoint of a 'latent_ddpm' run (`load_checkpoint`)
+                   ) -> TextToImage:
+        "The pipeline of a loaded text-to-image checkpoint: its U-Net as loaded, and its parts 'vae' and 'clip'."
+        task = (ck.config.get('train') or {}).get('task')
+        if task != LatentDiffusionTask.name or not {'vae', 'clip'} <= set(ck.parts):
+            raise BookValueError(f"{ck.path} holds a run of the task {task!r}, not a text-to-image model (task 'latent_ddpm' with parts 'vae' and 'clip')",
                                  "pass the folder of a run of sd_recipe(), e.g. runs/mnist-pairs-sd")
-        ck = load_checkpoint(path, device)
         return cls(ck.model, ck.part('vae'), ck.part('clip'), ck.schedule, ck.pred, ck.shape or (1, 28, 56))
 
     def encode(self, prompts:str|list[str]) -> dict:
@@ -161,7 +174,6 @@ class TextToImage:
         return self.vae.from_latent(self.latents(prompts, gamma, sampler, steps, generator=generator, **kw))
 
     def __repr__(self): return f"TextToImage(U-Net {sum(p.numel() for p in self.unet.parameters()):,} parameters, latents {self.vae.z_ch}×{self.latent_size[0]}×{self.latent_size[1]}, {self.schedule})"
-
 
 # %% ../nbs/18_stable_diffusion.ipynb #41e7774c
 def _rate(hits:Tensor) -> dict:

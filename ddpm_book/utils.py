@@ -73,7 +73,7 @@ class BookError(Exception):
 class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
 class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
 
-# %% ../nbs/99_utils.ipynb #b2f40b5e
+# %% ../nbs/99_utils.ipynb #935a8181
 def check_choice(what:str,      # the option, e.g. 'prediction type'
                  value,         # what was passed
                  choices:tuple, # the values it may take
@@ -92,7 +92,7 @@ def fingerprint(*ts:torch.Tensor) -> str:
         h.update(f'{t.dtype}{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
     return h.hexdigest()[:16]
 
-# %% ../nbs/99_utils.ipynb #5fcd9c30
+# %% ../nbs/99_utils.ipynb #63fb107d
 def discover(package:str='ddpm_book', # the package whose modules register things
              skip:tuple=('cli',),      # modules not to import (the command line imports everything itself)
             ) -> list[str]:
@@ -104,7 +104,7 @@ def discover(package:str='ddpm_book', # the package whose modules register thing
         importlib.import_module(f'{package}.{n}')
     return names
 
-# %% ../nbs/99_utils.ipynb #3c72b122
+# %% ../nbs/99_utils.ipynb #7625264e
 def _origin(x) -> tuple[str, str]:
     "Where the code of `x` was defined: (module, qualified name) of a class or function, else of its class."
     f = x if isinstance(x, (type, FunctionType)) else type(x)
