@@ -16,6 +16,7 @@ from .tasks import Task, TrainConfig, register_task
 from .training import train_step
 from .conditions import drop_cond, as_cond
 from .trainer import load_or_train
+from .distributed import on_all_ranks
 from .checkpoint import Checkpoint, load_checkpoint
 from .sampling import sample
 from .cfg import CFGDenoiser
@@ -24,11 +25,14 @@ from .clip import CLIP, clip_recipe, text_states
 from .metrics import get_evaluator
 
 # %% auto #0
-__all__ = ['PART_RECIPES', 'SD_GAMMA', 'get_part', 'with_parts_root', 'pad_latent', 'crop_latent', 'null_text',
+__all__ = ['PART_RECIPES', 'PARTS_FIX', 'SD_GAMMA', 'get_part', 'with_parts_root', 'pad_latent', 'crop_latent', 'null_text',
            'LatentDiffusionTask', 'sd_recipe', 'TextToImage', 'halves', 'pair_report', 'measure']
 
 # %% ../nbs/18_stable_diffusion.ipynb #c55cffb3
 PART_RECIPES = {'mnist-pairs-vae': vae_recipe, 'mnist-pairs-clip': clip_recipe}   # the parts a text-to-image run can name
+
+PARTS_FIX = ("train the VAE and CLIP into the store first, in one process (get_part(name, root), or one run of "
+             "`ddpm_book train` without torchrun), then start torchrun")
 
 def get_part(name:str,              # a store name: a key of PART_RECIPES, with '-test' for its tiny version
              root:str|Path='runs',  # the store's folder: the part lives in root/<name>
@@ -68,7 +72,7 @@ def null_text(clip:CLIP) -> dict:
 # %% ../nbs/18_stable_diffusion.ipynb #39eb19fa
 class LatentDiffusionTask(Task):
     "Algorithm 1 on VAE latents of the canvases, conditioned on the frozen CLIP text encoder's token states, with caption dropout to ''."
-    name, denoises = 'latent_ddpm', True
+    name, denoises, data_parallel = 'latent_ddpm', True, True
 
     def _spec(self, tr) -> dict:
         m = tr.cfg.model
@@ -80,9 +84,15 @@ class LatentDiffusionTask(Task):
         m = self._spec(tr)
         if y is None or y.ndim != 2 or y.shape[1] != 2: raise BookValueError("the task 'latent_ddpm' needs two-digit canvases with their pairs (N, 2)", "train on data='mnist_pairs'")
         root = m.get('parts_root', 'runs')                                                    # the store of its parts
+        if tr.dist: on_all_ranks('find the VAE and CLIP in the store', lambda: self._stored(m, root), PARTS_FIX)
         tr.vae, tr.clip = get_part(m['vae'], root, tr.device), get_part(m['clip'], root, tr.device)
         tr.X = torch.cat([tr.vae.to_latent(X[i:i + 500].float().to(tr.device)) for i in range(0, len(X), 500)])   # z_0 = c μ_φ(x), once
         tr.y, tr.text_null = y.long().to(tr.device), null_text(tr.clip)
+
+    def _stored(self, m:dict, root) -> None:
+        "Under torchrun the parts must be in the store already: training them there would need every rank."
+        missing = [m[k] for k in ('vae', 'clip') if not (Path(root).expanduser() / m[k] / 'config.json').exists()]
+        if missing: raise FileNotFoundError(f"the part(s) {missing} are not in the store {root}")
 
     def build(self, tr) -> nn.Module:
         m = self._spec(tr)
@@ -94,13 +104,16 @@ class LatentDiffusionTask(Task):
         return unet
 
     def loss(self, tr) -> Tensor:
-        cfg, k = tr.cfg, 2 ** (tr.model.levels - 1)
-        idx = torch.randint(0, len(tr.X), (cfg.batch_size,), generator=tr.gen, device=tr.device)
+        cfg, k, B, dev = tr.cfg, 2 ** (tr.model.levels - 1), tr.cfg.batch_size, tr.device
+        idx = torch.randint(0, len(tr.X), (B,), generator=tr.gen, device=dev)
         z0 = pad_latent(tr.X[idx], k)                                                         # 1. z_0 from the latents
         ids, mask = pair_tokens(tr.y[idx], 'random', generator=tr.gen)                        # captions in a random form
         with torch.no_grad(): cond = {'context': tr.clip.text(ids, mask)[1], 'context_mask': mask}   # τ(c), frozen
         cond = drop_cond(cond, cfg.model.get('p_uncond', 0.0), tr.text_null, tr.gen)          # some become τ(∅)
-        return train_step(tr.model, tr.sched, z0, pred=cfg.pred, cond=cond, generator=tr.gen) # 2.–7.
+        t = torch.randint(1, tr.sched.T + 1, (B,), generator=tr.gen, device=dev)              # 2. t, for the whole batch
+        eps = torch.randn(z0.shape, generator=tr.gen, device=dev, dtype=z0.dtype)             # 3. ε
+        z0, t, eps, cond = tr.shard(z0, t, eps, cond)                                         # this process's share
+        return train_step(tr.net, tr.sched, z0, pred=cfg.pred, cond=cond, t=t, eps=eps)       # 4.–7.
 
     def parts(self, tr) -> dict: return {'vae': tr.vae, 'clip': tr.clip}
 

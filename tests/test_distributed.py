@@ -164,6 +164,27 @@ def test_two_processes_match_one(runs, report):
     assert d_plain > 100 * TOL                                  # the check can tell other samples apart
 
 
+def test_text_to_image_two_processes_match_one(launch, tmp_path, report):
+    "The text-to-image task (chapter 18) is data parallel too: 2 processes = 1, its frozen VAE and CLIP from the store."
+    from ddpm_book.stable_diffusion import sd_recipe, get_part, with_parts_root
+    store = tmp_path / 'store'
+    cfg = with_parts_root(sd_recipe(test=True), store).replace(steps=6, batch_size=8)
+    spec = lambda out: json.dumps(dict(cfg=cfg.to_dict(), out=str(tmp_path / out)))
+    code, out, err = launch(2, 'train', spec('none'))           # no parts in the store: refused on every rank, nothing trained
+    assert code != 0 and 'are not in the store' in err and 'train the VAE and CLIP into the store first' in err, err[-3000:]
+    for part in (cfg.model['vae'], cfg.model['clip']):
+        get_part(part, store, 'cpu')                             # the tiny parts, trained once in this process
+    _check(launch(1, 'train', spec('one')))
+    _check(launch(2, 'train', spec('two')))
+    one, two = read_checkpoint_config(tmp_path / 'one')[1], read_checkpoint_config(tmp_path / 'two')[1]
+    assert one['state']['world_size'] == 1 and two['state']['world_size'] == 2 and sorted(two['parts']) == ['clip', 'vae']
+    d = _max_diff(_weights(tmp_path / 'one'), _weights(tmp_path / 'two'))
+    d_loss = max(abs(a - b) for a, b in zip(one['state']['losses'], two['state']['losses']))
+    report(f'text-to-image, {cfg.steps} steps of batch {cfg.batch_size}: 1 vs 2 processes max |Δθ| {d:.2e}, '
+           f'loss {d_loss:.2e}; tolerance {TOL:g}')
+    assert d <= TOL and d_loss <= 1e-5
+
+
 def test_killed_run_resumes(runs, launch, tmp_path, report):
     "(b) 2 ranks, rank 1 killed at step 13 (checkpoints every 5): resumed on 2 ranks = uninterrupted; resumed on 1 rank, up to rounding."
     whole_dir = runs / 'two'                                     # the uninterrupted 2-rank run
