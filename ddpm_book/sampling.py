@@ -13,16 +13,27 @@ from .schedule import Schedule
 from .losses import PRED_TYPES, pred_to_x0, pred_to_eps, model_mean, training_target
 
 # %% auto #0
-__all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SPACINGS', 'SAMPLERS', 'check_pred', 'call_denoiser', 'check_var_type',
-           'p_mean_variance', 'p_sample_step', 'ddpm_sample', 'GaussianOracle', 'ddim_timesteps', 'ddim_mean_variance',
-           'ddim_step', 'ddim_sample', 'sampler_steps', 'sample', 'half_log_snr', 'dpm_solver_step',
+__all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'SPACINGS', 'check_choice', 'check_pred', 'call_denoiser',
+           'check_var_type', 'p_mean_variance', 'p_sample_step', 'Sampler', 'run_sampler', 'DDPMSampler', 'ddpm_sample',
+           'GaussianOracle', 'ddim_timesteps', 'ddim_mean_variance', 'ddim_step', 'DDIMSampler', 'ddim_sample',
+           'sampler_steps', 'sample', 'half_log_snr', 'dpm_solver_step', 'DPMSolverSampler', 'DPMSolverSDESampler',
            'dpm_solver_sample', 'threshold_x0', 'ClipX0']
 
 # %% ../nbs/05_sampling.ipynb #3d632228
+def check_choice(name:str,    # what is being named, for the message: 'sampler', 'spacing', ...
+                 value,       # the name given
+                 choices,     # the names allowed (a tuple, or a dict's keys)
+                 hint:str='', # what the choices mean, added to the fix
+                ):
+    "`value` if it is one of `choices`; else a `BookValueError` that lists them."
+    if value not in choices:
+        fix = f"choose one of {tuple(choices)}" + (f": {hint}" if hint else '')
+        raise BookValueError(f"unknown {name} {value!r}", fix)
+    return value
+
 def check_pred(pred:str) -> str:
     "`pred` after checking that it names a prediction type."
-    if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type pred={pred!r}: choose one of {PRED_TYPES}")
-    return pred
+    return check_choice('prediction type', pred, PRED_TYPES, "ε, x̂_0 or v, what the denoiser gives")
 
 def call_denoiser(denoiser,      # any callable (x_t, t) -> prediction shaped like x_t
                   xt:Tensor,     # x_t, shape (B, ...)
@@ -46,9 +57,8 @@ VAR_TYPES = ('fixed_small', 'fixed_large')                # σ_t² = σ_q²(t) (
 
 def check_var_type(var_type:str) -> str:
     "`var_type` after checking that it names a reverse variance."
-    if var_type not in VAR_TYPES:
-        raise BookValueError(f"unknown var_type {var_type!r}", f"choose one of {VAR_TYPES}: σ_q²(t), the lecture's, or β_t (Ho et al. 2020's other choice)")
-    return var_type
+    hint = "σ_q²(t), the lecture's, or β_t (Ho et al. 2020's other choice)"
+    return check_choice('var_type', var_type, VAR_TYPES, hint)
 
 def p_mean_variance(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape like xt
                     xt:Tensor,           # x_t, shape (B, ...)
@@ -109,28 +119,119 @@ def _start(denoiser, shape, x_T, generator, device) -> Tensor:
     dev = get_device(device) if exists(device) else default(_model_device(denoiser), get_device)
     return _randn(shape, generator, dev, torch.float32)
 
-# %% ../nbs/05_sampling.ipynb #a21f7069
+# %% ../nbs/05_sampling.ipynb #72a84d83
+SAMPLERS = {}   # name -> sampler class, for `sample(sampler=name)`; each sampler adds its line
+
+class Sampler:
+    "A sampler: the times it visits (`timesteps`) and a `step` x_t → x_s that keeps its own state."
+    desc = 'sampler'   # the progress bar's label
+
+    def __init__(self,
+                 sched:Schedule, # the noise schedule the denoiser was trained with
+                 pred:str='eps', # what the denoiser predicts: 'eps', 'x0' or 'v'
+                ):
+        _check_sched(sched)
+        self.sched, self.pred = sched, check_pred(pred)
+        self._set_times(list(range(1, sched.T + 1)))
+        self.reset()
+
+    def _set_times(self, times:list[int]):
+        "Visit `times` τ_1 < … < τ_S: the step at τ_i jumps to τ_{i-1}, the one at τ_1 to 0."
+        self.times, self.prev_of = times, dict(zip(times, [0] + times[:-1]))
+
+    @classmethod
+    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+        "The network calls of a run with `steps` asked for (None: the default); all T here."
+        return T
+
+    @property
+    def steps(self) -> int: return len(self.times)
+
+    def timesteps(self) -> list[int]:
+        "The times of the network calls, in the loop's order (largest first)."
+        return self.times[::-1]
+
+    def reset(self):
+        "Forget what a previous run left (the multistep samplers' history)."
+
+    def step(self,
+             model_out:Tensor, # the denoiser's output at (x_t, t)
+             t:int,            # the current time, one of `timesteps()`
+             x_t:Tensor,       # x_t, shape (B, ...)
+             generator:torch.Generator|None=None, # for any noise the step draws
+            ) -> StepOutput:
+        "x_t → x_s, s the next time of the grid (0 after the last); returns (x_s, x̂_0)."
+        raise NotImplementedError
+
 @torch.no_grad()
-def ddpm_sample(denoiser,                 # callable (x_t, t) -> prediction shaped like x_t
-                sched:Schedule,           # the noise schedule the denoiser was trained with
-                shape:tuple|None,         # (B, ...) of the samples; may be None when x_T is given
-                pred:str='eps',           # what the denoiser predicts: 'eps', 'x0' or 'v'
-                x_T:Tensor|None=None,     # the starting noise; drawn from N(0, I) if None
+def run_sampler(sampler:Sampler,         # the time grid and the step
+                denoiser,                # callable (x_t, t) -> prediction shaped like x_t
+                shape:tuple|None,        # (B, ...) of the samples; may be None when x_T is given
+                x_T:Tensor|None=None,    # the starting noise; drawn from N(0, I) if None
                 generator:torch.Generator|None=None, # for reproducible noise
-                device=None,              # default: x_T's device, else the denoiser's, else `get_device()`
-                return_traj:bool=False,   # also return [x_T, ..., x_0] (on the CPU) for figures
-                show_progress:bool=True,  # show a progress bar over the T steps
-                var_type:str='fixed_small', # the reverse variance: 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+                device=None,             # default: x_T's, else the denoiser's, else `get_device()`
+                return_traj:bool=False,  # also return [x_T, ..., x_0] (on the CPU), one per step
+                show_progress:bool=True, # show a progress bar over the steps
                ) -> Tensor|tuple[Tensor, list[Tensor]]:
-    "Algorithm 2 (ancestral sampling): x_T ~ N(0, I), then T steps of p_θ(x_{t-1} | x_t); returns x_0."
-    _check_sched(sched); check_pred(pred); check_var_type(var_type)
+    "The one sampling loop: x_T, then a denoiser call and a `sampler.step` at each of its times."
     x = _start(denoiser, shape, x_T, generator, device)
     traj = [x.cpu()] if return_traj else None
-    for t in progress(range(sched.T, 0, -1), total=sched.T, desc='DDPM', show=show_progress):
-        out = call_denoiser(denoiser, x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device), pred)
-        x, _ = p_sample_step(out, x, t, sched, pred, _randn(x.shape, generator, x.device, x.dtype), var_type=var_type)   # one t for the batch
+    sampler.reset()
+    ts = sampler.timesteps()
+    for t in progress(ts, total=len(ts), desc=sampler.desc, show=show_progress):
+        tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        x = sampler.step(call_denoiser(denoiser, x, tt, sampler.pred), t, x, generator).x_prev
         if return_traj: traj.append(x.cpu())
     return (x, traj) if return_traj else x
+
+# %% ../nbs/05_sampling.ipynb #a21f7069
+class DDPMSampler(Sampler):
+    "Algorithm 2: all T steps of p_θ(x_{t-1} | x_t), with fresh noise at each (`p_sample_step`)."
+    desc = 'DDPM'
+
+    def __init__(self,
+                 sched:Schedule,             # the noise schedule
+                 pred:str='eps',             # what the denoiser predicts: 'eps', 'x0' or 'v'
+                 var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+                 steps:int|None=None,        # None or T: DDPM visits every time
+                 eta:float=0.0,              # DDIM's option: must stay 0
+                 spacing:str|None=None,      # the few-step samplers' option: must stay None
+                ):
+        super().__init__(sched, pred)
+        self.var_type = check_var_type(var_type)
+        if steps not in (None, sched.T):
+            raise BookValueError(f"the DDPM sampler visits all T = {sched.T} steps, got {steps=}",
+                                 "use sampler='ddim' or 'dpmpp_2m' for fewer steps "
+                                 "(DDIM with eta=1.0 gives DDPM-like noise)")
+        if eta != 0:
+            raise BookValueError(f"eta={eta} applies to sampler='ddim' only",
+                                 "drop eta, or use sampler='ddim' (eta=1.0 and steps=T is DDPM)")
+        if exists(spacing):
+            raise BookValueError(f"spacing={spacing!r} applies to the few-step samplers",
+                                 "drop spacing: DDPM visits every time")
+
+    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+        "Lines 3 to 6 of Algorithm 2: ε drawn at every t (zeroed at t = 1 by the step)."
+        noise = _randn(x_t.shape, generator, x_t.device, x_t.dtype)
+        return p_sample_step(model_out, x_t, t, self.sched, self.pred, noise,
+                             var_type=self.var_type)
+
+SAMPLERS['ddpm'] = DDPMSampler
+
+def ddpm_sample(denoiser,               # callable (x_t, t) -> prediction shaped like x_t
+                sched:Schedule,         # the noise schedule the denoiser was trained with
+                shape:tuple|None,       # (B, ...) of the samples; may be None when x_T is given
+                pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
+                x_T:Tensor|None=None,   # the starting noise; drawn from N(0, I) if None
+                generator:torch.Generator|None=None, # for reproducible noise
+                device=None,            # default: x_T's, else the denoiser's, else `get_device()`
+                return_traj:bool=False, # also return [x_T, ..., x_0] (on the CPU) for figures
+                show_progress:bool=True, # show a progress bar over the T steps
+                var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+               ) -> Tensor|tuple[Tensor, list[Tensor]]:
+    "Algorithm 2 (ancestral sampling): x_T ~ N(0, I), then T steps of p_θ(x_{t-1} | x_t)."
+    smp = DDPMSampler(sched, pred, var_type)
+    return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #5b21e873
 class GaussianOracle:
@@ -218,20 +319,19 @@ def ddim_timesteps(T:int,     # number of diffusion steps of the schedule
                    spacing:str='trailing', # 'trailing' (ends at T), 'leading' (starts at 1) or 'linspace' (see below)
                   ) -> list[int]:
     "The times τ_1 < … < τ_S that a few-step sampler visits (its network calls), by the named `spacing`."
+    check_choice('spacing', spacing, SPACINGS)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= T:
         raise BookValueError(f"steps must be an integer between 1 and T = {T}, got {steps!r}",
                              f"pass 1 <= steps <= {T}; T need not be divisible by it, and steps = {T} visits every time")
     if spacing == 'trailing': return [(2 * i * T + steps) // (2 * steps) for i in range(1, steps + 1)]   # round(i·T/S), half up
     if spacing == 'leading': return [1 + i * (T // steps) for i in range(steps)]                      # 1, 1 + ⌊T/S⌋, …
-    if spacing == 'linspace':
-        ts = (torch.arange(steps + 1, dtype=torch.float64) * ((T - 1) / steps)).round().long() + 1    # S+1 even points of [1, T], half to even
-        ts[-1] = T
-        ts = ts[1:].tolist()
-        if len(set(ts)) < steps:
-            raise BookValueError(f"spacing='linspace' with {steps} steps of T = {T} visits some time twice",
-                                 f"use fewer steps (at most {T - 1}) or spacing='trailing'")
-        return ts
-    raise BookValueError(f"unknown spacing {spacing!r}", f"choose one of {SPACINGS}")
+    ts = (torch.arange(steps + 1, dtype=torch.float64) * ((T - 1) / steps)).round().long() + 1    # S+1 even points of [1, T], half to even
+    ts[-1] = T
+    ts = ts[1:].tolist()
+    if len(set(ts)) < steps:
+        raise BookValueError(f"spacing='linspace' with {steps} steps of T = {T} visits some time twice",
+                             f"use fewer steps (at most {T - 1}) or spacing='trailing'")
+    return ts
 
 
 # %% ../nbs/05_sampling.ipynb #c5f9e17e
@@ -271,74 +371,83 @@ def ddim_step(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape li
     return StepOutput(mean + var.sqrt() * noise, x0)
 
 # %% ../nbs/05_sampling.ipynb #bcce4740
-@torch.no_grad()
-def ddim_sample(denoiser,                 # callable (x_t, t) -> prediction shaped like x_t
-                sched:Schedule,           # the noise schedule the denoiser was trained with
-                shape:tuple|None,         # (B, ...) of the samples; may be None when x_T is given
-                steps:int=50,             # how many times to visit, 1 <= steps <= T (see `ddim_timesteps`)
-                spacing:str='trailing',   # which times: 'trailing', 'leading' or 'linspace' (see `ddim_timesteps`)
-                eta:float=0.0,            # 0: deterministic; 1 with steps = T: the DDPM sampler
-                pred:str='eps',           # what the denoiser predicts: 'eps', 'x0' or 'v'
-                x_T:Tensor|None=None,     # the starting noise; drawn from N(0, I) if None
+class DDIMSampler(Sampler):
+    "DDIM (Song et al. 2021): `steps` calls at times spaced by `spacing`, noise set by `eta`."
+    def __init__(self,
+                 sched:Schedule,         # the noise schedule
+                 pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
+                 steps:int|None=None,    # network calls, 1 <= steps <= T; None: min(50, T)
+                 eta:float=0.0,          # 0: deterministic; 1 with steps = T: the DDPM sampler
+                 spacing:str|None=None,  # 'trailing' (None), 'leading' or 'linspace'
+                 var_type:str='fixed_small', # DDPM's option: DDIM's variance is set by eta
+                ):
+        super().__init__(sched, pred)
+        if var_type != 'fixed_small':
+            raise BookValueError(f"var_type={var_type!r} applies to sampler='ddpm' only",
+                                 "drop var_type (DDIM's variance is set by eta)")
+        if not 0 <= eta <= 1:
+            raise BookValueError(f"eta must lie in [0, 1], got {eta}",
+                                 "pass 0 (deterministic DDIM) up to 1 (DDPM-like noise)")
+        self.eta = eta
+        steps = self.resolve_steps(sched.T, steps)
+        self._set_times(ddim_timesteps(sched.T, steps, default(spacing, 'trailing')))
+        self.desc = f'DDIM {self.steps} steps'
+
+    @classmethod
+    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+        return default(steps, min(50, T))
+
+    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+        "One DDIM step to the next time of the grid."
+        s = self.prev_of[t]
+        return ddim_step(model_out, x_t, t, s, self.sched, self.eta, self.pred, generator=generator)
+
+SAMPLERS['ddim'] = DDIMSampler
+
+def ddim_sample(denoiser,               # callable (x_t, t) -> prediction shaped like x_t
+                sched:Schedule,         # the noise schedule the denoiser was trained with
+                shape:tuple|None,       # (B, ...) of the samples; may be None when x_T is given
+                steps:int=50,           # how many times to visit, 1 <= steps <= T
+                spacing:str='trailing', # which times: 'trailing', 'leading' or 'linspace'
+                eta:float=0.0,          # 0: deterministic; 1 with steps = T: the DDPM sampler
+                pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
+                x_T:Tensor|None=None,   # the starting noise; drawn from N(0, I) if None
                 generator:torch.Generator|None=None, # for reproducible noise
-                device=None,              # default: x_T's device, else the denoiser's, else `get_device()`
-                return_traj:bool=False,   # also return [x_T, x_{τ_{S-1}}, ..., x_0] (on the CPU)
-                show_progress:bool=True,  # show a progress bar over the steps
+                device=None,            # default: x_T's, else the denoiser's, else `get_device()`
+                return_traj:bool=False, # also return [x_T, x_{τ_{S-1}}, ..., x_0] (on the CPU)
+                show_progress:bool=True, # show a progress bar over the steps
                ) -> Tensor|tuple[Tensor, list[Tensor]]:
     "DDIM sampling (Song et al. 2021) on `steps` times spaced by `spacing`; returns x_0."
-    _check_sched(sched); check_pred(pred)
-    if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}")
-    ts = [0] + ddim_timesteps(sched.T, steps, spacing)
-    x = _start(denoiser, shape, x_T, generator, device)
-    traj = [x.cpu()] if return_traj else None
-    for i in progress(range(len(ts) - 1, 0, -1), total=steps, desc=f'DDIM {steps} steps', show=show_progress):
-        out = call_denoiser(denoiser, x, torch.full((x.shape[0],), ts[i], dtype=torch.long, device=x.device), pred)
-        x, _ = ddim_step(out, x, ts[i], ts[i - 1], sched, eta, pred, generator=generator)
-        if return_traj: traj.append(x.cpu())
-    return (x, traj) if return_traj else x
+    smp = DDIMSampler(sched, pred, steps, eta, spacing)
+    return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #c3903f47
-SAMPLERS = ('ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde')
-
 def sampler_steps(sched:Schedule,        # the noise schedule
                   sampler:str='ddpm',    # one of SAMPLERS
                   steps:int|None=None,   # the steps asked for; None: the default
                  ) -> int:
-    "How many network calls `sample` makes: T for DDPM; `steps` for DDIM (default min(50, T)) and DPM-Solver++, ODE or SDE (default min(20, T − 1))."
-    if sampler == 'ddpm': return sched.T
-    if sampler == 'ddim': return default(steps, min(50, sched.T))
-    return default(steps, max(1, min(20, sched.T - 1)))
+    "How many network calls `sample` makes: T for DDPM; `steps`, or the sampler's default."
+    return SAMPLERS[check_choice('sampler', sampler, SAMPLERS)].resolve_steps(sched.T, steps)
 
 def sample(denoiser,            # callable (x_t, t) -> prediction shaped like x_t
            sched:Schedule,      # the noise schedule the denoiser was trained with
            shape:tuple|None,    # (B, ...) of the samples; may be None when x_T is given
-           sampler:str='ddpm',  # 'ddpm' (Algorithm 2, all T steps), 'ddim', 'dpmpp_2m' (DPM-Solver++(2M)) or 'dpmpp_2m_sde'
-           steps:int|None=None, # DDIM, DPM-Solver++: network calls (default 50, 20); DDPM: None or T
+           sampler:str='ddpm',  # a name in SAMPLERS: 'ddpm', 'ddim', 'dpmpp_2m' or 'dpmpp_2m_sde'
+           steps:int|None=None, # DDIM, DPM-Solver++: network calls (default 50, 20); DDPM: None
            eta:float=0.0,       # DDIM noise level in [0, 1]
            pred:str='eps',      # what the denoiser predicts: 'eps', 'x0' or 'v'
-           spacing:str|None=None, # DDIM, DPM-Solver++: 'trailing', 'leading' or 'linspace' (default 'trailing', 'linspace')
-           var_type:str='fixed_small', # DDPM: the reverse variance, 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+           spacing:str|None=None, # DDIM, DPM-Solver++: 'trailing', 'leading' or 'linspace'
+           var_type:str='fixed_small', # DDPM: 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
            clip_x0:float|None=None,    # clip x̂_0 to [−clip_x0, clip_x0] at every step (`ClipX0`)
-           dynamic_threshold:float|None=None, # or threshold x̂_0 at this quantile of |x̂_0|, e.g. 0.995 (`threshold_x0`)
-           **kw,                # x_T, generator, device, return_traj, show_progress
+           dynamic_threshold:float|None=None, # or threshold x̂_0 at this quantile, e.g. 0.995
+           **kw,                # x_T, generator, device, return_traj, show_progress (`run_sampler`)
           ) -> Tensor|tuple[Tensor, list[Tensor]]:
     "Draw samples with the named sampler; returns x_0 (and the trajectory if `return_traj=True`)."
-    _check_sched(sched); check_pred(pred); check_var_type(var_type)
-    if sampler not in SAMPLERS: raise BookValueError(f"unknown sampler {sampler!r}", f"choose one of {SAMPLERS}")
-    if exists(clip_x0) or exists(dynamic_threshold): denoiser = ClipX0(denoiser, sched, pred, clip_x0, dynamic_threshold)
-    if sampler == 'ddpm':
-        if steps not in (None, sched.T):
-            raise BookValueError(f"the DDPM sampler visits all T = {sched.T} steps, got steps={steps}",
-                                 "use sampler='ddim' or 'dpmpp_2m' for fewer steps (DDIM with eta=1.0 gives DDPM-like noise)")
-        if eta != 0: raise BookValueError(f"eta={eta} applies to sampler='ddim' only", "drop eta, or use sampler='ddim' (eta=1.0 and steps=T is DDPM)")
-        if exists(spacing): raise BookValueError(f"spacing={spacing!r} applies to the few-step samplers", "drop spacing: DDPM visits every time")
-        return ddpm_sample(denoiser, sched, shape, pred=pred, var_type=var_type, **kw)
-    if var_type != 'fixed_small': raise BookValueError(f"var_type={var_type!r} applies to sampler='ddpm' only", "drop var_type (DDIM's variance is set by eta)")
-    steps = sampler_steps(sched, sampler, steps)
-    if sampler == 'ddim': return ddim_sample(denoiser, sched, shape, steps=steps, eta=eta, pred=pred, spacing=default(spacing, 'trailing'), **kw)
-    if eta != 0: raise BookValueError(f"eta={eta} applies to sampler='ddim' only", "drop eta: use sampler='dpmpp_2m_sde' for a stochastic DPM-Solver++")
-    return dpm_solver_sample(denoiser, sched, shape, steps=steps, pred=pred, spacing=default(spacing, 'linspace'), sde=sampler == 'dpmpp_2m_sde', **kw)
-
+    cls = SAMPLERS[check_choice('sampler', sampler, SAMPLERS)]
+    smp = cls(sched, pred, steps=steps, eta=eta, spacing=spacing, var_type=var_type)
+    if exists(clip_x0) or exists(dynamic_threshold):
+        denoiser = ClipX0(denoiser, sched, pred, clip_x0, dynamic_threshold)
+    return run_sampler(smp, denoiser, shape, **kw)
 
 # %% ../nbs/05_sampling.ipynb #a5b32899
 def half_log_snr(sched:Schedule, # the noise schedule
@@ -376,39 +485,77 @@ def dpm_solver_step(x0:Tensor,           # x̂_0 predicted at (x_t, t), shape li
 
 
 # %% ../nbs/05_sampling.ipynb #797f0ff9
-@torch.no_grad()
-def dpm_solver_sample(denoiser,                 # callable (x_t, t) -> prediction shaped like x_t
-                      sched:Schedule,           # the noise schedule the denoiser was trained with
-                      shape:tuple|None,         # (B, ...) of the samples; may be None when x_T is given
-                      steps:int=20,             # network evaluations, 1 <= steps <= T
-                      pred:str='eps',           # what the denoiser predicts: 'eps', 'x0' or 'v'
-                      spacing:str='linspace',   # which times to visit (`ddim_timesteps`); 'linspace' is diffusers' default here
-                      order:int=2,              # 2: DPM-Solver++(2M); 1: first order, which is DDIM (η = 0, or η = 1 with sde)
-                      sde:bool=False,           # False: the probability-flow ODE (deterministic); True: the SDE variant (fresh noise each step)
-                      x_T:Tensor|None=None,     # the starting noise; drawn from N(0, I) if None
-                      generator:torch.Generator|None=None, # for drawing x_T (and the SDE's noise)
-                      device=None,              # default: x_T's device, else the denoiser's, else `get_device()`
-                      return_traj:bool=False,   # also return [x_T, x_{τ_{S-1}}, ..., x_0] (on the CPU)
-                      show_progress:bool=True,  # show a progress bar over the steps
-                     ) -> Tensor|tuple[Tensor, list[Tensor]]:
-    "DPM-Solver++(2M) (Lu et al. 2022): the probability-flow ODE (or with `sde` the reverse SDE) in λ, x̂_0 extrapolated from the last two steps; returns x_0."
-    _check_sched(sched); check_pred(pred)
-    if order not in (1, 2): raise BookValueError(f"order must be 1 or 2, got {order!r}", "pass order=2 (DPM-Solver++(2M)) or order=1 (DDIM)")
-    ts = [0] + ddim_timesteps(sched.T, steps, spacing)
-    x = _start(denoiser, shape, x_T, generator, device)
-    traj = [x.cpu()] if return_traj else None
-    x0_prev = t_prev = None
-    for i in progress(range(len(ts) - 1, 0, -1), total=steps, desc=f"DPM-Solver++{' SDE' if sde else ''} {steps} steps", show=show_progress):
-        t, s = ts[i], ts[i - 1]
-        out = call_denoiser(denoiser, x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device), pred)
-        x0 = pred_to_x0(sched, x, t, out, pred)
-        second = order == 2 and x0_prev is not None and s > 0       # the first step has no history; the last (to s = 0) is first order
-        z = _randn(x.shape, generator, x.device, x.dtype) if sde and s > 0 else None
-        x = dpm_solver_step(x0, x, t, s, sched, x0_prev if second else None, t_prev, z)
-        x0_prev, t_prev = x0, t
-        if return_traj: traj.append(x.cpu())
-    return (x, traj) if return_traj else x
+class DPMSolverSampler(Sampler):
+    "DPM-Solver++(2M) (Lu et al. 2022) on the probability-flow ODE; it keeps the last x̂_0."
+    sde = False   # True: the SDE variant, fresh noise at every step but the last
 
+    def __init__(self,
+                 sched:Schedule,          # the noise schedule
+                 pred:str='eps',          # what the denoiser predicts: 'eps', 'x0' or 'v'
+                 steps:int|None=None,     # network calls, 1 <= steps <= T; None: min(20, T − 1)
+                 spacing:str|None=None,   # which times; None: 'linspace', diffusers' default
+                 order:int=2,             # 2: DPM-Solver++(2M); 1: first order, which is DDIM
+                 eta:float=0.0,           # DDIM's option: must stay 0
+                 var_type:str='fixed_small', # DDPM's option: must stay 'fixed_small'
+                ):
+        super().__init__(sched, pred)
+        if var_type != 'fixed_small':
+            raise BookValueError(f"var_type={var_type!r} applies to sampler='ddpm' only",
+                                 "drop var_type (DPM-Solver++ has no variance to choose)")
+        if eta != 0:
+            raise BookValueError(f"eta={eta} applies to sampler='ddim' only",
+                                 "drop eta: sampler='dpmpp_2m_sde' is the stochastic DPM-Solver++")
+        if order not in (1, 2):
+            raise BookValueError(f"order must be 1 or 2, got {order!r}",
+                                 "pass order=2 (DPM-Solver++(2M)) or order=1 (DDIM)")
+        self.order = order
+        steps = self.resolve_steps(sched.T, steps)
+        self._set_times(ddim_timesteps(sched.T, steps, default(spacing, 'linspace')))
+        self.desc = f"DPM-Solver++{' SDE' if self.sde else ''} {self.steps} steps"
+
+    @classmethod
+    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+        return default(steps, max(1, min(20, T - 1)))
+
+    def reset(self):
+        "Forget the previous step's x̂_0 and time: a run starts first order."
+        self.x0_prev = self.t_prev = None
+
+    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+        "One `dpm_solver_step`: second order if there is a previous x̂_0 and s > 0."
+        s = self.prev_of[t]
+        x0 = pred_to_x0(self.sched, x_t, t, model_out, self.pred)
+        second = self.order == 2 and self.x0_prev is not None and s > 0   # first order to s = 0
+        z = _randn(x_t.shape, generator, x_t.device, x_t.dtype) if self.sde and s > 0 else None
+        x0_prev = self.x0_prev if second else None
+        x_s = dpm_solver_step(x0, x_t, t, s, self.sched, x0_prev, self.t_prev, z)
+        self.x0_prev, self.t_prev = x0, t
+        return StepOutput(x_s, x0)
+
+class DPMSolverSDESampler(DPMSolverSampler):
+    "SDE-DPM-Solver++(2M): `DPMSolverSampler` on the reverse SDE, fresh noise at each step."
+    sde = True
+
+SAMPLERS['dpmpp_2m'] = DPMSolverSampler
+SAMPLERS['dpmpp_2m_sde'] = DPMSolverSDESampler
+
+def dpm_solver_sample(denoiser,             # callable (x_t, t) -> prediction shaped like x_t
+                      sched:Schedule,       # the noise schedule the denoiser was trained with
+                      shape:tuple|None,     # (B, ...) of the samples; may be None when x_T is given
+                      steps:int=20,         # network evaluations, 1 <= steps <= T
+                      pred:str='eps',       # what the denoiser predicts: 'eps', 'x0' or 'v'
+                      spacing:str='linspace', # which times (`ddim_timesteps`); diffusers' default
+                      order:int=2,          # 2: DPM-Solver++(2M); 1: first order, which is DDIM
+                      sde:bool=False,       # False: the probability-flow ODE; True: the SDE variant
+                      x_T:Tensor|None=None, # the starting noise; drawn from N(0, I) if None
+                      generator:torch.Generator|None=None, # for drawing x_T (and the SDE's noise)
+                      device=None,          # default: x_T's, else the denoiser's, else get_device()
+                      return_traj:bool=False, # also return [x_T, ..., x_0] (on the CPU)
+                      show_progress:bool=True, # show a progress bar over the steps
+                     ) -> Tensor|tuple[Tensor, list[Tensor]]:
+    "DPM-Solver++(2M) (Lu et al. 2022): the probability-flow ODE (with `sde` the reverse SDE) in λ."
+    smp = (DPMSolverSDESampler if sde else DPMSolverSampler)(sched, pred, steps, spacing, order)
+    return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #3263eb19
 def threshold_x0(x0:Tensor,                # x̂_0, shape (B, ...)
