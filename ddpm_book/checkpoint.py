@@ -17,7 +17,7 @@ except ImportError: fcntl = None
 import ddpm_book
 from .utils import exists, get_device, Registry, check_choice, BookValueError, BookFileNotFoundError
 from .schedule import Schedule
-from .losses import PRED_TYPES
+from .losses import PRED_TYPES, check_pred
 from .unet import make_model
 from .sampling import sample as _sample
 from .conditions import check_cond, expand_cond, null_cond
@@ -102,7 +102,7 @@ def save_checkpoint(path:str|Path,              # the checkpoint folder (created
         raise BookValueError(f"part names are plain words (letters, digits, _ and -), got {bad}", "rename the parts")
     part_builders = {n: _builder_of(f'the part {n!r}', m) for n, m in parts.items()}
     if exists(pred):
-        check_choice('prediction type', pred, PRED_TYPES)
+        check_pred(pred)
     path = Path(path).expanduser()
     try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise OSError(f"cannot create the checkpoint folder {path} ({e.strerror or e}): choose a writable folder") from e

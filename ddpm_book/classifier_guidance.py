@@ -9,7 +9,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from .schedule import Schedule, q_sample
-from .losses import pred_to_eps, pred_to_x0, training_target, PRED_TYPES
+from .losses import pred_to_eps, pred_to_x0, training_target, check_pred, PRED_TYPES
 from .score import eps_to_score, score_to_eps
 from .unet import sinusoidal_embedding
 from .utils import default, progress, get_device, BookValueError
@@ -120,7 +120,7 @@ class ClassifierGuidance:
                  gamma:float=1.0,      # guidance weight γ: 0 ignores the classifier, 1 is Bayes' rule, > 1 sharpens
                  pred:str='eps',       # the prediction type of `denoiser` (and of this wrapper)
                 ):
-        if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type {pred!r}: choose one of {PRED_TYPES}")
+        check_pred(pred)
         trained_for = getattr(classifier, 'schedule_config', None)
         if trained_for is not None and trained_for != sched.config():
             raise ValueError(f"the classifier was trained on the noise levels of {trained_for}, but the model uses {sched.config()}: "

@@ -6,18 +6,20 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
+from .utils import check_choice
 from .schedule import Schedule
 from .posterior import q_posterior
 
 # %% auto #0
-__all__ = ['PRED_TYPES', 'gaussian_kl', 'loss_mu', 'v_target', 'training_target', 'pred_to_x0', 'pred_to_eps', 'model_mean',
-           'elbo_weight', 'loss_x0', 'loss_eps', 'loss_elbo', 'diffusion_loss', 'l_simple']
+__all__ = ['PRED_TYPES', 'check_pred', 'gaussian_kl', 'loss_mu', 'v_target', 'training_target', 'pred_to_x0', 'pred_to_eps',
+           'model_mean', 'elbo_weight', 'loss_x0', 'loss_eps', 'loss_elbo', 'diffusion_loss', 'l_simple']
 
 # %% ../nbs/04_losses.ipynb #d7bcbd7f
 PRED_TYPES = ('eps', 'x0', 'v')
 
-def _check_pred(pred:str):
-    if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type {pred!r}: choose one of {PRED_TYPES}")
+def check_pred(pred:str) -> str:
+    "`pred` after checking that it names a prediction type."
+    return check_choice('prediction type', pred, PRED_TYPES, "ε, x̂_0 or v, what the denoiser gives")
 
 def _check_shape(a:Tensor, b:Tensor, na:str, nb:str):
     if a.shape != b.shape: raise ValueError(f"{na} has shape {tuple(a.shape)} but {nb} has {tuple(b.shape)}: they must match")
@@ -76,7 +78,7 @@ def training_target(sched:Schedule, # the noise schedule
                     pred:str='eps', # what the network predicts: 'eps', 'x0' or 'v'
                    ) -> Tensor:
     "The regression target of a network that predicts `pred`."
-    _check_pred(pred); _check_shape(eps, x0, 'eps', 'x0')
+    check_pred(pred); _check_shape(eps, x0, 'eps', 'x0')
     if pred == 'eps': return eps
     if pred == 'x0': return x0
     return v_target(sched, x0, eps, t)
@@ -89,7 +91,7 @@ def pred_to_x0(sched:Schedule, # the noise schedule
                pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
               ) -> Tensor:
     "The prediction x̂_0 implied by the network output `out` of type `pred`."
-    _check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
     ab = sched.at('alpha_bar', sched.check_t(t), xt)
     if pred == 'x0': return out
     if pred == 'eps': return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
@@ -102,7 +104,7 @@ def pred_to_eps(sched:Schedule, # the noise schedule
                 pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
                ) -> Tensor:
     "The prediction ε̂ implied by the network output `out` of type `pred`."
-    _check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
     ab = sched.at('alpha_bar', sched.check_t(t), xt)
     if pred == 'eps': return out
     if pred == 'x0': return (xt - ab.sqrt() * out) / (1 - ab).sqrt()
@@ -116,7 +118,7 @@ def model_mean(sched:Schedule, # the noise schedule
                pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
               ) -> Tensor:
     "μ_θ(x_t, t): the posterior mean μ_q(x_t, x̂_0) with the network's x̂_0 in place of x_0."
-    _check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
     t = sched.check_t(t)
     if pred == 'eps':                     # (1/√α_t)(x_t − (1−α_t)/√(1−ᾱ_t) ε_θ), no division by √ᾱ_t
         a, ab = sched.at('alphas', t, xt), sched.at('alpha_bar', t, xt)
@@ -129,7 +131,7 @@ def elbo_weight(sched:Schedule, # the noise schedule
                 pred:str='eps', # 'eps', 'x0' or 'v'
                ) -> Tensor:
     "w(t) with KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) = w(t) ‖out − target‖², float64, for t ≥ 2."
-    _check_pred(pred); t = _check_t2(sched, t)
+    check_pred(pred); t = _check_t2(sched, t)
     s2, a, ab, abp = (sched.at(n, t) for n in ('sigma_q2', 'alphas', 'alpha_bar', 'alpha_bar_prev'))
     w_x0 = (abp.sqrt() * (1 - a) / (1 - ab)) ** 2 / (2 * s2)
     if pred == 'x0': return w_x0

@@ -8,33 +8,17 @@ import math
 from collections import namedtuple
 import torch
 from torch import Tensor
-from .utils import default, exists, get_device, progress, BookValueError
+from .utils import default, exists, get_device, progress, check_choice, BookValueError
 from .schedule import Schedule
-from .losses import PRED_TYPES, pred_to_x0, pred_to_eps, model_mean, training_target
+from .losses import PRED_TYPES, check_pred, pred_to_x0, pred_to_eps, model_mean, training_target
 
 # %% auto #0
-__all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'SPACINGS', 'check_choice', 'check_pred', 'call_denoiser',
-           'check_var_type', 'p_mean_variance', 'p_sample_step', 'Sampler', 'run_sampler', 'DDPMSampler', 'ddpm_sample',
-           'GaussianOracle', 'ddim_timesteps', 'ddim_mean_variance', 'ddim_step', 'DDIMSampler', 'ddim_sample',
-           'sampler_steps', 'sample', 'half_log_snr', 'dpm_solver_step', 'DPMSolverSampler', 'DPMSolverSDESampler',
-           'dpm_solver_sample', 'threshold_x0', 'ClipX0']
+__all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'SPACINGS', 'call_denoiser', 'check_var_type', 'p_mean_variance',
+           'p_sample_step', 'Sampler', 'run_sampler', 'DDPMSampler', 'ddpm_sample', 'GaussianOracle', 'ddim_timesteps',
+           'ddim_mean_variance', 'ddim_step', 'DDIMSampler', 'ddim_sample', 'sampler_steps', 'sample', 'half_log_snr',
+           'dpm_solver_step', 'DPMSolverSampler', 'DPMSolverSDESampler', 'dpm_solver_sample', 'threshold_x0', 'ClipX0']
 
 # %% ../nbs/05_sampling.ipynb #3d632228
-def check_choice(name:str,    # what is being named, for the message: 'sampler', 'spacing', ...
-                 value,       # the name given
-                 choices,     # the names allowed (a tuple, or a dict's keys)
-                 hint:str='', # what the choices mean, added to the fix
-                ):
-    "`value` if it is one of `choices`; else a `BookValueError` that lists them."
-    if value not in choices:
-        fix = f"choose one of {tuple(choices)}" + (f": {hint}" if hint else '')
-        raise BookValueError(f"unknown {name} {value!r}", fix)
-    return value
-
-def check_pred(pred:str) -> str:
-    "`pred` after checking that it names a prediction type."
-    return check_choice('prediction type', pred, PRED_TYPES, "ε, x̂_0 or v, what the denoiser gives")
-
 def call_denoiser(denoiser,      # any callable (x_t, t) -> prediction shaped like x_t
                   xt:Tensor,     # x_t, shape (B, ...)
                   t:Tensor,      # times in [1, T], a long tensor of shape (B,)

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 from .schedule import Schedule
-from .losses import pred_to_eps, PRED_TYPES
+from .losses import pred_to_eps, check_pred, PRED_TYPES
 
 # %% auto #0
 __all__ = ['eps_to_score', 'score_to_eps', 'score_fn', 'GaussianMixture']
@@ -30,7 +30,7 @@ def score_fn(denoiser,              # any callable (x_t, t) -> prediction, as th
              pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
             ):
     "Turn a denoiser into the score function s_θ(x_t, t)."
-    if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type {pred!r}: choose one of {PRED_TYPES}")
+    check_pred(pred)
     def s(x:Tensor, t:Tensor) -> Tensor:
         return eps_to_score(sched, pred_to_eps(sched, x, t, denoiser(x, t), pred), t)
     return s

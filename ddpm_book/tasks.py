@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, fields
 import torch
 from torch import Tensor, nn
 from .utils import exists, Registry, check_choice, BookValueError
-from .losses import PRED_TYPES
+from .losses import PRED_TYPES, check_pred
 from .data import DATASET_INFO
 from .unet import make_model
 from .conditions import drop_cond
@@ -71,7 +71,7 @@ class TrainConfig:
         need(isinstance(self.task, str) and self.task != '', f"task must be a task name such as 'ddpm', got {self.task!r}")
         check_choice('lr_schedule', self.lr_schedule, LR_SCHEDULES)
         need(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
-        check_choice('prediction type', self.pred, PRED_TYPES)
+        check_pred(self.pred)
         check_choice('amp', self.amp, AMP_MODES)
         for k in ('steps', 'batch_size'):
             v = getattr(self, k)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from .utils import default, check_choice, BookValueError
 from .schedule import Schedule
-from .losses import PRED_TYPES, training_target, diffusion_loss
+from .losses import PRED_TYPES, check_pred, training_target, diffusion_loss
 import copy
 from torch import nn
 
@@ -45,7 +45,7 @@ def gaussian_loss_floor(sched:Schedule,   # the noise schedule
                         pred:str='eps',   # 'eps', 'x0' or 'v'
                        ) -> float:
     "The smallest possible L_simple, E_t min E‖out − target‖²/d, for data N(μ, Σ): the floor of the training loss."
-    check_choice('prediction type', pred, PRED_TYPES)
+    check_pred(pred)
     lam = torch.linalg.eigvalsh(torch.as_tensor(Sigma, dtype=torch.float64))
     ab = sched.alpha_bar[1:, None]
     num = {'eps': ab, 'x0': 1 - ab, 'v': torch.ones_like(ab)}[pred] * lam

@@ -74,13 +74,15 @@ class BookValueError(BookError, ValueError): "A wrong value, shape, name or opti
 class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
 
 # %% ../nbs/99_utils.ipynb #935a8181
-def check_choice(what:str,      # the option, e.g. 'prediction type'
-                 value,         # what was passed
-                 choices:tuple, # the values it may take
+def check_choice(what:str,   # the option, e.g. 'prediction type', 'sampler', 'spacing'
+                 value,      # what was passed
+                 choices,    # the values it may take (a tuple, or a dict's keys)
+                 hint:str='', # what the choices mean, added to the fix
                 ):
     "`value` if it is one of `choices`, else a `BookValueError` that lists them."
     if isinstance(value, (list, dict, set)) or value not in choices:
-        raise BookValueError(f"unknown {what} {value!r}", f"choose one of {', '.join(map(repr, choices))}")
+        fix = f"choose one of {tuple(choices)}" + (f": {hint}" if hint else '')
+        raise BookValueError(f"unknown {what} {value!r}", fix)
     return value
 
 # %% ../nbs/99_utils.ipynb #18d360f4
