@@ -27,6 +27,9 @@
     if (el.scrollWidth > el.clientWidth + 1 && el.getBoundingClientRect().left + el.scrollWidth > mr.right + 1)
       overflow.push(`text of <${el.tagName.toLowerCase()}> is ${el.scrollWidth} px in a ${el.clientWidth} px box: ${el.textContent.trim().slice(0, 80)}`);
   }
+  // code a reader reads: the cells' source blocks must fit the column (ruff keeps them within 100 characters)
+  const codeScroll = [...main.querySelectorAll('div.cell-code pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
+    .map(p => `${p.scrollWidth} px of code in a ${p.clientWidth} px block: ${(p.textContent || '').trim().split('\n')[0].slice(0, 60)}`);
   const maths = [...main.querySelectorAll('span.math')];
   const untypeset = maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
   const clone = main.cloneNode(true);
@@ -39,7 +42,7 @@
     pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth, column: Math.round(mr.width),
     formulas: maths.length, untypeset, mathErrors: document.querySelectorAll('mjx-merror').length, rawTex,
     images: imgs.length, brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
-    overflow, text: main.innerText,
+    overflow, codeScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
     bodyFont: getComputedStyle(document.body).fontFamily,
   };
 }

@@ -241,6 +241,7 @@ def test_site_in_a_browser(site, report):
         if r['pageWidth'] > r['windowWidth']:
             problems.append(f'{where}: the page scrolls sideways ({r["pageWidth"]} px wide in a {r["windowWidth"]} px window)')
         problems += [f'{where}: wider than the column: {o}' for o in r['overflow'][:5]]
+        if wname == 'desktop': problems += [f'{where}: a code block scrolls sideways: {o}' for o in r['codeScroll'][:5]]
         if '/tmp/' in r['text']: problems.append(f'{where}: shows a temporary path: ...{r["text"][r["text"].index("/tmp/") - 60:][:160]}...')
         if not any(f in r['bodyFont'] for f in CJK_FACES): problems.append(f'{where}: the body font names no CJK face: {r["bodyFont"]}')
     checked_numbers = 0
@@ -253,7 +254,9 @@ def test_site_in_a_browser(site, report):
     desk = [r for (w, _), r in results.items() if w == 'desktop']
     report(f'site: {len(hrefs)} pages x {len(WIDTHS)} widths in Chromium in {secs:.0f} s: {sum(r["formulas"] for r in desk)} formulas, '
            f'{sum(r["images"] for r in desk)} images, {checked_numbers} saved numbers found on their pages, '
-           f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, {len(problems)} problems')
+           f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, '
+           f'{sum(r["codeBlocks"] for r in desk)} code blocks of which {sum(len(r["codeScroll"]) for r in desk)} scroll sideways '
+           f'at 1280 px, {len(problems)} problems')
     assert not problems, f'{len(problems)} problem(s) in the built site:\n' + '\n'.join(problems[:60])
 
 if __name__ == '__main__':
