@@ -4,129 +4,26 @@
 
 # %% ../nbs/09_evaluation.ipynb #b64c0b0c
 from __future__ import annotations
-import json, math, time
+import time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
-from .utils import exists, default, get_device, progress, BookValueError
-from .training import Task, TrainConfig, BUILDERS, register_task, load_or_train
-from .schedule import Schedule, q_sample, kl_prior
-from .posterior import q_posterior
-from .losses import PRED_TYPES, gaussian_kl, model_mean
-from .sampling import call_denoiser, sample, sampler_steps, _model_device
-from .data import load_digits, get_dataset, DATASET_INFO
+from .utils import exists, default, BookValueError
+from .training import TrainConfig, load_or_train
+from .schedule import Schedule
+from .sampling import sample, sampler_steps, _model_device
+from .data import get_dataset, DATASET_INFO
+from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
+from .stats import fid, kid, energy_distance, nearest_distances
+from .likelihood import quantise, nll_bpd
 
 # %% auto #0
-__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'evaluate_digits', 'SAMPLER_GRID',
-           'DigitsClassifier', 'ClassifyTask', 'classifier_recipe', 'classifier_accuracy', 'Evaluator',
-           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'gaussian_stats',
-           'trace_sqrt_product', 'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased',
-           'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
-           'quantise', 'vb_terms_bpd', 'nll_bpd', 'floor_images', 'sample_quality', 'predicted_classes',
-           'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
-           'toy_quality', 'toy_table', 'nearest_distances']
-
-# %% ../nbs/09_evaluation.ipynb #30575737
-class DigitsClassifier(nn.Module):
-    "A small CNN for images in [-1, 1] (by default the 1×8×8 digits); `features` gives the penultimate activations used by FID and KID."
-    builder = 'classifier'   # how a checkpoint rebuilds it: BUILDERS['classifier'](config)
-    def __init__(self,
-                 in_ch:int=1,        # channels of the images
-                 image_size:int=8,   # their height and width
-                 ch:int=16,          # channels of the first convolutions (doubled after the first pooling)
-                 feat_dim:int=64,    # size of the feature layer
-                 num_classes:int=10, # number of classes
-                 dropout:float=0.1,  # dropout before the read-out
-                ):
-        super().__init__()
-        self.in_ch, self.image_size, self.ch, self.feat_dim, self.num_classes, self.dropout = in_ch, image_size, ch, feat_dim, num_classes, dropout
-        self.body = nn.Sequential(
-            nn.Conv2d(in_ch, ch, 3, padding=1), nn.GELU(), nn.Conv2d(ch, ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),  # 8×8 → 4×4
-            nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),                                       # 4×4 → 2×2
-            nn.AdaptiveAvgPool2d(2),                                         # 2×2 → 2×2 (the identity); larger images: 2×2 averages
-            nn.Flatten(), nn.Linear(2 * ch * 4, feat_dim), nn.GELU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat_dim, num_classes))
-        self.register_buffer('feat_scale', torch.ones(()))   # set after training: features of real images have mean square 1
-
-    def config(self) -> dict: return dict(in_ch=self.in_ch, image_size=self.image_size, ch=self.ch, feat_dim=self.feat_dim,
-                                          num_classes=self.num_classes, dropout=self.dropout)
-
-    @property
-    def input_shape(self) -> tuple: return (self.in_ch, self.image_size, self.image_size)
-
-    def _body(self, x:Tensor) -> Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise BookValueError(f"this classifier takes images of shape (B, {', '.join(map(str, self.input_shape))}) in [-1, 1], got {tuple(x.shape)}",
-                                 "measure images of the dataset the classifier was trained on, with the batch dimension first")
-        return self.body(x)
-
-    def features(self, x:Tensor) -> Tensor:
-        "Penultimate features, scaled to mean square 1 on real images, shape (B, feat_dim)."
-        return self._body(x) * self.feat_scale
-
-    def forward(self, x:Tensor) -> Tensor: return self.head(self._body(x))
-
-
-# %% ../nbs/09_evaluation.ipynb #a0397b2b
-def _shift(x:Tensor, g:torch.Generator) -> Tensor:
-    "Shift a batch by up to one pixel in each direction, filling with the background value -1."
-    i, j = torch.randint(0, 3, (2,), generator=g, device=g.device).tolist()
-    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + x.shape[-2], j:j + x.shape[-1]]
-
-class ClassifyTask(Task):
-    "Cross-entropy of a `DigitsClassifier` on labelled images: epochs of shuffled batches, each shifted by up to one pixel."
-    name = 'classify'
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
-        if y is None or X.ndim != 4 or y.shape != X.shape[:1]:
-            raise BookValueError(f"a classifier trains on images (N, C, H, W) with one label each, got X {tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
-                                 "pass data=(images, labels) or a labelled image dataset")
-        super().prepare(tr, X, y)
-
-    def build(self, tr) -> nn.Module:
-        C, H, W = tr.X.shape[1:]
-        if H != W: raise BookValueError(f"the classifier takes square images, got {H}×{W}", "pad or crop the images to a square")
-        return DigitsClassifier(in_ch=C, image_size=H, num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
-                                **{**tr.cfg.model, **tr.cfg.model_overrides})
-
-    def loss(self, tr) -> Tensor:
-        st, N = tr.task_state, len(tr.X)
-        if st.get('pos', N) >= N:                                              # a new epoch: a new order
-            st['perm'], st['pos'] = torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device), 0
-        idx = st['perm'][st['pos']:st['pos'] + tr.cfg.batch_size]; st['pos'] += len(idx)
-        return F.cross_entropy(tr.model(_shift(tr.X[idx], tr.gen)), tr.y[idx])
-
-    @torch.no_grad()
-    def finish(self, tr):
-        m, X = tr.model.eval(), tr.X                                           # features of the real images: mean square 1
-        m.feat_scale.fill_(torch.cat([m._body(X[k:k + 1024]) for k in range(0, len(X), 1024)]).pow(2).mean().rsqrt().item())
-
-register_task(ClassifyTask())
-BUILDERS['classifier'] = lambda config: DigitsClassifier(**config)
-
-def classifier_recipe(data:str='digits', # a labelled image dataset
-                      ch:int=16, feat_dim:int=64, dropout:float=0.1, # the `DigitsClassifier`'s width, feature size and dropout
-                      epochs:int=30,      # passes over the train split
-                      bs:int=64,          # batch size
-                      lr:float=3e-3,      # peak learning rate of the one-cycle schedule
-                      seed:int=0,         # seeds the initialisation, the batches and the shifts
-                     ) -> TrainConfig:
-    "The training run of a classifier for `data`'s train split, as a TrainConfig of the 'classify' task."
-    n = len(get_dataset(data, 'train')[0])
-    return TrainConfig(task='classify', data=data, model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout), num_classes=DATASET_INFO[data]['num_classes'],
-                       steps=epochs * math.ceil(n / bs), batch_size=bs, lr=lr, weight_decay=1e-4, lr_schedule='onecycle', pct_start=0.3,
-                       warmup=0, grad_clip=None, ema_decay=0.0, seed=seed)
-
-@torch.no_grad()
-def classifier_accuracy(model:DigitsClassifier, X:Tensor, y:Tensor, bs:int=1024) -> float:
-    "Fraction of images in X whose predicted class is y."
-    model.eval()
-    dev = next(model.parameters()).device
-    pred = torch.cat([model(X[k:k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
-    return (pred == y.to(pred.device)).double().mean().item()
+__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'evaluate_digits', 'SAMPLER_GRID', 'Evaluator',
+           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'floor_images', 'sample_quality',
+           'predicted_classes', 'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table',
+           'plot_samplers', 'toy_quality', 'toy_table']
 
 # %% ../nbs/09_evaluation.ipynb #8b7a9ea5
 CLASSIFIER_NAME = 'digits-classifier'
@@ -262,236 +159,6 @@ def digits_features(x:Tensor,                       # images (N, 1, 8, 8) in [-1
     clf = default(clf, get_classifier)
     dev = next(clf.parameters()).device
     return torch.cat([clf.features(x[k:k + bs].to(dev, torch.float32)).double().cpu() for k in range(0, len(x), bs)])
-
-# %% ../nbs/09_evaluation.ipynb #06779808
-def _check_feats(a:Tensor, name:str) -> Tensor:
-    a = torch.as_tensor(a)
-    if a.ndim != 2 or len(a) < 2: raise ValueError(f"{name} must be features of shape (N, d) with N >= 2, got {tuple(a.shape)}: flatten images or call digits_features first")
-    return a.double()
-
-def gaussian_stats(feats:Tensor # features, shape (N, d)
-                  ) -> tuple[Tensor, Tensor]:
-    "Mean (d,) and unbiased covariance (d, d) of the features, in float64."
-    f = _check_feats(feats, 'feats')
-    return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
-
-def trace_sqrt_product(S1:Tensor, S2:Tensor) -> Tensor:
-    "tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, by two symmetric eigendecompositions."
-    lam, U = torch.linalg.eigh(S1.double())
-    r = (U * lam.clamp(min=0).sqrt()) @ U.T                    # S1^{1/2}
-    M = r @ S2.double() @ r
-    return torch.linalg.eigvalsh((M + M.T) / 2).clamp(min=0).sqrt().sum()
-
-def frechet_distance(mu1:Tensor, S1:Tensor, # mean and covariance of the first Gaussian
-                     mu2:Tensor, S2:Tensor, # mean and covariance of the second
-                    ) -> float:
-    "Squared 2-Wasserstein distance between N(mu1, S1) and N(mu2, S2)."
-    mu1, mu2, S1, S2 = (torch.as_tensor(v).double() for v in (mu1, mu2, S1, S2))
-    if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances {tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)")
-    return ((mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace() - 2 * trace_sqrt_product(S1, S2)).item()
-
-def fid(feats_a:Tensor, # features of the first set, shape (N_a, d)
-        feats_b:Tensor, # features of the second set, shape (N_b, d)
-       ) -> float:
-    "Fréchet distance between Gaussians fitted to two sets of features."
-    a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
-    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
-
-# %% ../nbs/09_evaluation.ipynb #32f09190
-def poly_kernel(x:Tensor, y:Tensor) -> Tensor:
-    "The KID kernel k(x, y) = (x·y/d + 1)³ for all pairs, shape (len(x), len(y))."
-    return (x @ y.T / x.shape[1] + 1) ** 3
-
-def distance_kernel(x:Tensor, y:Tensor) -> Tensor:
-    "k(x, y) = -‖x - y‖ for all pairs: the MMD² of this kernel is the energy distance."
-    return -torch.cdist(x, y)
-
-def mmd2_unbiased(x:Tensor, y:Tensor, kernel=poly_kernel) -> Tensor:
-    "The unbiased estimate of MMD² between the samples x (m, d) and y (n, d)."
-    m, n = len(x), len(y)
-    kxx, kyy = kernel(x, x), kernel(y, y)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
-            - 2 * kernel(x, y).mean())
-
-# %% ../nbs/09_evaluation.ipynb #5206981c
-def _block_sums(kernel, x:Tensor, y:Tensor, A:Tensor, B:Tensor, chunk:int=2048) -> Tensor:
-    "Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks (memory O(chunk · len(y)))."
-    return sum(A[k:k + chunk].T @ kernel(x[k:k + chunk], y) @ B for k in range(0, len(x), chunk))
-
-def mmd2_jackknife(x:Tensor, y:Tensor, kernel=poly_kernel,
-                   groups:int=20,                        # number of jackknife groups G
-                   generator:torch.Generator|None=None,  # for the random groups
-                   unbiased:bool=True,                   # False: the plug-in (V-statistic) MMD², pairs i = j included
-                  ) -> tuple[float, float]:
-    "The MMD² of all of x and y (unbiased by default) and its delete-a-group jackknife standard error."
-    m, n = len(x), len(y)
-    G = min(groups, m // 2, n // 2)
-    if G < 2: raise ValueError(f"need at least 4 points in each set for a standard error, got {m} and {n}")
-    A = F.one_hot(torch.randperm(m, generator=generator) % G, G).double()
-    B = F.one_hot(torch.randperm(n, generator=generator) % G, G).double()
-    def sums(z, Z):                                      # sums within z over the pairs used, all and with group g left out
-        S = _block_sums(kernel, z, z, Z, Z)
-        d = Z.T @ torch.cat([kernel(z[k:k + 512], z[k:k + 512]).diagonal() for k in range(0, len(z), 512)])  # k(z_i, z_i) per group
-        keep = S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
-        return (S.sum() - d.sum(), keep - (d.sum() - d)) if unbiased else (S.sum(), keep)
-    sxx, sxx_g = sums(x, A); syy, syy_g = sums(y, B)
-    S = _block_sums(kernel, x, y, A, B)
-    sxy, sxy_g = S.sum(), S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
-    ma, nb = m - A.sum(0), n - B.sum(0)                  # sizes with group g left out
-    pairs = (lambda k: k * (k - 1)) if unbiased else (lambda k: k * k)
-    est = lambda xx, yy, xy, m_, n_: xx / pairs(m_) + yy / pairs(n_) - 2 * xy / (m_ * n_)
-    full = est(sxx, syy, sxy, m, n)
-    theta = est(sxx_g, syy_g, sxy_g, ma, nb)
-    se = ((G - 1) / G * (theta - theta.mean()).pow(2).sum()).sqrt()
-    return full.item(), se.item()
-
-# %% ../nbs/09_evaluation.ipynb #8ad8892d
-def kid(feats_a:Tensor,          # features of the first set, shape (N_a, d)
-        feats_b:Tensor,          # features of the second set, shape (N_b, d)
-        subsets:int=100,         # number of random subsets
-        subset_size:int=1000,    # points per subset (clipped to the smaller set)
-        groups:int=20,           # jackknife groups for the standard error
-        generator:torch.Generator|None=None,
-       ) -> tuple[float, float]:
-    "Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², its standard error)."
-    a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
-    if subsets < 1 or subset_size < 2: raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
-    m = min(subset_size, len(a), len(b))
-    if m == len(a) == len(b): vals = mmd2_unbiased(a, b)[None]          # every subset would be the whole of both sets
-    else: vals = torch.stack([mmd2_unbiased(a[torch.randperm(len(a), generator=generator)[:m]],
-                                            b[torch.randperm(len(b), generator=generator)[:m]]) for _ in range(subsets)])
-    _, se = mmd2_jackknife(a, b, poly_kernel, groups, generator)
-    mc = vals.var().item() / len(vals) if len(vals) > 1 else 0.0
-    return vals.mean().item(), math.sqrt(se ** 2 + mc)
-
-# %% ../nbs/09_evaluation.ipynb #b365e8e3
-def energy_distance(x:Tensor,   # first sample, shape (N_a, d) (2-D points: d = 2)
-                    y:Tensor,   # second sample, shape (N_b, d)
-                    unbiased:bool=True, # False: the plug-in estimate (the distance between the two empirical distributions)
-                    groups:int=20, generator:torch.Generator|None=None,
-                   ) -> tuple[float, float]:
-    "Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) and its jackknife standard error."
-    a, b = _check_feats(x, 'x'), _check_feats(y, 'y')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
-    return mmd2_jackknife(a, b, distance_kernel, groups, generator, unbiased)
-
-# %% ../nbs/09_evaluation.ipynb #34dbd0ba
-VAR_TYPES = ('small', 'large')
-
-def model_variance(sched:Schedule,      # the noise schedule
-                   t:Tensor|int,        # times in [1, T]
-                   var_type:str='small', # 'small': σ_t² = σ_q²(t) (the book's samplers); 'large': σ_t² = β_t
-                   x:Tensor|None=None,  # if given: cast to its dtype/device, shaped (B, 1, ...)
-                  ) -> Tensor:
-    "The variance σ_t² of p_θ(x_{t-1}|x_t); at t = 1 (the decoder) σ_q²(2), as in Ho et al.'s code."
-    if var_type not in VAR_TYPES: raise ValueError(f"unknown var_type {var_type!r}: choose one of {VAR_TYPES}")
-    v = (sched.sigma_q2 if var_type == 'small' else sched.betas).clone()
-    v[1] = sched.sigma_q2[2] if sched.T >= 2 else sched.betas[1]
-    return sched.at(v, sched.check_t(t), x)
-
-# %% ../nbs/09_evaluation.ipynb #38a5951f
-def _log1mexp(a:Tensor) -> Tensor:
-    "log(1 - e^a) for a <= 0, accurate at both ends."
-    return torch.where(a > -math.log(2), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
-
-def _check_levels(levels) -> int:
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2 (17 for the digits, 256 for 8-bit images), got {levels!r}")
-    return levels
-
-def discretized_gaussian_log_likelihood(x0:Tensor,    # data on the grid of `levels` values in [-1, 1]
-                                        mean:Tensor,  # mean of the Gaussian, same shape
-                                        var:Tensor|float, # its variance, broadcastable
-                                        levels:int=17, # number of pixel levels L
-                                       ) -> Tensor:
-    "log p(x_0) per element, in nats (float64): the Gaussian's mass over the bin of x_0, edge bins extended to ±∞."
-    L = _check_levels(levels)
-    x0, mean = x0.double(), mean.double()
-    k = (x0 + 1) * (L - 1) / 2
-    if k.numel() and ((k - k.round()).abs().max() > 1e-3 or k.min() < -1e-3 or k.max() > L - 1 + 1e-3):
-        raise ValueError(f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]: pass the right `levels` "
-                         "(17 for the digits, 256 for 8-bit images) or quantise the data first")
-    k, half = k.round(), 1 / (L - 1)
-    s = torch.as_tensor(var, dtype=torch.float64, device=x0.device).sqrt()
-    hi, lo = (x0 + half - mean) / s, (x0 - half - mean) / s
-    log_cdf_hi, log_cdf_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)     # log Φ
-    log_sf_hi, log_sf_lo = torch.special.log_ndtr(-hi), torch.special.log_ndtr(-lo)     # log (1 − Φ)
-    mid = torch.where(lo > 0, log_sf_lo + _log1mexp(log_sf_hi - log_sf_lo), log_cdf_hi + _log1mexp(log_cdf_lo - log_cdf_hi))
-    return torch.where(k == 0, log_cdf_hi, torch.where(k == L - 1, log_sf_lo, mid))
-
-def quantise(x:Tensor,       # values, roughly in [-1, 1]
-             levels:int=17,  # number of levels L
-            ) -> Tensor:
-    "Round x to the nearest of L levels in [-1, 1] (clipping outside), as stored images would be; float32."
-    L = _check_levels(levels)
-    return ((x.float() + 1) * (L - 1) / 2).round().clamp(0, L - 1) * (2 / (L - 1)) - 1
-
-# %% ../nbs/09_evaluation.ipynb #581e5783
-@torch.no_grad()
-def vb_terms_bpd(denoiser,             # callable (x_t, t) -> prediction shaped like x_t
-                 sched:Schedule,       # the noise schedule the denoiser was trained with
-                 x0:Tensor,            # clean data, shape (B, ...)
-                 t:Tensor,             # times in [1, T], shape (B,)
-                 pred:str='eps',       # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 levels:int|None=17,   # pixel levels of the decoder (needed where t = 1)
-                 var_type:str='small', # 'small' (σ_q²(t)) or 'large' (β_t)
-                 eps:Tensor|None=None, # the noise that makes x_t; drawn if None
-                ) -> Tensor:
-    "Per image, in bits/dim: KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) for t ≥ 2 and −log p_θ(x_0|x_1) for t = 1, from one x_t."
-    if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type pred={pred!r}: choose one of {PRED_TYPES}")
-    if x0.ndim < 2: raise ValueError(f"x0 must have a batch dimension and at least one data dimension, got shape {tuple(x0.shape)}")
-    t = sched.check_t(t).to(x0.device)
-    if t.ndim == 0: t = t.expand(len(x0))
-    x64 = x0.double()
-    eps = torch.randn_like(x64) if eps is None else eps.to(x64)
-    xt = q_sample(sched, x64, t, eps).to(x0.dtype if x0.is_floating_point() else torch.float32)   # what the network sees
-    out = call_denoiser(denoiser, xt, t, pred).double()
-    xt = xt.double()
-    mu, var = model_mean(sched, xt, t, out, pred), model_variance(sched, t, var_type, xt)
-    mu_q, var_q = q_posterior(sched, x64, xt, t)
-    first = t == 1
-    term = gaussian_kl(mu_q, torch.where(first.reshape(var_q.shape), torch.ones_like(var_q), var_q), mu, var)
-    if first.any():
-        if levels is None: raise ValueError("the decoder term (t = 1) needs the pixel levels of the data: pass levels=17 for the digits, 256 for 8-bit images")
-        term[first] = -discretized_gaussian_log_likelihood(x64[first], mu[first], var[first], levels)
-    return term.reshape(len(x0), -1).sum(1) / (x0[0].numel() * math.log(2))
-
-# %% ../nbs/09_evaluation.ipynb #0b66b3ec
-@torch.no_grad()
-def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like x_t
-            sched:Schedule,        # the noise schedule the denoiser was trained with
-            x0:Tensor,             # data on the grid of `levels`, shape (N, ...), on the denoiser's device
-            pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
-            levels:int=17,         # pixel levels (17 for the digits, 256 for 8-bit images)
-            var_type:str='small',  # 'small' (σ_q²(t), the book's samplers) or 'large' (β_t)
-            t_batch:int=10,        # times evaluated together in one call of the network
-            batch_size:int|None=None, # images per call (default: all); a call sees batch_size × t_batch inputs
-            generator:torch.Generator|None=None, # for the noise (a CPU generator: the same numbers on any device)
-            show_progress:bool=True,
-           ) -> dict:
-    "The variational bound on −log₂ p_θ(x_0) per dimension, term by term, averaged over the images x0."
-    if x0.ndim < 2 or len(x0) < 2: raise ValueError(f"x0 must hold at least 2 images, shape (N, ...), got {tuple(x0.shape)}")
-    if not isinstance(t_batch, int) or t_batch < 1: raise ValueError(f"t_batch must be a positive integer, got {t_batch!r}")
-    N, T, D = len(x0), sched.T, x0[0].numel()
-    bs = default(batch_size, N)
-    terms = torch.zeros(N, T + 1, dtype=torch.float64)                    # column t: the term of time t, per image
-    chunks = [(i, t0) for i in range(0, N, bs) for t0 in range(1, T + 1, t_batch)]
-    for i, t0 in progress(chunks, desc='bound', show=show_progress):
-        xb = x0[i:i + bs]; B = len(xb)
-        ts = torch.arange(t0, min(t0 + t_batch, T + 1))
-        xr = xb.repeat(len(ts), *([1] * (x0.ndim - 1)))
-        eps = torch.randn(xr.shape, generator=generator, dtype=torch.float64).to(x0.device)
-        v = vb_terms_bpd(denoiser, sched, xr, ts.repeat_interleave(B).to(x0.device), pred, levels, var_type, eps)
-        terms[i:i + B, ts] = v.reshape(len(ts), B).T.cpu()
-    prior = kl_prior(sched, x0.double()).reshape(N, -1).sum(1).cpu() / (D * math.log(2))
-    per_image = torch.stack([prior, terms[:, 2:].sum(1), terms[:, 1]], 1)  # prior, Σ KL_t, decoder
-    total = per_image.sum(1)
-    return dict(prior=prior.mean().item(), kl=per_image[:, 1].mean().item(), decoder=per_image[:, 2].mean().item(),
-                total=total.mean().item(), total_se=(total.std() / math.sqrt(N)).item(), kl_t=terms.mean(0),
-                per_image=per_image, n=N, T=T, levels=levels, var_type=var_type)
 
 # %% ../nbs/09_evaluation.ipynb #f91460f8
 def floor_images(n:int,                              # how many: as many as the samples they stand beside
@@ -669,18 +336,7 @@ def toy_table(rows:list[dict]) -> str:
                    f"{r['energy_u']:11.5f} ± {r['energy_u_se']:.5f} {r['energy_u_floor']:10.5f} ± {r['energy_u_floor_se']:.5f}")
     return '\n'.join(out)
 
-# %% ../nbs/09_evaluation.ipynb #a02e458e
-@torch.no_grad()
-def nearest_distances(a:Tensor, # points or images (N, ...)
-                      b:Tensor, # the reference set (M, ...) of the same shape
-                      chunk:int=512,
-                     ) -> tuple[Tensor, Tensor]:
-    "For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64 and long, on the CPU)."
-    a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
-    if a.shape[1] != b.shape[1]: raise BookValueError(f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values", "compare images of one dataset")
-    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1) for k in range(0, len(a), chunk)))
-    return torch.cat(d), torch.cat(j)
-
+# %% ../nbs/09_evaluation.ipynb #3e3a0a11
 @patch
 def memorisation(self:Evaluator,
                  samples:Tensor,   # generated images (n, *shape) in [-1, 1] (quantised to the data's levels first)

@@ -308,7 +308,7 @@ class _Registry(dict):
         super().__setitem__(k, v)
 
 TASKS:dict[str, Task] = _Registry()
-TASK_MODULES = {'classify': 'ddpm_book.metrics', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae',
+TASK_MODULES = {'classify': 'ddpm_book.eval_classifier', 'noisy_classify': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae',
                 'latent_ddpm': 'ddpm_book.stable_diffusion'}   # tasks other modules register
 
 def register_task(task:Task) -> Task:
@@ -596,7 +596,7 @@ CKPT_KIND = 'ddpm_book.checkpoint'
 CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
 FLAT_FILES = {'model': 'model.safetensors', 'ema': 'ema.safetensors', 'optimizer': 'optimizer.pt'}   # the layout of older checkpoints
 BUILDERS:dict[str, Callable[[dict], nn.Module]] = _Registry(unet=make_model)   # builder name -> function(config) -> network
-BUILDER_MODULES = {'classifier': 'ddpm_book.metrics', 'noisy_classifier': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # builders other modules register
+BUILDER_MODULES = {'classifier': 'ddpm_book.eval_classifier', 'noisy_classifier': 'ddpm_book.classifier_guidance', 'clip': 'ddpm_book.clip', 'vae': 'ddpm_book.vae'}   # builders other modules register
 _LEFTOVER = re.compile(r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp')
 
 def _state_cpu(model:nn.Module) -> dict:
