@@ -21,7 +21,7 @@ from .sampling import check_var_type, call_denoiser
 # %% ../nbs/09_evaluation.ipynb #34dbd0ba
 def model_variance(sched:Schedule,      # the noise schedule
                    t:Tensor|int,        # times in [1, T]
-                   var_type:str='fixed_small', # chapter 05's names: 'fixed_small' σ_q²(t), 'fixed_large' β_t
+                   var_type:str='fixed_small', # 'fixed_small': σ_q²(t); 'fixed_large': β_t
                    x:Tensor|None=None,  # if given: cast to its dtype/device, shaped (B, 1, ...)
                   ) -> Tensor:
     "The variance σ_t² of p_θ(x_{t-1}|x_t); at t = 1 (the decoder) σ_q²(2), as in Ho et al.'s code."
@@ -103,7 +103,7 @@ def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like
             x0:Tensor,             # data on the grid of `levels`, shape (N, ...), on the denoiser's device
             pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
             levels:int=17,         # pixel levels (17 for the digits, 256 for 8-bit images)
-            var_type:str='fixed_small', # 'fixed_small' (σ_q²(t), the book's samplers) or 'fixed_large' (β_t)
+            var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
             t_batch:int=10,        # times evaluated together in one call of the network
             batch_size:int|None=None, # images per call (default: all); a call sees batch_size × t_batch inputs
             generator:torch.Generator|None=None, # for the noise (a CPU generator: the same numbers on any device)
