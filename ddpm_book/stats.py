@@ -18,7 +18,9 @@ from .utils import BookValueError
 # %% ../nbs/09_evaluation.ipynb #06779808
 def _check_feats(a:Tensor, name:str) -> Tensor:
     a = torch.as_tensor(a)
-    if a.ndim != 2 or len(a) < 2: raise ValueError(f"{name} must be features of shape (N, d) with N >= 2, got {tuple(a.shape)}: flatten images or call digits_features first")
+    if a.ndim != 2 or len(a) < 2:
+        raise ValueError(f"{name} must be features of shape (N, d) with N >= 2, "
+                         f"got {tuple(a.shape)}: flatten images or call digits_features first")
     return a.double()
 
 def gaussian_stats(feats:Tensor # features, shape (N, d)
@@ -28,7 +30,8 @@ def gaussian_stats(feats:Tensor # features, shape (N, d)
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 def trace_sqrt_product(S1:Tensor, S2:Tensor) -> Tensor:
-    "tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, by two symmetric eigendecompositions."
+    ("tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, "
+     "by two symmetric eigendecompositions.")
     lam, U = torch.linalg.eigh(S1.double())
     r = (U * lam.clamp(min=0).sqrt()) @ U.T                    # S1^{1/2}
     M = r @ S2.double() @ r
@@ -40,15 +43,19 @@ def frechet_distance(mu1:Tensor, S1:Tensor, # mean and covariance of the first G
     "Squared 2-Wasserstein distance between N(mu1, S1) and N(mu2, S2)."
     mu1, mu2, S1, S2 = (torch.as_tensor(v).double() for v in (mu1, mu2, S1, S2))
     if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances {tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)")
-    return ((mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace() - 2 * trace_sqrt_product(S1, S2)).item()
+        raise ValueError(f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances "
+                         f"{tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)")
+    return ((mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace()
+            - 2 * trace_sqrt_product(S1, S2)).item()
 
 def fid(feats_a:Tensor, # features of the first set, shape (N_a, d)
         feats_b:Tensor, # features of the second set, shape (N_b, d)
        ) -> float:
     "Fréchet distance between Gaussians fitted to two sets of features."
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
+                         "use the same feature extractor")
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 # %% ../nbs/09_evaluation.ipynb #32f09190
@@ -64,31 +71,38 @@ def mmd2_unbiased(x:Tensor, y:Tensor, kernel=poly_kernel) -> Tensor:
     "The unbiased estimate of MMD² between the samples x (m, d) and y (n, d)."
     m, n = len(x), len(y)
     kxx, kyy = kernel(x, x), kernel(y, y)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+            + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
             - 2 * kernel(x, y).mean())
 
 # %% ../nbs/09_evaluation.ipynb #5206981c
 def _block_sums(kernel, x:Tensor, y:Tensor, A:Tensor, B:Tensor, chunk:int=2048) -> Tensor:
-    "Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks (memory O(chunk · len(y)))."
+    ("Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks "
+     "(memory O(chunk · len(y))).")
     return sum(A[k:k + chunk].T @ kernel(x[k:k + chunk], y) @ B for k in range(0, len(x), chunk))
 
 def mmd2_jackknife(x:Tensor, y:Tensor, kernel=poly_kernel,
                    groups:int=20,                        # number of jackknife groups G
                    generator:torch.Generator|None=None,  # for the random groups
-                   unbiased:bool=True,                   # False: the plug-in (V-statistic) MMD², pairs i = j included
+                   unbiased:bool=True,  # False: the plug-in (V-statistic) MMD², i = j included
                   ) -> tuple[float, float]:
-    "The MMD² of all of x and y (unbiased by default) and its delete-a-group jackknife standard error."
+    ("The MMD² of all of x and y (unbiased by default) "
+     "and its delete-a-group jackknife standard error.")
     m, n = len(x), len(y)
     G = min(groups, m // 2, n // 2)
-    if G < 2: raise ValueError(f"need at least 4 points in each set for a standard error, got {m} and {n}")
+    if G < 2:
+        raise ValueError(f"need at least 4 points in each set for a standard error, "
+                         f"got {m} and {n}")
     A = F.one_hot(torch.randperm(m, generator=generator) % G, G).double()
     B = F.one_hot(torch.randperm(n, generator=generator) % G, G).double()
-    def sums(z, Z):                                      # sums within z over the pairs used, all and with group g left out
+    def sums(z, Z):    # sums within z over the pairs used, all and with group g left out
         S = _block_sums(kernel, z, z, Z, Z)
-        d = Z.T @ torch.cat([kernel(z[k:k + 512], z[k:k + 512]).diagonal() for k in range(0, len(z), 512)])  # k(z_i, z_i) per group
+        d = Z.T @ torch.cat([kernel(z[k:k + 512], z[k:k + 512]).diagonal()  # k(z_i, z_i), per group
+                             for k in range(0, len(z), 512)])
         keep = S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
         return (S.sum() - d.sum(), keep - (d.sum() - d)) if unbiased else (S.sum(), keep)
-    sxx, sxx_g = sums(x, A); syy, syy_g = sums(y, B)
+    sxx, sxx_g = sums(x, A)
+    syy, syy_g = sums(y, B)
     S = _block_sums(kernel, x, y, A, B)
     sxy, sxy_g = S.sum(), S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
     ma, nb = m - A.sum(0), n - B.sum(0)                  # sizes with group g left out
@@ -107,14 +121,21 @@ def kid(feats_a:Tensor,          # features of the first set, shape (N_a, d)
         groups:int=20,           # jackknife groups for the standard error
         generator:torch.Generator|None=None,
        ) -> tuple[float, float]:
-    "Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², its standard error)."
+    ("Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², "
+     "its standard error).")
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
-    if subsets < 1 or subset_size < 2: raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
+                         "use the same feature extractor")
+    if subsets < 1 or subset_size < 2:
+        raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
     m = min(subset_size, len(a), len(b))
-    if m == len(a) == len(b): vals = mmd2_unbiased(a, b)[None]          # every subset would be the whole of both sets
-    else: vals = torch.stack([mmd2_unbiased(a[torch.randperm(len(a), generator=generator)[:m]],
-                                            b[torch.randperm(len(b), generator=generator)[:m]]) for _ in range(subsets)])
+    if m == len(a) == len(b):
+        vals = mmd2_unbiased(a, b)[None]          # every subset would be the whole of both sets
+    else:
+        vals = torch.stack([mmd2_unbiased(a[torch.randperm(len(a), generator=generator)[:m]],
+                                          b[torch.randperm(len(b), generator=generator)[:m]])
+                            for _ in range(subsets)])
     _, se = mmd2_jackknife(a, b, poly_kernel, groups, generator)
     mc = vals.var().item() / len(vals) if len(vals) > 1 else 0.0
     return vals.mean().item(), math.sqrt(se ** 2 + mc)
@@ -122,12 +143,14 @@ def kid(feats_a:Tensor,          # features of the first set, shape (N_a, d)
 # %% ../nbs/09_evaluation.ipynb #b365e8e3
 def energy_distance(x:Tensor,   # first sample, shape (N_a, d) (2-D points: d = 2)
                     y:Tensor,   # second sample, shape (N_b, d)
-                    unbiased:bool=True, # False: the plug-in estimate (the distance between the two empirical distributions)
+                    unbiased:bool=True, # False: the plug-in estimate (empirical distributions)
                     groups:int=20, generator:torch.Generator|None=None,
                    ) -> tuple[float, float]:
-    "Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) and its jackknife standard error."
+    ("Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) "
+     "and its jackknife standard error.")
     a, b = _check_feats(x, 'x'), _check_feats(y, 'y')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
     return mmd2_jackknife(a, b, distance_kernel, groups, generator, unbiased)
 
 # %% ../nbs/09_evaluation.ipynb #a02e458e
@@ -136,8 +159,13 @@ def nearest_distances(a:Tensor, # points or images (N, ...)
                       b:Tensor, # the reference set (M, ...) of the same shape
                       chunk:int=512,
                      ) -> tuple[Tensor, Tensor]:
-    "For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64 and long, on the CPU)."
+    ("For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index "
+     "(float64 and long, on the CPU).")
     a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
-    if a.shape[1] != b.shape[1]: raise BookValueError(f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values", "compare images of one dataset")
-    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1) for k in range(0, len(a), chunk)))
+    if a.shape[1] != b.shape[1]:
+        raise BookValueError(f"a and b must have the same shape per row, "
+                             f"got {a.shape[1]} and {b.shape[1]} values",
+                             "compare images of one dataset")
+    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1)
+                 for k in range(0, len(a), chunk)))
     return torch.cat(d), torch.cat(j)
