@@ -12,7 +12,8 @@ from .utils import default, exists, progress
 from .schedule import Schedule
 from .sampling import sample
 from .data import load_digits, image_grid
-from .metrics import get_classifier, digits_features, quantise, sample_quality, predicted_classes
+from .metrics import get_classifier, digits_features, sample_quality, predicted_classes
+from .likelihood import quantise
 
 # %% auto #0
 __all__ = ['class_labels', 'sample_classes', 'within_class_spread', 'class_report', 'report_table', 'plot_sweep', 'class_grid']

@@ -4,150 +4,51 @@
 
 # %% ../nbs/09_evaluation.ipynb #b64c0b0c
 from __future__ import annotations
-import json, math, time
+import time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
-from .utils import exists, default, get_device, progress, BookValueError
-from .tasks import Task, TrainConfig, register_task
-from .checkpoint import BUILDERS
+from .utils import exists, default, BookValueError
+from .tasks import TrainConfig
 from .trainer import load_or_train
-from .schedule import Schedule, q_sample, kl_prior
-from .posterior import q_posterior
-from .losses import PRED_TYPES, gaussian_kl, model_mean
-from .sampling import call_denoiser, sample, sampler_steps, _model_device
-from .data import load_digits, get_dataset, DATASET_INFO
+from .schedule import Schedule
+from .sampling import sample, sampler_steps, _model_device
+from .data import get_dataset, DATASET_INFO
+from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
+from .stats import fid, kid, energy_distance, nearest_distances
+from .likelihood import quantise, nll_bpd
 
 # %% auto #0
-__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'VAR_TYPES', 'evaluate_digits', 'SAMPLER_GRID',
-           'DigitsClassifier', 'ClassifyTask', 'classifier_recipe', 'classifier_accuracy', 'Evaluator',
-           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'gaussian_stats',
-           'trace_sqrt_product', 'frechet_distance', 'fid', 'poly_kernel', 'distance_kernel', 'mmd2_unbiased',
-           'mmd2_jackknife', 'kid', 'energy_distance', 'model_variance', 'discretized_gaussian_log_likelihood',
-           'quantise', 'vb_terms_bpd', 'nll_bpd', 'floor_images', 'sample_quality', 'predicted_classes',
-           'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table', 'plot_samplers',
-           'toy_quality', 'toy_table', 'nearest_distances']
-
-# %% ../nbs/09_evaluation.ipynb #30575737
-class DigitsClassifier(nn.Module):
-    "A small CNN for images in [-1, 1] (by default the 1×8×8 digits); `features` gives the penultimate activations used by FID and KID."
-    builder = 'classifier'   # how a checkpoint rebuilds it: BUILDERS['classifier'](config)
-    def __init__(self,
-                 in_ch:int=1,        # channels of the images
-                 image_size:int=8,   # their height and width
-                 ch:int=16,          # channels of the first convolutions (doubled after the first pooling)
-                 feat_dim:int=64,    # size of the feature layer
-                 num_classes:int=10, # number of classes
-                 dropout:float=0.1,  # dropout before the read-out
-                ):
-        super().__init__()
-        self.in_ch, self.image_size, self.ch, self.feat_dim, self.num_classes, self.dropout = in_ch, image_size, ch, feat_dim, num_classes, dropout
-        self.body = nn.Sequential(
-            nn.Conv2d(in_ch, ch, 3, padding=1), nn.GELU(), nn.Conv2d(ch, ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),  # 8×8 → 4×4
-            nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),                                       # 4×4 → 2×2
-            nn.AdaptiveAvgPool2d(2),                                         # 2×2 → 2×2 (the identity); larger images: 2×2 averages
-            nn.Flatten(), nn.Linear(2 * ch * 4, feat_dim), nn.GELU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat_dim, num_classes))
-        self.register_buffer('feat_scale', torch.ones(()))   # set after training: features of real images have mean square 1
-
-    def config(self) -> dict: return dict(in_ch=self.in_ch, image_size=self.image_size, ch=self.ch, feat_dim=self.feat_dim,
-                                          num_classes=self.num_classes, dropout=self.dropout)
-
-    @property
-    def input_shape(self) -> tuple: return (self.in_ch, self.image_size, self.image_size)
-
-    def _body(self, x:Tensor) -> Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise BookValueError(f"this classifier takes images of shape (B, {', '.join(map(str, self.input_shape))}) in [-1, 1], got {tuple(x.shape)}",
-                                 "measure images of the dataset the classifier was trained on, with the batch dimension first")
-        return self.body(x)
-
-    def features(self, x:Tensor) -> Tensor:
-        "Penultimate features, scaled to mean square 1 on real images, shape (B, feat_dim)."
-        return self._body(x) * self.feat_scale
-
-    def forward(self, x:Tensor) -> Tensor: return self.head(self._body(x))
-
-
-# %% ../nbs/09_evaluation.ipynb #a0397b2b
-def _shift(x:Tensor, g:torch.Generator) -> Tensor:
-    "Shift a batch by up to one pixel in each direction, filling with the background value -1."
-    i, j = torch.randint(0, 3, (2,), generator=g, device=g.device).tolist()
-    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + x.shape[-2], j:j + x.shape[-1]]
-
-class ClassifyTask(Task):
-    "Cross-entropy of a `DigitsClassifier` on labelled images: epochs of shuffled batches, each shifted by up to one pixel."
-    name = 'classify'
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
-        if y is None or X.ndim != 4 or y.shape != X.shape[:1]:
-            raise BookValueError(f"a classifier trains on images (N, C, H, W) with one label each, got X {tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
-                                 "pass data=(images, labels) or a labelled image dataset")
-        super().prepare(tr, X, y)
-
-    def build(self, tr) -> nn.Module:
-        C, H, W = tr.X.shape[1:]
-        if H != W: raise BookValueError(f"the classifier takes square images, got {H}×{W}", "pad or crop the images to a square")
-        return DigitsClassifier(in_ch=C, image_size=H, num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
-                                **{**tr.cfg.model, **tr.cfg.model_overrides})
-
-    def loss(self, tr) -> Tensor:
-        st, N = tr.task_state, len(tr.X)
-        if st.get('pos', N) >= N:                                              # a new epoch: a new order
-            st['perm'], st['pos'] = torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device), 0
-        idx = st['perm'][st['pos']:st['pos'] + tr.cfg.batch_size]; st['pos'] += len(idx)
-        return F.cross_entropy(tr.model(_shift(tr.X[idx], tr.gen)), tr.y[idx])
-
-    @torch.no_grad()
-    def finish(self, tr):
-        m, X = tr.model.eval(), tr.X                                           # features of the real images: mean square 1
-        m.feat_scale.fill_(torch.cat([m._body(X[k:k + 1024]) for k in range(0, len(X), 1024)]).pow(2).mean().rsqrt().item())
-
-register_task(ClassifyTask())
-BUILDERS['classifier'] = lambda config: DigitsClassifier(**config)
-
-def classifier_recipe(data:str='digits', # a labelled image dataset
-                      ch:int=16, feat_dim:int=64, dropout:float=0.1, # the `DigitsClassifier`'s width, feature size and dropout
-                      epochs:int=30,      # passes over the train split
-                      bs:int=64,          # batch size
-                      lr:float=3e-3,      # peak learning rate of the one-cycle schedule
-                      seed:int=0,         # seeds the initialisation, the batches and the shifts
-                     ) -> TrainConfig:
-    "The training run of a classifier for `data`'s train split, as a TrainConfig of the 'classify' task."
-    n = len(get_dataset(data, 'train')[0])
-    return TrainConfig(task='classify', data=data, model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout), num_classes=DATASET_INFO[data]['num_classes'],
-                       steps=epochs * math.ceil(n / bs), batch_size=bs, lr=lr, weight_decay=1e-4, lr_schedule='onecycle', pct_start=0.3,
-                       warmup=0, grad_clip=None, ema_decay=0.0, seed=seed)
-
-@torch.no_grad()
-def classifier_accuracy(model:DigitsClassifier, X:Tensor, y:Tensor, bs:int=1024) -> float:
-    "Fraction of images in X whose predicted class is y."
-    model.eval()
-    dev = next(model.parameters()).device
-    pred = torch.cat([model(X[k:k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
-    return (pred == y.to(pred.device)).double().mean().item()
+__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'evaluate_digits', 'SAMPLER_GRID', 'Evaluator',
+           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'floor_images', 'sample_quality',
+           'predicted_classes', 'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table',
+           'plot_samplers', 'toy_quality', 'toy_table']
 
 # %% ../nbs/09_evaluation.ipynb #8b7a9ea5
 CLASSIFIER_NAME = 'digits-classifier'
-CLASSIFIER_TRAIN = dict(epochs=30, bs=64, lr=3e-3, seed=0)   # the book's training settings (part of the classifier's identity)
+# the book's training settings (part of the classifier's identity)
+CLASSIFIER_TRAIN = dict(epochs=30, bs=64, lr=3e-3, seed=0)
 
 # %% ../nbs/09_evaluation.ipynb #c61a1433
 @dataclass
 class Evaluator:
-    "How samples of one image dataset are measured: its classifier (configuration, training settings, cache name) and its own floor."
+    ("How samples of one image dataset are measured: its classifier "
+     "(configuration, training settings, cache name) and its own floor.")
     data:str             # the dataset's name in `DATASET_INFO`
-    config:dict          # `DigitsClassifier` settings besides the data's shape and classes: ch, feat_dim, dropout
+    config:dict          # `DigitsClassifier` settings but shape and classes: ch, feat_dim, dropout
     train:dict           # `classifier_recipe` settings: epochs, bs, lr, seed
     name:str|None=None   # the classifier's folder in the store; None: '<data>-classifier'
 
     def __post_init__(self):
         info = DATASET_INFO.get(self.data, {})
-        if info.get('kind') != 'image' or len(info['shape']) != 3 or info['shape'][1] != info['shape'][2]:
-            raise BookValueError(f"an evaluator measures a dataset of square images, got {self.data!r}",
-                                 f"name one of the image datasets {[k for k, v in DATASET_INFO.items() if v['kind'] == 'image']}")
+        if (info.get('kind') != 'image' or len(info['shape']) != 3
+                or info['shape'][1] != info['shape'][2]):
+            raise BookValueError("an evaluator measures a dataset of square images, "
+                                 f"got {self.data!r}",
+                                 "name one of the image datasets "
+                                 f"{[k for k, v in DATASET_INFO.items() if v['kind'] == 'image']}")
         self.name = self.name or f'{self.data}-classifier'
 
     @property
@@ -166,67 +67,83 @@ class Evaluator:
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,
                   ) -> DigitsClassifier:
-        "The dataset's classifier, with its `.test_accuracy`: from the store (trained there first if it was not trained as configured on today's train split)."
-        model = load_or_train(self.recipe(), Path(root).expanduser() / self.name, device=device, retrain=retrain, show_progress=show_progress).model
+        ("The dataset's classifier, with its `.test_accuracy`: from the store (trained there first "
+         "if it was not trained as configured on today's train split).")
+        model = load_or_train(self.recipe(), Path(root).expanduser() / self.name, device=device,
+                              retrain=retrain, show_progress=show_progress).model
         model.test_accuracy = classifier_accuracy(model, *self.split('test'))
         return model
 
     def floor_images(self,
-                     n:int,                               # how many: as many as the samples they stand beside
+                     n:int,                               # how many: as many as the samples
                      generator:torch.Generator|None=None, # picks them
                     ) -> Tensor:
-        "n real train images drawn at random without replacement: the floor's stand-in for n samples of a perfect model."
+        ("n real train images drawn at random without replacement: "
+         "the floor's stand-in for n samples of a perfect model.")
         Xtr, _ = self.split('train')
-        if n > len(Xtr): raise BookValueError(f"the floor needs as many real train images as samples: {self.data} has {len(Xtr)}, got {n} samples",
-                                              f"measure at most {len(Xtr)} samples")
+        if n > len(Xtr):
+            raise BookValueError("the floor needs as many real train images as samples: "
+                                 f"{self.data} has {len(Xtr)}, got {n} samples",
+                                 f"measure at most {len(Xtr)} samples")
         return Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]
 
     @torch.no_grad()
     def quality(self,
                 samples:Tensor,                       # generated images (n, *shape) in [-1, 1]
                 clf:DigitsClassifier|None=None,       # feature extractor; None: `self.classifier()`
-                generator:torch.Generator|None=None,  # picks the floor's train images and the KID subsets
-                real:Tensor|None=None,                # the floor's real images; default: n train images drawn at random
+                generator:torch.Generator|None=None,  # picks the floor's images and the KID subsets
+                real:Tensor|None=None,                # the floor's images; default: n random ones
                 subsets:int=100, subset_size:int=1000, # KID settings
                ) -> dict:
-        "FID and KID of samples (quantised to the data's levels) against the test split, beside the floor: as many real train images against it."
+        ("FID and KID of samples (quantised to the data's levels) against the test split, "
+         "beside the floor: as many real train images against it.")
         clf = default(clf, self.classifier)
         Xte, _ = self.split('test')
         n = len(samples)
-        if n < 4: raise BookValueError(f"need at least 4 samples, got {n}", "measure more samples")
+        if n < 4:
+            raise BookValueError(f"need at least 4 samples, got {n}", "measure more samples")
         real = self.floor_images(n, generator) if real is None else real
-        if len(real) != n: raise BookValueError(f"the floor must use as many real images as samples: got {len(real)} real images for {n} samples",
-                                                f"pass real= {n} train images, or leave it out")
-        fs, fr, ft = (digits_features(x, clf) for x in (quantise(samples.cpu(), self.levels), real, Xte))
+        if len(real) != n:
+            raise BookValueError("the floor must use as many real images as samples: "
+                                 f"got {len(real)} real images for {n} samples",
+                                 f"pass real= {n} train images, or leave it out")
+        fs, fr, ft = (digits_features(x, clf)
+                      for x in (quantise(samples.cpu(), self.levels), real, Xte))
         k, k_se = kid(fs, ft, subsets, subset_size, generator=generator)
         kf, kf_se = kid(fr, ft, subsets, subset_size, generator=generator)
-        return dict(n=n, n_test=len(Xte), fid=fid(fs, ft), fid_floor=fid(fr, ft), kid=k, kid_se=k_se, kid_floor=kf, kid_floor_se=kf_se)
+        return dict(n=n, n_test=len(Xte), fid=fid(fs, ft), fid_floor=fid(fr, ft), kid=k,
+                    kid_se=k_se, kid_floor=kf, kid_floor_se=kf_se)
 
     @torch.no_grad()
     def predict(self, samples:Tensor, clf:DigitsClassifier|None=None, bs:int=1024) -> Tensor:
-        "The classes the classifier assigns to the samples, quantised to the data's levels first; long (n,), on the CPU."
+        ("The classes the classifier assigns to the samples, quantised to the data's levels first; "
+         "long (n,), on the CPU.")
         clf = default(clf, self.classifier)
         dev, xq = next(clf.parameters()).device, quantise(samples.cpu(), self.levels)
         return torch.cat([clf(xq[k:k + bs].to(dev)).argmax(1).cpu() for k in range(0, len(xq), bs)])
 
     @torch.no_grad()
     def classes(self, samples:Tensor, clf:DigitsClassifier|None=None) -> dict:
-        "Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² (and p-value) to uniform."
+        ("Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² "
+         "(and p-value) to uniform.")
         clf = default(clf, self.classifier)
         pred = self.predict(samples, clf)
         K, n = clf.num_classes, len(samples)
         counts = torch.bincount(pred, minlength=K)
         chi2 = ((counts - n / K) ** 2 / (n / K)).sum().double()
-        return dict(counts=counts.tolist(), tv=0.5 * (counts / n - 1 / K).abs().sum().item(), chi2=chi2.item(),
-                    p_value=torch.special.gammaincc(torch.tensor((K - 1) / 2, dtype=torch.float64), chi2 / 2).item())
-
+        return dict(counts=counts.tolist(), tv=0.5 * (counts / n - 1 / K).abs().sum().item(),
+                    chi2=chi2.item(),
+                    p_value=torch.special.gammaincc(torch.tensor((K - 1) / 2, dtype=torch.float64),
+                                                    chi2 / 2).item())
 
 # %% ../nbs/09_evaluation.ipynb #26c1f800
 EVALUATORS:dict[str, Evaluator] = {}
 
 def register_evaluator(ev:Evaluator) -> Evaluator:
     "Make `ev` the evaluator of its dataset (replacing any earlier one); returns it."
-    if not isinstance(ev, Evaluator): raise BookValueError(f"register an Evaluator, got {type(ev).__name__}", "pass Evaluator(data=..., config=..., train=...)")
+    if not isinstance(ev, Evaluator):
+        raise BookValueError(f"register an Evaluator, got {type(ev).__name__}",
+                             "pass Evaluator(data=..., config=..., train=...)")
     EVALUATORS[ev.data] = ev
     return ev
 
@@ -234,25 +151,28 @@ def get_evaluator(name:str, # a dataset name, e.g. 'digits' or 'mnist5k'
                  ) -> Evaluator:
     "The evaluator registered for the dataset `name`."
     if name not in EVALUATORS:
-        raise BookValueError(f"no evaluator for the dataset {name!r}: registered are {sorted(EVALUATORS)}",
-                             "register one with ddpm_book.metrics.register_evaluator(Evaluator(data=name, config=dict(ch=..., feat_dim=...), "
+        raise BookValueError(f"no evaluator for the dataset {name!r}: "
+                             f"registered are {sorted(EVALUATORS)}",
+                             "register one with ddpm_book.metrics.register_evaluator("
+                             "Evaluator(data=name, config=dict(ch=..., feat_dim=...), "
                              "train=dict(epochs=..., bs=..., lr=..., seed=0)))")
     return EVALUATORS[name]
 
-register_evaluator(Evaluator('digits', dict(ch=16, feat_dim=64, dropout=0.1), CLASSIFIER_TRAIN, CLASSIFIER_NAME))
-register_evaluator(Evaluator('mnist5k', dict(ch=16, feat_dim=128, dropout=0.1), dict(epochs=12, bs=128, lr=6e-3, seed=0)));
-
+register_evaluator(Evaluator('digits', dict(ch=16, feat_dim=64, dropout=0.1), CLASSIFIER_TRAIN,
+                             CLASSIFIER_NAME))
+register_evaluator(Evaluator('mnist5k', dict(ch=16, feat_dim=128, dropout=0.1),
+                             dict(epochs=12, bs=128, lr=6e-3, seed=0)));
 
 # %% ../nbs/09_evaluation.ipynb #58dd3089
-def get_classifier(root:str|Path='runs',   # the store's folder (the classifier lives in root/<data>-classifier)
+def get_classifier(root:str|Path='runs',   # the store's folder (holding <data>-classifier)
                    retrain:bool=False,     # train again even if a cache exists
                    device:str|None=None,   # where to put the network; None: the best available
                    show_progress:bool=False,
                    data:str='digits',      # the dataset whose evaluator's classifier is wanted
                   ) -> DigitsClassifier:
-    "The classifier of a dataset's evaluator (the digits by default): loaded from `root` if it was trained as configured on today's train split, else trained and saved."
+    ("The classifier of a dataset's evaluator (the digits by default): loaded from `root` "
+     "if it was trained as configured on today's train split, else trained and saved.")
     return get_evaluator(data).classifier(root, retrain, device, show_progress)
-
 
 # %% ../nbs/09_evaluation.ipynb #ecdf4d8b
 @torch.no_grad()
@@ -263,240 +183,11 @@ def digits_features(x:Tensor,                       # images (N, 1, 8, 8) in [-1
     "Penultimate features of the digits classifier, float64 (N, feat_dim), on the CPU."
     clf = default(clf, get_classifier)
     dev = next(clf.parameters()).device
-    return torch.cat([clf.features(x[k:k + bs].to(dev, torch.float32)).double().cpu() for k in range(0, len(x), bs)])
-
-# %% ../nbs/09_evaluation.ipynb #06779808
-def _check_feats(a:Tensor, name:str) -> Tensor:
-    a = torch.as_tensor(a)
-    if a.ndim != 2 or len(a) < 2: raise ValueError(f"{name} must be features of shape (N, d) with N >= 2, got {tuple(a.shape)}: flatten images or call digits_features first")
-    return a.double()
-
-def gaussian_stats(feats:Tensor # features, shape (N, d)
-                  ) -> tuple[Tensor, Tensor]:
-    "Mean (d,) and unbiased covariance (d, d) of the features, in float64."
-    f = _check_feats(feats, 'feats')
-    return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
-
-def trace_sqrt_product(S1:Tensor, S2:Tensor) -> Tensor:
-    "tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, by two symmetric eigendecompositions."
-    lam, U = torch.linalg.eigh(S1.double())
-    r = (U * lam.clamp(min=0).sqrt()) @ U.T                    # S1^{1/2}
-    M = r @ S2.double() @ r
-    return torch.linalg.eigvalsh((M + M.T) / 2).clamp(min=0).sqrt().sum()
-
-def frechet_distance(mu1:Tensor, S1:Tensor, # mean and covariance of the first Gaussian
-                     mu2:Tensor, S2:Tensor, # mean and covariance of the second
-                    ) -> float:
-    "Squared 2-Wasserstein distance between N(mu1, S1) and N(mu2, S2)."
-    mu1, mu2, S1, S2 = (torch.as_tensor(v).double() for v in (mu1, mu2, S1, S2))
-    if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances {tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)")
-    return ((mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace() - 2 * trace_sqrt_product(S1, S2)).item()
-
-def fid(feats_a:Tensor, # features of the first set, shape (N_a, d)
-        feats_b:Tensor, # features of the second set, shape (N_b, d)
-       ) -> float:
-    "Fréchet distance between Gaussians fitted to two sets of features."
-    a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
-    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
-
-# %% ../nbs/09_evaluation.ipynb #32f09190
-def poly_kernel(x:Tensor, y:Tensor) -> Tensor:
-    "The KID kernel k(x, y) = (x·y/d + 1)³ for all pairs, shape (len(x), len(y))."
-    return (x @ y.T / x.shape[1] + 1) ** 3
-
-def distance_kernel(x:Tensor, y:Tensor) -> Tensor:
-    "k(x, y) = -‖x - y‖ for all pairs: the MMD² of this kernel is the energy distance."
-    return -torch.cdist(x, y)
-
-def mmd2_unbiased(x:Tensor, y:Tensor, kernel=poly_kernel) -> Tensor:
-    "The unbiased estimate of MMD² between the samples x (m, d) and y (n, d)."
-    m, n = len(x), len(y)
-    kxx, kyy = kernel(x, x), kernel(y, y)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
-            - 2 * kernel(x, y).mean())
-
-# %% ../nbs/09_evaluation.ipynb #5206981c
-def _block_sums(kernel, x:Tensor, y:Tensor, A:Tensor, B:Tensor, chunk:int=2048) -> Tensor:
-    "Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks (memory O(chunk · len(y)))."
-    return sum(A[k:k + chunk].T @ kernel(x[k:k + chunk], y) @ B for k in range(0, len(x), chunk))
-
-def mmd2_jackknife(x:Tensor, y:Tensor, kernel=poly_kernel,
-                   groups:int=20,                        # number of jackknife groups G
-                   generator:torch.Generator|None=None,  # for the random groups
-                   unbiased:bool=True,                   # False: the plug-in (V-statistic) MMD², pairs i = j included
-                  ) -> tuple[float, float]:
-    "The MMD² of all of x and y (unbiased by default) and its delete-a-group jackknife standard error."
-    m, n = len(x), len(y)
-    G = min(groups, m // 2, n // 2)
-    if G < 2: raise ValueError(f"need at least 4 points in each set for a standard error, got {m} and {n}")
-    A = F.one_hot(torch.randperm(m, generator=generator) % G, G).double()
-    B = F.one_hot(torch.randperm(n, generator=generator) % G, G).double()
-    def sums(z, Z):                                      # sums within z over the pairs used, all and with group g left out
-        S = _block_sums(kernel, z, z, Z, Z)
-        d = Z.T @ torch.cat([kernel(z[k:k + 512], z[k:k + 512]).diagonal() for k in range(0, len(z), 512)])  # k(z_i, z_i) per group
-        keep = S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
-        return (S.sum() - d.sum(), keep - (d.sum() - d)) if unbiased else (S.sum(), keep)
-    sxx, sxx_g = sums(x, A); syy, syy_g = sums(y, B)
-    S = _block_sums(kernel, x, y, A, B)
-    sxy, sxy_g = S.sum(), S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
-    ma, nb = m - A.sum(0), n - B.sum(0)                  # sizes with group g left out
-    pairs = (lambda k: k * (k - 1)) if unbiased else (lambda k: k * k)
-    est = lambda xx, yy, xy, m_, n_: xx / pairs(m_) + yy / pairs(n_) - 2 * xy / (m_ * n_)
-    full = est(sxx, syy, sxy, m, n)
-    theta = est(sxx_g, syy_g, sxy_g, ma, nb)
-    se = ((G - 1) / G * (theta - theta.mean()).pow(2).sum()).sqrt()
-    return full.item(), se.item()
-
-# %% ../nbs/09_evaluation.ipynb #8ad8892d
-def kid(feats_a:Tensor,          # features of the first set, shape (N_a, d)
-        feats_b:Tensor,          # features of the second set, shape (N_b, d)
-        subsets:int=100,         # number of random subsets
-        subset_size:int=1000,    # points per subset (clipped to the smaller set)
-        groups:int=20,           # jackknife groups for the standard error
-        generator:torch.Generator|None=None,
-       ) -> tuple[float, float]:
-    "Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², its standard error)."
-    a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: use the same feature extractor")
-    if subsets < 1 or subset_size < 2: raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
-    m = min(subset_size, len(a), len(b))
-    if m == len(a) == len(b): vals = mmd2_unbiased(a, b)[None]          # every subset would be the whole of both sets
-    else: vals = torch.stack([mmd2_unbiased(a[torch.randperm(len(a), generator=generator)[:m]],
-                                            b[torch.randperm(len(b), generator=generator)[:m]]) for _ in range(subsets)])
-    _, se = mmd2_jackknife(a, b, poly_kernel, groups, generator)
-    mc = vals.var().item() / len(vals) if len(vals) > 1 else 0.0
-    return vals.mean().item(), math.sqrt(se ** 2 + mc)
-
-# %% ../nbs/09_evaluation.ipynb #b365e8e3
-def energy_distance(x:Tensor,   # first sample, shape (N_a, d) (2-D points: d = 2)
-                    y:Tensor,   # second sample, shape (N_b, d)
-                    unbiased:bool=True, # False: the plug-in estimate (the distance between the two empirical distributions)
-                    groups:int=20, generator:torch.Generator|None=None,
-                   ) -> tuple[float, float]:
-    "Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) and its jackknife standard error."
-    a, b = _check_feats(x, 'x'), _check_feats(y, 'y')
-    if a.shape[1] != b.shape[1]: raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
-    return mmd2_jackknife(a, b, distance_kernel, groups, generator, unbiased)
-
-# %% ../nbs/09_evaluation.ipynb #34dbd0ba
-VAR_TYPES = ('small', 'large')
-
-def model_variance(sched:Schedule,      # the noise schedule
-                   t:Tensor|int,        # times in [1, T]
-                   var_type:str='small', # 'small': σ_t² = σ_q²(t) (the book's samplers); 'large': σ_t² = β_t
-                   x:Tensor|None=None,  # if given: cast to its dtype/device, shaped (B, 1, ...)
-                  ) -> Tensor:
-    "The variance σ_t² of p_θ(x_{t-1}|x_t); at t = 1 (the decoder) σ_q²(2), as in Ho et al.'s code."
-    if var_type not in VAR_TYPES: raise ValueError(f"unknown var_type {var_type!r}: choose one of {VAR_TYPES}")
-    v = (sched.sigma_q2 if var_type == 'small' else sched.betas).clone()
-    v[1] = sched.sigma_q2[2] if sched.T >= 2 else sched.betas[1]
-    return sched.at(v, sched.check_t(t), x)
-
-# %% ../nbs/09_evaluation.ipynb #38a5951f
-def _log1mexp(a:Tensor) -> Tensor:
-    "log(1 - e^a) for a <= 0, accurate at both ends."
-    return torch.where(a > -math.log(2), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
-
-def _check_levels(levels) -> int:
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2 (17 for the digits, 256 for 8-bit images), got {levels!r}")
-    return levels
-
-def discretized_gaussian_log_likelihood(x0:Tensor,    # data on the grid of `levels` values in [-1, 1]
-                                        mean:Tensor,  # mean of the Gaussian, same shape
-                                        var:Tensor|float, # its variance, broadcastable
-                                        levels:int=17, # number of pixel levels L
-                                       ) -> Tensor:
-    "log p(x_0) per element, in nats (float64): the Gaussian's mass over the bin of x_0, edge bins extended to ±∞."
-    L = _check_levels(levels)
-    x0, mean = x0.double(), mean.double()
-    k = (x0 + 1) * (L - 1) / 2
-    if k.numel() and ((k - k.round()).abs().max() > 1e-3 or k.min() < -1e-3 or k.max() > L - 1 + 1e-3):
-        raise ValueError(f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]: pass the right `levels` "
-                         "(17 for the digits, 256 for 8-bit images) or quantise the data first")
-    k, half = k.round(), 1 / (L - 1)
-    s = torch.as_tensor(var, dtype=torch.float64, device=x0.device).sqrt()
-    hi, lo = (x0 + half - mean) / s, (x0 - half - mean) / s
-    log_cdf_hi, log_cdf_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)     # log Φ
-    log_sf_hi, log_sf_lo = torch.special.log_ndtr(-hi), torch.special.log_ndtr(-lo)     # log (1 − Φ)
-    mid = torch.where(lo > 0, log_sf_lo + _log1mexp(log_sf_hi - log_sf_lo), log_cdf_hi + _log1mexp(log_cdf_lo - log_cdf_hi))
-    return torch.where(k == 0, log_cdf_hi, torch.where(k == L - 1, log_sf_lo, mid))
-
-def quantise(x:Tensor,       # values, roughly in [-1, 1]
-             levels:int=17,  # number of levels L
-            ) -> Tensor:
-    "Round x to the nearest of L levels in [-1, 1] (clipping outside), as stored images would be; float32."
-    L = _check_levels(levels)
-    return ((x.float() + 1) * (L - 1) / 2).round().clamp(0, L - 1) * (2 / (L - 1)) - 1
-
-# %% ../nbs/09_evaluation.ipynb #581e5783
-@torch.no_grad()
-def vb_terms_bpd(denoiser,             # callable (x_t, t) -> prediction shaped like x_t
-                 sched:Schedule,       # the noise schedule the denoiser was trained with
-                 x0:Tensor,            # clean data, shape (B, ...)
-                 t:Tensor,             # times in [1, T], shape (B,)
-                 pred:str='eps',       # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 levels:int|None=17,   # pixel levels of the decoder (needed where t = 1)
-                 var_type:str='small', # 'small' (σ_q²(t)) or 'large' (β_t)
-                 eps:Tensor|None=None, # the noise that makes x_t; drawn if None
-                ) -> Tensor:
-    "Per image, in bits/dim: KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) for t ≥ 2 and −log p_θ(x_0|x_1) for t = 1, from one x_t."
-    if pred not in PRED_TYPES: raise ValueError(f"unknown prediction type pred={pred!r}: choose one of {PRED_TYPES}")
-    if x0.ndim < 2: raise ValueError(f"x0 must have a batch dimension and at least one data dimension, got shape {tuple(x0.shape)}")
-    t = sched.check_t(t).to(x0.device)
-    if t.ndim == 0: t = t.expand(len(x0))
-    x64 = x0.double()
-    eps = torch.randn_like(x64) if eps is None else eps.to(x64)
-    xt = q_sample(sched, x64, t, eps).to(x0.dtype if x0.is_floating_point() else torch.float32)   # what the network sees
-    out = call_denoiser(denoiser, xt, t, pred).double()
-    xt = xt.double()
-    mu, var = model_mean(sched, xt, t, out, pred), model_variance(sched, t, var_type, xt)
-    mu_q, var_q = q_posterior(sched, x64, xt, t)
-    first = t == 1
-    term = gaussian_kl(mu_q, torch.where(first.reshape(var_q.shape), torch.ones_like(var_q), var_q), mu, var)
-    if first.any():
-        if levels is None: raise ValueError("the decoder term (t = 1) needs the pixel levels of the data: pass levels=17 for the digits, 256 for 8-bit images")
-        term[first] = -discretized_gaussian_log_likelihood(x64[first], mu[first], var[first], levels)
-    return term.reshape(len(x0), -1).sum(1) / (x0[0].numel() * math.log(2))
-
-# %% ../nbs/09_evaluation.ipynb #0b66b3ec
-@torch.no_grad()
-def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like x_t
-            sched:Schedule,        # the noise schedule the denoiser was trained with
-            x0:Tensor,             # data on the grid of `levels`, shape (N, ...), on the denoiser's device
-            pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
-            levels:int=17,         # pixel levels (17 for the digits, 256 for 8-bit images)
-            var_type:str='small',  # 'small' (σ_q²(t), the book's samplers) or 'large' (β_t)
-            t_batch:int=10,        # times evaluated together in one call of the network
-            batch_size:int|None=None, # images per call (default: all); a call sees batch_size × t_batch inputs
-            generator:torch.Generator|None=None, # for the noise (a CPU generator: the same numbers on any device)
-            show_progress:bool=True,
-           ) -> dict:
-    "The variational bound on −log₂ p_θ(x_0) per dimension, term by term, averaged over the images x0."
-    if x0.ndim < 2 or len(x0) < 2: raise ValueError(f"x0 must hold at least 2 images, shape (N, ...), got {tuple(x0.shape)}")
-    if not isinstance(t_batch, int) or t_batch < 1: raise ValueError(f"t_batch must be a positive integer, got {t_batch!r}")
-    N, T, D = len(x0), sched.T, x0[0].numel()
-    bs = default(batch_size, N)
-    terms = torch.zeros(N, T + 1, dtype=torch.float64)                    # column t: the term of time t, per image
-    chunks = [(i, t0) for i in range(0, N, bs) for t0 in range(1, T + 1, t_batch)]
-    for i, t0 in progress(chunks, desc='bound', show=show_progress):
-        xb = x0[i:i + bs]; B = len(xb)
-        ts = torch.arange(t0, min(t0 + t_batch, T + 1))
-        xr = xb.repeat(len(ts), *([1] * (x0.ndim - 1)))
-        eps = torch.randn(xr.shape, generator=generator, dtype=torch.float64).to(x0.device)
-        v = vb_terms_bpd(denoiser, sched, xr, ts.repeat_interleave(B).to(x0.device), pred, levels, var_type, eps)
-        terms[i:i + B, ts] = v.reshape(len(ts), B).T.cpu()
-    prior = kl_prior(sched, x0.double()).reshape(N, -1).sum(1).cpu() / (D * math.log(2))
-    per_image = torch.stack([prior, terms[:, 2:].sum(1), terms[:, 1]], 1)  # prior, Σ KL_t, decoder
-    total = per_image.sum(1)
-    return dict(prior=prior.mean().item(), kl=per_image[:, 1].mean().item(), decoder=per_image[:, 2].mean().item(),
-                total=total.mean().item(), total_se=(total.std() / math.sqrt(N)).item(), kl_t=terms.mean(0),
-                per_image=per_image, n=N, T=T, levels=levels, var_type=var_type)
+    return torch.cat([clf.features(x[k:k + bs].to(dev, torch.float32)).double().cpu()
+                      for k in range(0, len(x), bs)])
 
 # %% ../nbs/09_evaluation.ipynb #f91460f8
-def floor_images(n:int,                              # how many: as many as the samples they stand beside
+def floor_images(n:int,                              # how many: as many as the samples
                  generator:torch.Generator|None=None, # picks them
                  data:str='digits',                  # whose train split
                 ) -> Tensor:
@@ -504,30 +195,32 @@ def floor_images(n:int,                              # how many: as many as the 
     return get_evaluator(data).floor_images(n, generator)
 
 def sample_quality(samples:Tensor,                   # generated images (n, *shape) in [-1, 1]
-                   clf:DigitsClassifier|None=None,   # feature extractor; None: the evaluator's classifier
+                   clf:DigitsClassifier|None=None,   # feature extractor; None: the evaluator's
                    subsets:int=100, subset_size:int=1000, # KID settings
-                   generator:torch.Generator|None=None,  # picks the floor's train images and the KID subsets
-                   real:Tensor|None=None,            # the floor's real images; default: n train images drawn at random
+                   generator:torch.Generator|None=None,  # picks the floor's images, the KID subsets
+                   real:Tensor|None=None,            # the floor's images; default: n random ones
                    data:str='digits',                # the dataset the samples imitate
                   ) -> dict:
-    "FID and KID of samples against the test split of `data`, beside the floor (`Evaluator.quality`)."
+    ("FID and KID of samples against the test split of `data`, beside the floor "
+     "(`Evaluator.quality`).")
     return get_evaluator(data).quality(samples, clf, generator, real, subsets, subset_size)
 
-def predicted_classes(samples:Tensor,                 # images (n, *shape) in [-1, 1], generated or real
+def predicted_classes(samples:Tensor,                 # images (n, *shape) in [-1, 1]
                       clf:DigitsClassifier|None=None, # the classifier; None: the evaluator's
                       bs:int=1024,                    # batch size
                       data:str='digits',              # the dataset the samples imitate
                      ) -> Tensor:
-    "The classes the classifier of `data` assigns, after quantising to its levels (`Evaluator.predict`); long (n,), on the CPU."
+    ("The classes the classifier of `data` assigns, after quantising to its levels "
+     "(`Evaluator.predict`); long (n,), on the CPU.")
     return get_evaluator(data).predict(samples, clf, bs)
 
 def class_histogram(samples:Tensor,                 # generated images (n, *shape)
                     clf:DigitsClassifier|None=None, # the classifier; None: the evaluator's
                     data:str='digits',              # the dataset the samples imitate
                    ) -> dict:
-    "Counts of the classes assigned, with the TV distance and Pearson's χ² (and p-value) to uniform (`Evaluator.classes`)."
+    ("Counts of the classes assigned, with the TV distance and Pearson's χ² (and p-value) "
+     "to uniform (`Evaluator.classes`).")
     return get_evaluator(data).classes(samples, clf)
-
 
 # %% ../nbs/09_evaluation.ipynb #21d0725c
 def _device_of(denoiser) -> torch.device:
@@ -539,10 +232,10 @@ def evaluate(denoiser,                  # callable (x_t, t) -> prediction, train
              sched:Schedule,            # its noise schedule
              pred:str='eps',            # what it predicts: 'eps', 'x0' or 'v'
              data:str='digits',         # the dataset, with an evaluator: 'digits', 'mnist5k', ...
-             n:int=1000,                # number of samples (at most the train split's size, for the floor)
+             n:int=1000,                # number of samples (at most the train split's size)
              sampler:str='ddpm',        # one of `sampling.SAMPLERS`
              steps:int|None=None,       # network calls of a few-step sampler
-             nll:bool=True,             # also compute the bound on the test split (T network calls per image)
+             nll:bool=True,             # also the bound on the test split (T calls per image)
              clf:DigitsClassifier|None=None,
              x_T:Tensor|None=None,      # starting noise (n, *shape); drawn if None
              real:Tensor|None=None,     # the floor's real train images (n of them); drawn if None
@@ -550,21 +243,26 @@ def evaluate(denoiser,                  # callable (x_t, t) -> prediction, train
              show_progress:bool=True,
              **nll_kw,                  # passed to `nll_bpd` (var_type, t_batch, batch_size)
             ) -> dict:
-    "Sample n images and measure them: FID and KID beside the floor, the class histogram, and the NLL bound in bits/dim."
+    ("Sample n images and measure them: FID and KID beside the floor, the class histogram, "
+     "and the NLL bound in bits/dim.")
     ev = get_evaluator(data)
     clf, dev = default(clf, ev.classifier), _device_of(denoiser)
-    if exists(x_T): n = len(x_T)
+    if exists(x_T):
+        n = len(x_T)
     t0, c0 = time.time(), time.process_time()
-    x = sample(denoiser, sched, None if exists(x_T) else (n, *ev.shape), sampler=sampler, steps=steps, pred=pred, x_T=x_T,
-               generator=generator, device=dev, show_progress=show_progress)
-    if dev.type == 'cuda': torch.cuda.synchronize(dev)
-    res = dict(data=data, sampler=sampler, steps=sampler_steps(sched, sampler, steps), seconds=time.time() - t0,
-               cpu_seconds=time.process_time() - c0, samples=x.cpu())
+    x = sample(denoiser, sched, None if exists(x_T) else (n, *ev.shape), sampler=sampler,
+               steps=steps, pred=pred, x_T=x_T, generator=generator, device=dev,
+               show_progress=show_progress)
+    if dev.type == 'cuda':
+        torch.cuda.synchronize(dev)
+    res = dict(data=data, sampler=sampler, steps=sampler_steps(sched, sampler, steps),
+               seconds=time.time() - t0, cpu_seconds=time.process_time() - c0, samples=x.cpu())
     res.update(ev.quality(x.cpu(), clf, generator=generator, real=real))
     res.update(ev.classes(x.cpu(), clf))
     if nll:
         Xte, _ = ev.split('test')
-        res['nll'] = nll_bpd(denoiser, sched, Xte.to(dev), pred, levels=ev.levels, generator=generator, show_progress=show_progress, **nll_kw)
+        res['nll'] = nll_bpd(denoiser, sched, Xte.to(dev), pred, levels=ev.levels,
+                             generator=generator, show_progress=show_progress, **nll_kw)
     return res
 
 evaluate_digits = evaluate   # the name chapters 08 and 09 first used
@@ -575,19 +273,24 @@ def quality_table(res:dict) -> str:
     lines = [f"{name}: n = {res['n']} samples against the {res['n_test']} test images"
              + (f", sampled in {res['seconds']:.1f} s" if 'seconds' in res else ''),
              f"{'':14s} {'model':>20s} {'floor (train vs test)':>22s} {'ratio':>6s}",
-             f"{'FID':14s} {res['fid']:20.4f} {res['fid_floor']:22.4f} {res['fid'] / res['fid_floor']:6.2f}",
-             f"{'KID':14s} {res['kid']:11.5f} ± {res['kid_se']:.5f} {res['kid_floor']:13.5f} ± {res['kid_floor_se']:.5f}"]
+             f"{'FID':14s} {res['fid']:20.4f} {res['fid_floor']:22.4f} "
+             f"{res['fid'] / res['fid_floor']:6.2f}",
+             f"{'KID':14s} {res['kid']:11.5f} ± {res['kid_se']:.5f} "
+             f"{res['kid_floor']:13.5f} ± {res['kid_floor_se']:.5f}"]
     if 'counts' in res:
-        lines.append(f"classes 0-9    {res['counts']}  TV to uniform {res['tv']:.3f}, χ² {res['chi2']:.1f} (p = {res['p_value']:.3g})")
+        lines.append(f"classes 0-9    {res['counts']}  TV to uniform {res['tv']:.3f}, "
+                     f"χ² {res['chi2']:.1f} (p = {res['p_value']:.3g})")
     if 'nll' in res:
         r = res['nll']
-        lines.append(f"NLL bound      {r['total']:.4f} ± {r['total_se']:.4f} bits/dim on {r['n']} test images (σ_t²: {r['var_type']}): "
+        lines.append(f"NLL bound      {r['total']:.4f} ± {r['total_se']:.4f} bits/dim "
+                     f"on {r['n']} test images (σ_t²: {r['var_type']}): "
                      f"prior {r['prior']:.2e} + Σ KL_t {r['kl']:.4f} + decoder {r['decoder']:.4f}")
     return '\n'.join(lines)
 
 # %% ../nbs/09_evaluation.ipynb #78a5e266
 SAMPLER_GRID = (('ddpm', None), ('ddim', 100), ('ddim', 50), ('ddim', 20), ('ddim', 10),
-                ('dpmpp_2m', 25), ('dpmpp_2m', 20), ('dpmpp_2m', 15), ('dpmpp_2m', 10), ('dpmpp_2m_sde', 20))
+                ('dpmpp_2m', 25), ('dpmpp_2m', 20), ('dpmpp_2m', 15), ('dpmpp_2m', 10),
+                ('dpmpp_2m_sde', 20))
 
 @torch.no_grad()
 def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
@@ -598,61 +301,82 @@ def compare_samplers(denoiser, sched:Schedule, pred:str='eps',
                      generator:torch.Generator|None=None,
                      show_progress:bool=True,
                     ) -> list[dict]:
-    "FID, KID and wall time of several samplers on the same model, the same starting noise x_T and the same floor."
+    ("FID, KID and wall time of several samplers on the same model, the same starting noise x_T "
+     "and the same floor.")
     ev = get_evaluator(data)
     clf = default(clf, ev.classifier)
     x_T = torch.randn(n, *ev.shape, generator=generator).to(_device_of(denoiser))
-    real = ev.floor_images(n, generator)                                             # one floor for all rows
-    denoiser(x_T[:2], torch.full((2,), sched.T, device=x_T.device))                  # warm-up, so the first timing is fair
+    real = ev.floor_images(n, generator)                                   # one floor for all rows
+    # warm-up, so the first timing is fair
+    denoiser(x_T[:2], torch.full((2,), sched.T, device=x_T.device))
     rows = []
     for sampler, steps in configs:
-        if sampler != 'ddpm' and steps >= sched.T: continue                               # a few-step sampler on a short schedule
-        rows.append(evaluate(denoiser, sched, pred, data, sampler=sampler, steps=steps, nll=False, clf=clf, x_T=x_T, real=real,
-                                    generator=generator, show_progress=show_progress))
+        if sampler != 'ddpm' and steps >= sched.T:      # a few-step sampler on a short schedule
+            continue
+        rows.append(evaluate(denoiser, sched, pred, data, sampler=sampler, steps=steps, nll=False,
+                             clf=clf, x_T=x_T, real=real, generator=generator,
+                             show_progress=show_progress))
     return rows
 
 def sampler_table(rows:list[dict]) -> str:
     "The rows of `compare_samplers` as an aligned table, with the floor."
-    out = [f"n = {rows[0]['n']} samples per sampler against the {rows[0]['n_test']} test images; same x_T for every sampler",
-           f"{'sampler':12s} {'steps':>5s} {'FID':>8s} {'FID/floor':>9s} {'KID ± s.e.':>20s} {'TV':>6s} {'wall s':>8s} {'CPU s':>8s}"]
+    out = [f"n = {rows[0]['n']} samples per sampler against the {rows[0]['n_test']} test images; "
+           "same x_T for every sampler",
+           f"{'sampler':12s} {'steps':>5s} {'FID':>8s} {'FID/floor':>9s} {'KID ± s.e.':>20s} "
+           f"{'TV':>6s} {'wall s':>8s} {'CPU s':>8s}"]
     for r in rows:
-        out.append(f"{r['sampler']:12s} {r['steps']:5d} {r['fid']:8.4f} {r['fid'] / r['fid_floor']:9.2f} {r['kid']:10.5f} ± {r['kid_se']:.5f} "
+        out.append(f"{r['sampler']:12s} {r['steps']:5d} {r['fid']:8.4f} "
+                   f"{r['fid'] / r['fid_floor']:9.2f} {r['kid']:10.5f} ± {r['kid_se']:.5f} "
                    f"{r['tv']:6.3f} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f}")
     r = rows[0]
-    out.append(f"{'floor':12s} {'':5s} {r['fid_floor']:8.4f} {1:9.2f} {r['kid_floor']:10.5f} ± {r['kid_floor_se']:.5f}")
+    out.append(f"{'floor':12s} {'':5s} {r['fid_floor']:8.4f} {1:9.2f} {r['kid_floor']:10.5f} "
+               f"± {r['kid_floor_se']:.5f}")
     return '\n'.join(out)
 
 def plot_samplers(rows:list[dict], title:str=''):
-    "FID and wall time against the number of network calls, one line per sampler, with DDPM's FID and the floor."
+    ("FID and wall time against the number of network calls, one line per sampler, "
+     "with DDPM's FID and the floor.")
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.4))
-    style = {'ddpm': ('o', 'C0'), 'ddim': ('s', 'C1'), 'dpmpp_2m': ('^', 'C2'), 'dpmpp_2m_sde': ('v', 'C3')}
+    style = {'ddpm': ('o', 'C0'), 'ddim': ('s', 'C1'), 'dpmpp_2m': ('^', 'C2'),
+             'dpmpp_2m_sde': ('v', 'C3')}
     for ax, key, lab in [(axs[0], 'fid', 'FID'), (axs[1], 'seconds', 'wall time (s)')]:
         for smp in dict.fromkeys(r['sampler'] for r in rows):
             rs = sorted((r for r in rows if r['sampler'] == smp), key=lambda r: r['steps'])
             m, c = style.get(smp, ('x', 'k'))
-            ax.plot([r['steps'] for r in rs], [r[key] for r in rs], marker=m, c=c, label=smp.upper().replace('PP_2M', '++(2M)').replace('_SDE', ' SDE'))
-        ax.set_xscale('log'); ax.set_xlabel('network calls'); ax.set_ylabel(lab)
+            ax.plot([r['steps'] for r in rs], [r[key] for r in rs], marker=m, c=c,
+                    label=smp.upper().replace('PP_2M', '++(2M)').replace('_SDE', ' SDE'))
+        ax.set_xscale('log')
+        ax.set_xlabel('network calls')
+        ax.set_ylabel(lab)
     axs[1].set_yscale('log')
     ddpm = next((r for r in rows if r['sampler'] == 'ddpm'), None)
-    if ddpm: axs[0].axhline(ddpm['fid'], ls=':', c='C0', label='DDPM, all T steps')
+    if ddpm:
+        axs[0].axhline(ddpm['fid'], ls=':', c='C0', label='DDPM, all T steps')
     axs[0].axhline(rows[0]['fid_floor'], ls='--', c='gray', label='floor (train vs test)')
     axs[0].legend(fontsize=8)
-    fig.suptitle(title); plt.tight_layout(); plt.show()
-
+    fig.suptitle(title)
+    plt.tight_layout()
+    plt.show()
 
 # %% ../nbs/09_evaluation.ipynb #4d69daf3
 @torch.no_grad()
 def toy_quality(samples:Tensor,   # generated points (n, 2)
                 name:str,         # the toy set: 'swiss_roll', 'moons' or 'ring'
-                floors:int=5,     # average the floor over this many disjoint sets of n train points (as many as fit)
+                floors:int=5,     # average the floor over this many disjoint sets of n train points
                 generator:torch.Generator|None=None,
                ) -> dict:
-    "Energy distance of samples to the toy set's test split, beside the floor (n train points against the test split)."
-    if DATASET_INFO.get(name, {}).get('kind') != 'points': raise ValueError(f"{name!r} is not a 2-D toy set: choose one of 'swiss_roll', 'moons', 'ring'")
-    Xtr, _ = get_dataset(name, 'train'); Xte, _ = get_dataset(name, 'test')
+    ("Energy distance of samples to the toy set's test split, beside the floor "
+     "(n train points against the test split).")
+    if DATASET_INFO.get(name, {}).get('kind') != 'points':
+        raise ValueError(f"{name!r} is not a 2-D toy set: "
+                         "choose one of 'swiss_roll', 'moons', 'ring'")
+    Xtr, _ = get_dataset(name, 'train')
+    Xte, _ = get_dataset(name, 'test')
     n = len(samples)
-    if n > len(Xtr): raise ValueError(f"the floor needs as many train points as samples: pass at most {len(Xtr)} samples, got {n}")
+    if n > len(Xtr):
+        raise ValueError("the floor needs as many train points as samples: "
+                         f"pass at most {len(Xtr)} samples, got {n}")
     perm = torch.randperm(len(Xtr), generator=generator)
     reals = [Xtr[perm[k * n:(k + 1) * n]] for k in range(max(1, min(floors, len(Xtr) // n)))]
     out = dict(name=name, n=n, n_test=len(Xte), floors=len(reals))
@@ -664,31 +388,27 @@ def toy_quality(samples:Tensor,   # generated points (n, 2)
 
 def toy_table(rows:list[dict]) -> str:
     "The results of `toy_quality` for several sets as an aligned table."
-    out = [f"energy distance to the test split ({rows[0]['n_test']} points); floor: n train points, averaged over {rows[0]['floors']} disjoint sets",
-           f"{'set':11s} {'n':>5s} {'plug-in ED':>10s} {'floor':>8s} {'ratio':>6s} {'unbiased ED ± s.e.':>22s} {'floor ± s.e.':>20s}"]
+    out = [f"energy distance to the test split ({rows[0]['n_test']} points); "
+           f"floor: n train points, averaged over {rows[0]['floors']} disjoint sets",
+           f"{'set':11s} {'n':>5s} {'plug-in ED':>10s} {'floor':>8s} {'ratio':>6s} "
+           f"{'unbiased ED ± s.e.':>22s} {'floor ± s.e.':>20s}"]
     for r in rows:
-        out.append(f"{r['name']:11s} {r['n']:5d} {r['energy']:10.5f} {r['energy_floor']:8.5f} {r['energy'] / r['energy_floor']:6.2f} "
-                   f"{r['energy_u']:11.5f} ± {r['energy_u_se']:.5f} {r['energy_u_floor']:10.5f} ± {r['energy_u_floor_se']:.5f}")
+        out.append(f"{r['name']:11s} {r['n']:5d} {r['energy']:10.5f} {r['energy_floor']:8.5f} "
+                   f"{r['energy'] / r['energy_floor']:6.2f} "
+                   f"{r['energy_u']:11.5f} ± {r['energy_u_se']:.5f} "
+                   f"{r['energy_u_floor']:10.5f} ± {r['energy_u_floor_se']:.5f}")
     return '\n'.join(out)
 
-# %% ../nbs/09_evaluation.ipynb #a02e458e
-@torch.no_grad()
-def nearest_distances(a:Tensor, # points or images (N, ...)
-                      b:Tensor, # the reference set (M, ...) of the same shape
-                      chunk:int=512,
-                     ) -> tuple[Tensor, Tensor]:
-    "For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64 and long, on the CPU)."
-    a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
-    if a.shape[1] != b.shape[1]: raise BookValueError(f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values", "compare images of one dataset")
-    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1) for k in range(0, len(a), chunk)))
-    return torch.cat(d), torch.cat(j)
-
+# %% ../nbs/09_evaluation.ipynb #3e3a0a11
 @patch
 def memorisation(self:Evaluator,
-                 samples:Tensor,   # generated images (n, *shape) in [-1, 1] (quantised to the data's levels first)
+                 samples:Tensor,   # generated images (n, *shape) in [-1, 1] (quantised first)
                 ) -> dict:
-    "Nearest-training-image distances of the samples and of the test split; the share of samples nearer than every test image."
-    Xtr, _ = self.split('train'); Xte, _ = self.split('test')
+    ("Nearest-training-image distances of the samples and of the test split; "
+     "the share of samples nearer than every test image.")
+    Xtr, _ = self.split('train')
+    Xte, _ = self.split('test')
     d_s, j_s = nearest_distances(quantise(samples.cpu(), self.levels), Xtr)
     d_t, _ = nearest_distances(Xte, Xtr)
-    return dict(d_samples=d_s, nearest=j_s, d_test=d_t, threshold=d_t.min().item(), share=(d_s < d_t.min()).double().mean().item())
+    return dict(d_samples=d_s, nearest=j_s, d_test=d_t, threshold=d_t.min().item(),
+                share=(d_s < d_t.min()).double().mean().item())

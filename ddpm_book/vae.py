@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from .utils import exists, default, BookValueError
 from .unet import ConvBlock, Attention, Downsample, Upsample, group_norm
-from .metrics import discretized_gaussian_log_likelihood, quantise
+from .likelihood import discretized_gaussian_log_likelihood, quantise
 from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
 
