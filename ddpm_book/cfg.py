@@ -13,48 +13,71 @@ from .conditions import as_cond, cat_conds, check_cond, expand_cond, null_cond
 __all__ = ['CFG_GAMMA', 'cfg_interpolate', 'cfg_extrapolate', 'CFGDenoiser']
 
 # %% ../nbs/14_cfg.ipynb #8b5c2d83
-def cfg_interpolate(uncond:Tensor, # s(x_t, ∅) (or ε, x̂_0, v: any prediction type)
-                    cond:Tensor,   # s(x_t, y), same type and shape
-                    gamma:float,   # the book's γ: 0 unconditional, 1 conditional, > 1 guided
-                   ) -> Tensor:
+def cfg_interpolate(
+    uncond: Tensor,  # s(x_t, ∅) (or ε, x̂_0, v: any prediction type)
+    cond: Tensor,  # s(x_t, y), same type and shape
+    gamma: float,  # the book's γ: 0 unconditional, 1 conditional, > 1 guided
+) -> Tensor:
     "The interpolation form (1 − γ) s(∅) + γ s(y)."
-    if uncond.shape != cond.shape: raise ValueError(f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape")
+    if uncond.shape != cond.shape:
+        raise ValueError(
+            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape"
+        )
     return (1 - gamma) * uncond + gamma * cond
 
-def cfg_extrapolate(uncond:Tensor, cond:Tensor,
-                    w:float,       # the extrapolation weight w = γ − 1
-                   ) -> Tensor:
+
+def cfg_extrapolate(
+    uncond: Tensor,
+    cond: Tensor,
+    w: float,  # the extrapolation weight w = γ − 1
+) -> Tensor:
     "The extrapolation form (1 + w) s(y) − w s(∅)."
-    if uncond.shape != cond.shape: raise ValueError(f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape")
+    if uncond.shape != cond.shape:
+        raise ValueError(
+            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape"
+        )
     return (1 + w) * cond - w * uncond
 
 # %% ../nbs/14_cfg.ipynb #e37290c9
-CFG_GAMMA = 1.5                      # the book's recommended γ for the digits: the sweep at the end of this chapter measures it
+CFG_GAMMA = (
+    1.5  # the book's recommended γ for the digits: the sweep at the end of this chapter measures it
+)
+
 
 class CFGDenoiser:
-    "Classifier-free guidance as a denoiser: (1 − γ) model(x, t, ∅) + γ model(x, t, c), in one batched call."
-    def __init__(self,
-                 model,              # a network model(x, t, **cond) trained with condition dropout (or any such callable)
-                 cond,               # the condition c: a dict (`as_cond`) or bare class labels, one for all or one per sample
-                 gamma:float=CFG_GAMMA, # the book's γ: 0 unconditional, 1 conditional, > 1 guided
-                 null:dict|None=None, # the null condition ∅ it was trained with; default: `null_cond(model)` (its null label)
-                ):
+    """Classifier-free guidance as a denoiser: (1 − γ) model(x, t, ∅) + γ model(x, t, c), in one
+    batched call."""
+
+    def __init__(
+        self,
+        model,  # a network model(x, t, **cond) trained with condition dropout (or such a callable)
+        cond,  # the condition c: a dict (`as_cond`) or bare labels, one for all or one per sample
+        gamma: float = CFG_GAMMA,  # the book's γ: 0 unconditional, 1 conditional, > 1 guided
+        null: dict
+        | None = None,  # the null condition ∅ it was trained with; default: `null_cond(model)`
+    ):
         self.model, self.gamma = model, float(gamma)
         self.cond = check_cond(model, cond)
         self.null = as_cond(null) if exists(null) else null_cond(model)
         if set(self.null) != set(self.cond):
-            raise BookValueError(f"the condition has entries {sorted(self.cond)} but the null condition {sorted(self.null)}", "give both the same entries")
+            raise BookValueError(
+                f"the condition has entries {sorted(self.cond)} but the null condition "
+                f"{sorted(self.null)}",
+                "give both the same entries",
+            )
 
     def parameters(self):
         "The model's parameters (the samplers read the device from them)."
         p = getattr(self.model, 'parameters', None)
         return p() if callable(p) else iter(())
 
-    def __call__(self, x:Tensor, t:Tensor) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         B = len(x)
         cond, null = expand_cond(self.cond, B, x.device), expand_cond(self.null, B, x.device)
         with torch.no_grad():
-            if self.gamma == 1: return self.model(x, t, **cond)
-            if self.gamma == 0: return self.model(x, t, **null)
+            if self.gamma == 1:
+                return self.model(x, t, **cond)
+            if self.gamma == 0:
+                return self.model(x, t, **null)
             out = self.model(torch.cat([x, x]), torch.cat([t, t]), **cat_conds(cond, null))
         return cfg_interpolate(out[B:], out[:B], self.gamma)

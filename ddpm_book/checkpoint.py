@@ -12,10 +12,20 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 from safetensors.torch import save_file, load_file
-try: import fcntl                                   # file locks (POSIX only)
-except ImportError: fcntl = None
+
+try:
+    import fcntl  # file locks (POSIX only)
+except ImportError:
+    fcntl = None
 import ddpm_book
-from .utils import exists, get_device, Registry, check_choice, BookValueError, BookFileNotFoundError
+from ddpm_book.utils import (
+    exists,
+    get_device,
+    Registry,
+    check_choice,
+    BookValueError,
+    BookFileNotFoundError,
+)
 from .schedule import Schedule
 from .losses import PRED_TYPES, check_pred
 from .unet import make_model
@@ -31,278 +41,480 @@ __all__ = ['CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS', 'save_checkpoint'
 # %% ../nbs/08c_checkpoint.ipynb #f77575a4
 CKPT_KIND = 'ddpm_book.checkpoint'
 CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
-FLAT_FILES = {'model': 'model.safetensors', 'ema': 'ema.safetensors', 'optimizer': 'optimizer.pt'}   # the layout of older checkpoints
-BUILDERS:dict[str, Callable[[dict], nn.Module]] = Registry(    # builder name -> function(config) -> network
-    'builder', "register it where the network is defined: BUILDERS[name] = a function config -> network", unet=make_model)
-_LEFTOVER = re.compile(r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp')
+FLAT_FILES = {
+    'model': 'model.safetensors',
+    'ema': 'ema.safetensors',
+    'optimizer': 'optimizer.pt',
+}  # the layout of older checkpoints
+BUILDERS: dict[str, Callable[[dict], nn.Module]] = (
+    Registry(  # builder name -> function(config) -> network
+        'builder',
+        "register it where the network is defined: BUILDERS[name] = a function config -> network",
+        unet=make_model,
+    )
+)
+_LEFTOVER = re.compile(
+    r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp'
+)
 
-def _state_cpu(model:nn.Module) -> dict:
+
+def _state_cpu(model: nn.Module) -> dict:
     return {k: v.detach().to('cpu').clone().contiguous() for k, v in model.state_dict().items()}
 
-def _builder_of(what:str, model:nn.Module) -> str:
-    "The registered builder that rebuilds `model` from its config(): its attribute `builder`, else 'unet'."
+
+def _builder_of(what: str, model: nn.Module) -> str:
+    """The registered builder that rebuilds `model` from its config(): its attribute `builder`, else
+    'unet'."""
     if not callable(getattr(model, 'config', None)):
-        raise TypeError(f"{what} ({type(model).__name__}) has no config(): checkpoints store networks that describe themselves, "
-                        "such as those of ddpm_book.unet (make_model)")
+        raise TypeError(
+            f"{what} ({type(model).__name__}) has no config(): checkpoints store networks that "
+            "describe themselves, "
+            "such as those of ddpm_book.unet (make_model)"
+        )
     b = getattr(model, 'builder', 'unet')
     if b not in BUILDERS:
-        raise BookValueError(f"{what} names the builder {b!r}, which is not registered",
-                             f"add BUILDERS[{b!r}] = a function config -> network")
+        raise BookValueError(
+            f"{what} names the builder {b!r}, which is not registered",
+            f"add BUILDERS[{b!r}] = a function config -> network",
+        )
     return b
 
-def _fsync(p:Path):
-    "Flush the file `p` (or, on POSIX, the entries of the folder `p`) to the disk."
-    if p.is_dir() and os.name != 'posix': return
-    fd = os.open(p, os.O_RDONLY if p.is_dir() else os.O_RDWR)        # Windows flushes only files open for writing
-    try: os.fsync(fd)
-    finally: os.close(fd)
 
-def _write_file(root:Path, rel:str, write:Callable[[Path], None]) -> str:
-    "Write root/rel with write(path), then flush it and its folders up to root to the disk; returns rel."
+def _fsync(p: Path):
+    "Flush the file `p` (or, on POSIX, the entries of the folder `p`) to the disk."
+    if p.is_dir() and os.name != 'posix':
+        return
+    fd = os.open(
+        p, os.O_RDONLY if p.is_dir() else os.O_RDWR
+    )  # Windows flushes only files open for writing
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(root: Path, rel: str, write: Callable[[Path], None]) -> str:
+    """Write root/rel with write(path), then flush it and its folders up to root to the disk;
+    returns rel."""
     p = root / rel
     p.parent.mkdir(parents=True, exist_ok=True)
     write(p)
-    for q in [p, *list(p.parents)[:len(Path(rel).parts)]]: _fsync(q)
+    for q in [p, *list(p.parents)[: len(Path(rel).parts)]]:
+        _fsync(q)
     return rel
 
+
 @contextmanager
-def _locked(path:Path):
+def _locked(path: Path):
     "Hold an exclusive lock on path/.lock (POSIX; the system releases it when the process dies)."
-    if fcntl is None: yield; return
+    if fcntl is None:
+        yield
+        return
     with open(path / '.lock', 'a') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
-def _cleanup(path:Path, meta:dict, prev:dict|None):
-    "After a commit: delete the other version folders, temporary files, and the flat files of an older layout."
+
+def _cleanup(path: Path, meta: dict, prev: dict | None):
+    """After a commit: delete the other version folders, temporary files, and the flat files of an
+    older layout."""
     keep = {Path(f).parts[0] for f in meta['files'].values()}
-    flat = set(prev['files']) & set(FLAT_FILES.values()) if prev and isinstance(prev.get('files'), list) else set()
+    flat = (
+        set(prev['files']) & set(FLAT_FILES.values())
+        if prev and isinstance(prev.get('files'), list)
+        else set()
+    )
     for p in path.iterdir():
-        if p.name in keep or not (_LEFTOVER.fullmatch(p.name) or p.name in flat): continue
-        with contextlib.suppress(OSError): shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if p.name in keep or not (_LEFTOVER.fullmatch(p.name) or p.name in flat):
+            continue
+        with contextlib.suppress(OSError):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 # %% ../nbs/08c_checkpoint.ipynb #5733c3f7
-def save_checkpoint(path:str|Path,              # the checkpoint folder (created)
-                    model:nn.Module,            # the trained network (its last weights)
-                    ema:EMA|nn.Module|None=None, # the EMA (or an averaged copy of the network)
-                    opt:torch.optim.Optimizer|None=None, # the optimiser, for resuming
-                    *,
-                    schedule:Schedule|None=None, # the noise schedule of a denoiser (None for other networks)
-                    pred:str|None='eps',        # what a denoiser predicts (None for other networks)
-                    data:dict|None=None,        # what the data were (`data_info`)
-                    train:dict|None=None,       # the TrainConfig as a dict
-                    state:dict|None=None,       # training state: step, losses, wall_time
-                    extra:dict|None=None,       # more resume state for optimizer.pt (scaler, generators)
-                    parts:dict|None=None,       # more networks by name, e.g. {'vae': vae, 'text': encoder} (`load_part`)
-                   ) -> Path:
-    "Write a new version of the checkpoint folder `path` (weights, EMA, optimiser, parts, config.json), atomically as a whole."
+def save_checkpoint(
+    path: str | Path,  # the checkpoint folder (created)
+    model: nn.Module,  # the trained network (its last weights)
+    ema: EMA | nn.Module | None = None,  # the EMA (or an averaged copy of the network)
+    opt: torch.optim.Optimizer | None = None,  # the optimiser, for resuming
+    *,
+    schedule: Schedule | None = None,  # the noise schedule of a denoiser (None for other networks)
+    pred: str | None = 'eps',  # what a denoiser predicts (None for other networks)
+    data: dict | None = None,  # what the data were (`data_info`)
+    train: dict | None = None,  # the TrainConfig as a dict
+    state: dict | None = None,  # training state: step, losses, wall_time
+    extra: dict | None = None,  # more resume state for optimizer.pt (scaler, generators)
+    parts: dict
+    | None = None,  # more networks by name, e.g. {'vae': vae, 'text': encoder} (`load_part`)
+) -> Path:
+    """Write a new version of the checkpoint folder `path` (weights, EMA, optimiser, parts,
+    config.json), atomically as a whole."""
     builder, parts = _builder_of('the model', model), dict(parts or {})
     bad = [n for n in parts if not (isinstance(n, str) and re.fullmatch(r'[A-Za-z0-9_-]+', n))]
     if bad:
-        raise BookValueError(f"part names are plain words (letters, digits, _ and -), got {bad}", "rename the parts")
+        raise BookValueError(
+            f"part names are plain words (letters, digits, _ and -), got {bad}", "rename the parts"
+        )
     part_builders = {n: _builder_of(f'the part {n!r}', m) for n, m in parts.items()}
     if exists(pred):
         check_pred(pred)
     path = Path(path).expanduser()
-    try: path.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise OSError(f"cannot create the checkpoint folder {path} ({e.strerror or e}): choose a writable folder") from e
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(
+            f"cannot create the checkpoint folder {path} ({e.strerror or e}): choose a writable "
+            "folder"
+        ) from e
     weights = lambda m: lambda p: save_file(_state_cpu(m), str(p), metadata={'kind': CKPT_KIND})
     try:
         with _locked(path):
-            try: prev = read_checkpoint_config(path)[1]
-            except (FileNotFoundError, ValueError): prev = None
+            try:
+                prev = read_checkpoint_config(path)[1]
+            except (FileNotFoundError, ValueError):
+                prev = None
             gen = int((prev or {}).get('generation', 0)) + 1
             v = f'v{gen:06d}'
-            shutil.rmtree(path / v, ignore_errors=True)              # left by a save that was killed
+            shutil.rmtree(path / v, ignore_errors=True)  # left by a save that was killed
             todo = {'model': (f'{v}/model.safetensors', weights(model))}
-            if exists(ema): todo['ema'] = (f'{v}/ema.safetensors', weights(getattr(ema, 'model', ema)))
-            if exists(opt): todo['optimizer'] = (f'{v}/optimizer.pt', lambda p: torch.save({'optimizer': opt.state_dict(), **(extra or {})}, p))
+            if exists(ema):
+                todo['ema'] = (f'{v}/ema.safetensors', weights(getattr(ema, 'model', ema)))
+            if exists(opt):
+                todo['optimizer'] = (
+                    f'{v}/optimizer.pt',
+                    lambda p: torch.save({'optimizer': opt.state_dict(), **(extra or {})}, p),
+                )
             part_files = {n: (f'{v}/parts/{n}.safetensors', weights(m)) for n, m in parts.items()}
-            meta = dict(kind=CKPT_KIND, version=ddpm_book.__version__, generation=gen, builder=builder, model=model.config(),
-                        schedule=schedule.config() if exists(schedule) else None, pred=pred, data=data, train=train, state=state,
-                        files={k: rel for k, (rel, _) in todo.items()},
-                        parts={n: dict(builder=part_builders[n], model=m.config(), file=part_files[n][0]) for n, m in parts.items()},
-                        saved=time.strftime('%Y-%m-%d %H:%M:%S'))
-            text = json.dumps(meta, indent=1)                        # a config that is not JSON fails here, before any file is written
-            for rel, write in [*todo.values(), *part_files.values()]: _write_file(path, rel, write)
+            meta = dict(
+                kind=CKPT_KIND,
+                version=ddpm_book.__version__,
+                generation=gen,
+                builder=builder,
+                model=model.config(),
+                schedule=schedule.config() if exists(schedule) else None,
+                pred=pred,
+                data=data,
+                train=train,
+                state=state,
+                files={k: rel for k, (rel, _) in todo.items()},
+                parts={
+                    n: dict(builder=part_builders[n], model=m.config(), file=part_files[n][0])
+                    for n, m in parts.items()
+                },
+                saved=time.strftime('%Y-%m-%d %H:%M:%S'),
+            )
+            text = json.dumps(
+                meta, indent=1
+            )  # a config that is not JSON fails here, before any file is written
+            for rel, write in [*todo.values(), *part_files.values()]:
+                _write_file(path, rel, write)
             tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
-            os.replace(path / tmp, path / 'config.json'); _fsync(path)  # the commit
+            os.replace(path / tmp, path / 'config.json')
+            _fsync(path)  # the commit
             _cleanup(path, meta, prev)
-    except OSError as e: raise OSError(f"cannot write the checkpoint {path} ({e.strerror or e}): choose a writable folder") from e
+    except OSError as e:
+        raise OSError(
+            f"cannot write the checkpoint {path} ({e.strerror or e}): choose a writable folder"
+        ) from e
     return path
 
 # %% ../nbs/08c_checkpoint.ipynb #f18100f6
-def read_checkpoint_config(path:str|Path, # a checkpoint folder (or its config.json)
-                          ) -> tuple[Path, dict]:
+def read_checkpoint_config(
+    path: str | Path,  # a checkpoint folder (or its config.json)
+) -> tuple[Path, dict]:
     "The folder and the parsed config.json of a checkpoint, after checking that it is one."
     path = Path(path).expanduser()
-    if path.name == 'config.json' and path.is_file(): path = path.parent
+    if path.name == 'config.json' and path.is_file():
+        path = path.parent
     fix = CKPT_HINT
-    if not path.exists(): raise BookFileNotFoundError(f"no checkpoint at {path}", f"train one first (`ddpm_book train --out {path}`) or {fix}")
-    if not path.is_dir(): raise BookValueError(f"{path} is a file, not a checkpoint folder", fix)
+    if not path.exists():
+        raise BookFileNotFoundError(
+            f"no checkpoint at {path}", f"train one first (`ddpm_book train --out {path}`) or {fix}"
+        )
+    if not path.is_dir():
+        raise BookValueError(f"{path} is a file, not a checkpoint folder", fix)
     f = path / 'config.json'
-    if not f.exists(): raise BookFileNotFoundError(f"{f} not found, so {path} is not a ddpm_book checkpoint", fix)
-    try: meta = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError) as e: raise BookValueError(f"{f} is not valid JSON ({e})", fix) from e
+    if not f.exists():
+        raise BookFileNotFoundError(f"{f} not found, so {path} is not a ddpm_book checkpoint", fix)
+    try:
+        meta = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BookValueError(f"{f} is not valid JSON ({e})", fix) from e
     if not isinstance(meta, dict) or meta.get('kind') != CKPT_KIND:
-        raise BookValueError(f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\")", fix)
+        raise BookValueError(
+            f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\")", fix
+        )
     missing = [k for k in ('model', 'schedule', 'pred') if k not in meta]
-    if missing: raise BookValueError(f"{f} lacks {missing}: the checkpoint is incomplete", "save it again with save_checkpoint")
+    if missing:
+        raise BookValueError(
+            f"{f} lacks {missing}: the checkpoint is incomplete",
+            "save it again with save_checkpoint",
+        )
     _files(path, meta)
     return path, meta
 
-def _inside(path:Path, rel) -> Path:
+
+def _inside(path: Path, rel) -> Path:
     "path/rel for a file name recorded in config.json, which must stay inside the folder."
     if not isinstance(rel, str) or Path(rel).is_absolute() or '..' in Path(rel).parts:
-        raise BookValueError(f"{path / 'config.json'} names the file {rel!r}, outside the checkpoint folder", CKPT_HINT)
+        raise BookValueError(
+            f"{path / 'config.json'} names the file {rel!r}, outside the checkpoint folder",
+            CKPT_HINT,
+        )
     return path / rel
 
-def _files(path:Path, meta:dict) -> dict[str, Path]:
-    "role -> file of the version that `meta` names; older checkpoints list flat names (all three when they list none)."
+
+def _files(path: Path, meta: dict) -> dict[str, Path]:
+    """role -> file of the version that `meta` names; older checkpoints list flat names (all three
+    when they list none)."""
     files = meta.get('files', list(FLAT_FILES.values()))
-    if isinstance(files, list): files = {k: f for k, f in FLAT_FILES.items() if f in files}
+    if isinstance(files, list):
+        files = {k: f for k, f in FLAT_FILES.items() if f in files}
     return {k: _inside(path, f) for k, f in files.items()}
 
-def checkpoint_files(path:str|Path, # a checkpoint folder
-                    ) -> dict[str, Path]:
-    "The files of a checkpoint's current version by role: 'model', and 'ema' and 'optimizer' where saved."
+
+def checkpoint_files(
+    path: str | Path,  # a checkpoint folder
+) -> dict[str, Path]:
+    """The files of a checkpoint's current version by role: 'model', and 'ema' and 'optimizer' where
+    saved."""
     return _files(*read_checkpoint_config(path))
 
-def _read_version(path:str|Path, use:Callable[[Path, dict], object]):
-    "use(folder, meta) on the version config.json names; once more if a concurrent save removed that version meanwhile."
+
+def _read_version(path: str | Path, use: Callable[[Path, dict], object]):
+    """use(folder, meta) on the version config.json names; once more if a concurrent save removed
+    that version meanwhile."""
     folder, meta = read_checkpoint_config(path)
-    try: return use(folder, meta)
+    try:
+        return use(folder, meta)
     except FileNotFoundError:
         again = read_checkpoint_config(folder)[1]
-        if again == meta: raise
+        if again == meta:
+            raise
         return use(folder, again)
 
-def _build(config:dict, builder:str, what:str) -> nn.Module:
+
+def _build(config: dict, builder: str, what: str) -> nn.Module:
     "The network `config` describes, made by the registered `builder` (fresh weights)."
-    try: build = BUILDERS.find(builder)
-    except BookValueError as e: raise BookValueError(f"{what} needs the builder {builder!r}: {e.msg}", e.fix) from None
-    try: return build(config)
+    try:
+        build = BUILDERS.find(builder)
+    except BookValueError as e:
+        raise BookValueError(f"{what} needs the builder {builder!r}: {e.msg}", e.fix) from None
+    try:
+        return build(config)
     except (TypeError, ValueError) as e:
         raise BookValueError(f"{what} cannot be built ({e})", "save the checkpoint again") from e
 
-def load_weights(model:nn.Module,  # the network to fill
-                 file:str|Path,     # a .safetensors file
-                ) -> nn.Module:
+
+def load_weights(
+    model: nn.Module,  # the network to fill
+    file: str | Path,  # a .safetensors file
+) -> nn.Module:
     "Load weights into `model` after checking that every name and shape matches."
     file = Path(file)
     if not file.exists():
-        raise BookFileNotFoundError(f"{file} not found: the checkpoint is incomplete", "save it again or train again")
-    try: sd = load_file(str(file))
+        raise BookFileNotFoundError(
+            f"{file} not found: the checkpoint is incomplete", "save it again or train again"
+        )
+    try:
+        sd = load_file(str(file))
     except Exception as e:
-        raise BookValueError(f"{file} is not a safetensors file ({e})", "save the checkpoint again") from e
+        raise BookValueError(
+            f"{file} is not a safetensors file ({e})", "save the checkpoint again"
+        ) from e
     own = model.state_dict()
     missing, unexpected = [k for k in own if k not in sd], [k for k in sd if k not in own]
-    shapes = [f"{k}: {tuple(sd[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    shapes = [
+        f"{k}: {tuple(sd[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in own.items()
+        if k in sd and sd[k].shape != v.shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{len(missing)} missing (e.g. {missing[:2]})" if missing else '', f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})" if unexpected else '',
-                 f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else '']
-        raise ValueError(f"the weights in {file} do not fit the model of its config.json: {', '.join(p for p in parts if p)}; "
-                         "the files come from different models: save the checkpoint again, or train again")
+        parts = [
+            f"{len(missing)} missing (e.g. {missing[:2]})" if missing else '',
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})" if unexpected else '',
+            f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else '',
+        ]
+        raise ValueError(
+            f"the weights in {file} do not fit the model of its config.json: "
+            f"{', '.join(p for p in parts if p)}; "
+            "the files come from different models: save the checkpoint again, or "
+            "train again"
+        )
     model.load_state_dict(sd)
     return model
 
 # %% ../nbs/08c_checkpoint.ipynb #62375fae
 class Denoiser:
-    "A network as the samplers' denoiser (x_t, t) -> prediction: eval mode, no gradients, a fixed condition (∅ if none)."
-    def __init__(self,
-                 model:nn.Module,   # a trained network, called as model(x_t, t, **cond)
-                 cond:dict|Tensor|int|None=None, # its condition (`as_cond`), one row for all or one per sample; bare labels are fine
-                ):
+    """A network as the samplers' denoiser (x_t, t) -> prediction: eval mode, no gradients, a fixed
+    condition (∅ if none)."""
+
+    def __init__(
+        self,
+        model: nn.Module,  # a trained network, called as model(x_t, t, **cond)
+        cond: dict
+        | Tensor
+        | int
+        | None = None,  # its condition (`as_cond`): one row for all, or one per sample
+    ):
         self.model, self.cond = model, check_cond(model, cond)
-        if not self.cond and getattr(model, 'num_classes', None) is not None: self.cond = null_cond(model)   # no condition: ∅
+        if not self.cond and getattr(model, 'num_classes', None) is not None:
+            self.cond = null_cond(model)  # no condition: ∅
 
-    def parameters(self): return self.model.parameters()
+    def parameters(self):
+        return self.model.parameters()
 
-    def __call__(self, x:Tensor, t:Tensor) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         self.model.eval()
-        with torch.no_grad(): return self.model(x, t, **expand_cond(self.cond, x.shape[0], x.device))
+        with torch.no_grad():
+            return self.model(x, t, **expand_cond(self.cond, x.shape[0], x.device))
 
     def __repr__(self):
-        c = ', '.join(f"{k}={v.tolist() if k == 'y' else tuple(v.shape)}" for k, v in self.cond.items())
+        c = ', '.join(
+            f"{k}={v.tolist() if k == 'y' else tuple(v.shape)}" for k, v in self.cond.items()
+        )
         return f"Denoiser({type(self.model).__name__}" + (f", {c}" if c else '') + ')'
 
 # %% ../nbs/08c_checkpoint.ipynb #3dad0246
 @dataclass
 class Checkpoint:
     "A trained model loaded from a checkpoint folder, with all it needs to sample."
-    path:Path              # the folder
-    model:nn.Module        # the network (EMA weights unless loaded with ema=False)
-    schedule:Schedule|None # the schedule it was trained with (None: not a denoiser)
-    pred:str|None          # what it predicts (None: not a denoiser)
-    config:dict            # the whole config.json
+
+    path: Path  # the folder
+    model: nn.Module  # the network (EMA weights unless loaded with ema=False)
+    schedule: Schedule | None  # the schedule it was trained with (None: not a denoiser)
+    pred: str | None  # what it predicts (None: not a denoiser)
+    config: dict  # the whole config.json
 
     @property
-    def denoiser(self) -> Denoiser: return Denoiser(self.model)              # unconditional (∅)
-    def denoiser_for(self, cond) -> Denoiser: return Denoiser(self.model, cond)
-    @property
-    def parts(self) -> list: return sorted(self.config.get('parts') or {})
-    def part(self, name:str) -> nn.Module: return load_part(self.path, name, next(self.model.parameters()).device)
-    @property
-    def num_classes(self) -> int|None: return getattr(self.model, 'num_classes', None)
-    @property
-    def data(self) -> dict: return self.config.get('data') or {}
-    @property
-    def shape(self) -> tuple: return tuple(self.data.get('shape', ()))
-    @property
-    def state(self) -> dict: return self.config.get('state') or {}
-    @property
-    def step(self) -> int: return self.state.get('step', 0)
-    @property
-    def losses(self) -> list: return self.state.get('losses', [])
-    @property
-    def train_config(self) -> TrainConfig|None: return TrainConfig.from_dict(self.config['train']) if self.config.get('train') else None
+    def denoiser(self) -> Denoiser:
+        return Denoiser(self.model)  # unconditional (∅)
 
-    def sample(self, n:int,                 # number of samples
-               sampler:str='ddpm',          # 'ddpm' or 'ddim'
-               steps:int|None=None,         # DDIM steps
-               eta:float=0.0,               # DDIM noise level
-               cond:dict|Tensor|int|None=None, # the condition (e.g. class labels) of a conditional model
-               **kw,                        # generator, x_T, show_progress, return_traj, ...
-              ) -> Tensor:
+    def denoiser_for(self, cond) -> Denoiser:
+        return Denoiser(self.model, cond)
+
+    @property
+    def parts(self) -> list:
+        return sorted(self.config.get('parts') or {})
+
+    def part(self, name: str) -> nn.Module:
+        return load_part(self.path, name, next(self.model.parameters()).device)
+
+    @property
+    def num_classes(self) -> int | None:
+        return getattr(self.model, 'num_classes', None)
+
+    @property
+    def data(self) -> dict:
+        return self.config.get('data') or {}
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.get('shape', ()))
+
+    @property
+    def state(self) -> dict:
+        return self.config.get('state') or {}
+
+    @property
+    def step(self) -> int:
+        return self.state.get('step', 0)
+
+    @property
+    def losses(self) -> list:
+        return self.state.get('losses', [])
+
+    @property
+    def train_config(self) -> TrainConfig | None:
+        return TrainConfig.from_dict(self.config['train']) if self.config.get('train') else None
+
+    def sample(
+        self,
+        n: int,  # number of samples
+        sampler: str = 'ddpm',  # 'ddpm' or 'ddim'
+        steps: int | None = None,  # DDIM steps
+        eta: float = 0.0,  # DDIM noise level
+        cond: dict
+        | Tensor
+        | int
+        | None = None,  # the condition (e.g. class labels) of a conditional model
+        **kw,  # generator, x_T, show_progress, return_traj, ...
+    ) -> Tensor:
         "n samples of the data's shape from this model."
-        if self.schedule is None: raise BookValueError(f"{self.path} holds a {type(self.model).__name__}, not a denoiser, so it cannot sample",
-                                                      "pass the folder of a diffusion model (a TrainConfig with task='ddpm')")
+        if self.schedule is None:
+            raise BookValueError(
+                f"{self.path} holds a {type(self.model).__name__}, not a denoiser, so it cannot "
+                "sample",
+                "pass the folder of a diffusion model (a TrainConfig with task='ddpm')",
+            )
         if not self.shape:
-            raise BookValueError(f"{self.path}/config.json records no data shape",
-                                 "call ddpm_book.sampling.sample with a shape")
+            raise BookValueError(
+                f"{self.path}/config.json records no data shape",
+                "call ddpm_book.sampling.sample with a shape",
+            )
         den = self.denoiser_for(cond)
-        return _sample(den, self.schedule, (n, *self.shape), sampler=sampler, steps=steps, eta=eta, pred=self.pred, **kw)
+        return _sample(
+            den,
+            self.schedule,
+            (n, *self.shape),
+            sampler=sampler,
+            steps=steps,
+            eta=eta,
+            pred=self.pred,
+            **kw,
+        )
 
     def __repr__(self):
         den = f"pred={self.pred!r}, {self.schedule}, " if exists(self.schedule) else ''
-        return f"Checkpoint({str(self.path)!r}: {type(self.model).__name__} on {self.data.get('name')!r}, {den}step {self.step})"
+        what = f"{type(self.model).__name__} on {self.data.get('name')!r}"
+        return f"Checkpoint({str(self.path)!r}: {what}, {den}step {self.step})"
 
 # %% ../nbs/08c_checkpoint.ipynb #103b596f
-def load_checkpoint(path:str|Path,   # the checkpoint folder
-                    device=None,     # where to put the network; None: the best available
-                    ema:bool=True,   # load the EMA weights (else the last step's)
-                   ) -> Checkpoint:
+def load_checkpoint(
+    path: str | Path,  # the checkpoint folder
+    device=None,  # where to put the network; None: the best available
+    ema: bool = True,  # load the EMA weights (else the last step's)
+) -> Checkpoint:
     "Load a checkpoint folder: the network, its schedule and prediction type, ready to sample."
+
     def use(path, meta):
         files = _files(path, meta)
-        model = _build(meta['model'], meta.get('builder', 'unet'), f"the model in {path / 'config.json'}")
-        load_weights(model, files['ema'] if ema and 'ema' in files else files['model'])     # saved without an EMA: the last weights
-        return Checkpoint(path, model.to(get_device(device)).eval(),
-                          Schedule.from_config(meta['schedule']) if meta.get('schedule') else None, meta.get('pred'), meta)
+        model = _build(
+            meta['model'], meta.get('builder', 'unet'), f"the model in {path / 'config.json'}"
+        )
+        load_weights(
+            model, files['ema'] if ema and 'ema' in files else files['model']
+        )  # saved without an EMA: the last weights
+        return Checkpoint(
+            path,
+            model.to(get_device(device)).eval(),
+            Schedule.from_config(meta['schedule']) if meta.get('schedule') else None,
+            meta.get('pred'),
+            meta,
+        )
+
     return _read_version(path, use)
 
-def load_part(path:str|Path,  # the checkpoint folder
-              name:str,       # the part's name, as given to save_checkpoint(..., parts={name: network})
-              device=None,    # where to put the network; None: the best available
-             ) -> nn.Module:
-    "The network saved as the part `name` of a checkpoint, rebuilt from its recorded config, with its weights, in eval mode."
+
+def load_part(
+    path: str | Path,  # the checkpoint folder
+    name: str,  # the part's name, as given to save_checkpoint(..., parts={name: network})
+    device=None,  # where to put the network; None: the best available
+) -> nn.Module:
+    """The network saved as the part `name` of a checkpoint, rebuilt from its recorded config, with
+    its weights, in eval mode."""
+
     def use(path, meta):
         parts = meta.get('parts') or {}
         if name not in parts:
             have = f"its parts are {sorted(parts)}" if parts else "it holds no named parts"
-            raise BookValueError(f"{path} has no part {name!r}: {have}",
-                                 "save parts with save_checkpoint(..., parts={name: network}), or name one it has")
+            raise BookValueError(
+                f"{path} has no part {name!r}: {have}",
+                "save parts with save_checkpoint(..., parts={name: network}), or name one it has",
+            )
         p = parts[name]
-        model = _build(p['model'], p.get('builder', 'unet'), f"the part {name!r} in {path / 'config.json'}")
+        model = _build(
+            p['model'], p.get('builder', 'unet'), f"the part {name!r} in {path / 'config.json'}"
+        )
         return load_weights(model, _inside(path, p['file'])).to(get_device(device)).eval()
+
     return _read_version(path, use)

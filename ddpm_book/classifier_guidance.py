@@ -24,36 +24,60 @@ __all__ = ['NoisyClassifier', 'NoisyClassifyTask', 'noisy_classifier_recipe', 'c
 # %% ../nbs/13_classifier_guidance.ipynb #1e912003
 class NoisyClassifier(nn.Module):
     "p_φ(y | x_t, t): a small time-conditioned CNN for images, or an MLP for points."
-    builder = 'noisy_classifier'   # how a checkpoint rebuilds it: BUILDERS['noisy_classifier'](config)
-    def __init__(self,
-                 shape:tuple=(1, 8, 8), # the shape of one input: (C, H, W) for images, (D,) for points
-                 num_classes:int=10,    # number of classes
-                 ch:int=32,             # width
-                 emb_dim:int=64,        # size of the time embedding
-                ):
+
+    builder = (
+        'noisy_classifier'  # how a checkpoint rebuilds it: BUILDERS['noisy_classifier'](config)
+    )
+
+    def __init__(
+        self,
+        shape: tuple = (1, 8, 8),  # the shape of one input: (C, H, W) for images, (D,) for points
+        num_classes: int = 10,  # number of classes
+        ch: int = 32,  # width
+        emb_dim: int = 64,  # size of the time embedding
+    ):
         super().__init__()
         self.shape, self.num_classes, self.ch, self.emb_dim = tuple(shape), num_classes, ch, emb_dim
-        self.t_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.t_mlp = nn.Sequential(
+            nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
         if len(self.shape) == 3:
             C = self.shape[0]
             self.inp = nn.Conv2d(C, ch, 3, padding=1)
             self.emb1, self.emb2 = nn.Linear(emb_dim, ch), nn.Linear(emb_dim, 2 * ch)
-            self.body1 = nn.Sequential(nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, 2 * ch, 3, padding=1, stride=2))
-            self.body2 = nn.Sequential(nn.GroupNorm(8, 2 * ch), nn.SiLU(), nn.Conv2d(2 * ch, 2 * ch, 3, padding=1))
-            self.head = nn.Sequential(nn.GroupNorm(8, 2 * ch), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * ch, num_classes))
+            self.body1 = nn.Sequential(
+                nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, 2 * ch, 3, padding=1, stride=2)
+            )
+            self.body2 = nn.Sequential(
+                nn.GroupNorm(8, 2 * ch), nn.SiLU(), nn.Conv2d(2 * ch, 2 * ch, 3, padding=1)
+            )
+            self.head = nn.Sequential(
+                nn.GroupNorm(8, 2 * ch),
+                nn.SiLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(2 * ch, num_classes),
+            )
         elif len(self.shape) == 1:
             self.inp = nn.Linear(self.shape[0], 4 * ch)
             self.emb1, self.emb2 = nn.Linear(emb_dim, 4 * ch), nn.Linear(emb_dim, 4 * ch)
             self.body1 = nn.Sequential(nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
             self.body2 = nn.Sequential(nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
             self.head = nn.Sequential(nn.SiLU(), nn.Linear(4 * ch, num_classes))
-        else: raise ValueError(f"shape must be (C, H, W) or (D,), got {shape}")
+        else:
+            raise ValueError(f"shape must be (C, H, W) or (D,), got {shape}")
 
-    def config(self) -> dict: return dict(shape=list(self.shape), num_classes=self.num_classes, ch=self.ch, emb_dim=self.emb_dim)
+    def config(self) -> dict:
+        return dict(
+            shape=list(self.shape), num_classes=self.num_classes, ch=self.ch, emb_dim=self.emb_dim
+        )
 
-    def forward(self, x:Tensor, t:Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"the classifier was built for inputs of shape {self.shape}, got {tuple(x.shape[1:])}")
+            raise ValueError(
+                f"the classifier was built for inputs of shape {self.shape}, got "
+                f"{tuple(x.shape[1:])}"
+            )
         e = self.t_mlp(sinusoidal_embedding(t.to(x.device), self.emb_dim).to(x.dtype))
         pad = (...,) + (None,) * (x.ndim - 2)
         h = self.inp(x) + self.emb1(e)[pad]
@@ -63,16 +87,26 @@ class NoisyClassifier(nn.Module):
 
 # %% ../nbs/13_classifier_guidance.ipynb #c8a08228
 class NoisyClassifyTask(Task):
-    "Cross-entropy of p_φ(y | x_t, t) on x_t drawn from the forward process of the run's schedule, at t ~ U{1, T}."
+    """Cross-entropy of p_φ(y | x_t, t) on x_t drawn from the forward process of the run's schedule,
+    at t ~ U{1, T}."""
+
     name = 'noisy_classify'
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         if y is None or y.shape != X.shape[:1]:
-            raise BookValueError(f"a classifier needs one label per sample, got {None if y is None else tuple(y.shape)} for {len(X)} samples",
-                                 "pass data=(X, labels) or a labelled dataset")
+            raise BookValueError(
+                "a classifier needs one label per sample, got "
+                f"{None if y is None else tuple(y.shape)} for {len(X)} samples",
+                "pass data=(X, labels) or a labelled dataset",
+            )
         super().prepare(tr, X, y)
 
     def build(self, tr) -> nn.Module:
-        return NoisyClassifier(tuple(tr.X.shape[1:]), default(tr.cfg.num_classes, int(tr.y.max()) + 1), **{**tr.cfg.model, **tr.cfg.model_overrides})
+        return NoisyClassifier(
+            tuple(tr.X.shape[1:]),
+            default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+            **{**tr.cfg.model, **tr.cfg.model_overrides},
+        )
 
     def loss(self, tr) -> Tensor:
         g, B = tr.gen, tr.cfg.batch_size
@@ -82,87 +116,155 @@ class NoisyClassifyTask(Task):
         eps = torch.randn(x0.shape, generator=g, device=g.device, dtype=x0.dtype)
         return F.cross_entropy(tr.model(q_sample(tr.sched, x0, t, eps), t), y)
 
+
 register_task(NoisyClassifyTask())
 BUILDERS['noisy_classifier'] = lambda config: NoisyClassifier(**config)
 
-def noisy_classifier_recipe(sched:Schedule,       # the schedule of the diffusion model it will guide
-                            data:str='digits',    # a labelled dataset
-                            steps:int=4000, batch_size:int=256, lr:float=2e-3, seed:int=0,
-                            ch:int=32, emb_dim:int=64, # the network's width and time-embedding size
-                           ) -> TrainConfig:
-    "The training run of a noise-aware classifier for `sched`'s noise levels: AdamW, one-cycle learning rate, no EMA."
-    return TrainConfig(task='noisy_classify', data=data, model=dict(ch=ch, emb_dim=emb_dim), schedule=sched.config(), steps=steps,
-                       batch_size=batch_size, lr=lr, weight_decay=1e-4, lr_schedule='onecycle', pct_start=0.1, warmup=0, grad_clip=None,
-                       ema_decay=0.0, seed=seed)
+
+def noisy_classifier_recipe(
+    sched: Schedule,  # the schedule of the diffusion model it will guide
+    data: str = 'digits',  # a labelled dataset
+    steps: int = 4000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    ch: int = 32,
+    emb_dim: int = 64,  # the network's width and time-embedding size
+) -> TrainConfig:
+    """The training run of a noise-aware classifier for `sched`'s noise levels: AdamW, one-cycle
+    learning rate, no EMA."""
+    return TrainConfig(
+        task='noisy_classify',
+        data=data,
+        model=dict(ch=ch, emb_dim=emb_dim),
+        schedule=sched.config(),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=1e-4,
+        lr_schedule='onecycle',
+        pct_start=0.1,
+        warmup=0,
+        grad_clip=None,
+        ema_decay=0.0,
+        seed=seed,
+    )
 
 # %% ../nbs/13_classifier_guidance.ipynb #1c813dc0
-def classifier_grad(clf,            # a callable (x_t, t) -> class logits
-                    x:Tensor,       # x_t, shape (B, ...)
-                    t:Tensor,       # times, shape (B,)
-                    y:Tensor,       # target classes, shape (B,)
-                   ) -> Tensor:
+def classifier_grad(
+    clf,  # a callable (x_t, t) -> class logits
+    x: Tensor,  # x_t, shape (B, ...)
+    t: Tensor,  # times, shape (B,)
+    y: Tensor,  # target classes, shape (B,)
+) -> Tensor:
     "∇_{x_t} log p_φ(y | x_t, t), by backpropagation through the classifier."
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         logp = F.log_softmax(clf(x, t), -1)
-        if y.shape != (len(x),): raise ValueError(f"y must hold one class per sample, shape ({len(x)},), got {tuple(y.shape)}")
+        if y.shape != (len(x),):
+            raise ValueError(
+                f"y must hold one class per sample, shape ({len(x)},), got {tuple(y.shape)}"
+            )
         sel = logp[torch.arange(len(x), device=x.device), y.to(x.device)]
         return torch.autograd.grad(sel.sum(), x)[0]
 
 # %% ../nbs/13_classifier_guidance.ipynb #5c9227fa
 class ClassifierGuidance:
     "A denoiser whose noise prediction is pushed along γ ∇ log p_φ(y | x_t, t)."
-    def __init__(self,
-                 denoiser,             # any callable (x_t, t) -> prediction
-                 classifier,           # a callable (x_t, t) -> class logits, trained on noisy inputs
-                 sched:Schedule,       # the schedule of the diffusion model
-                 y:Tensor|int,         # the target class: one per sample, or one for all
-                 gamma:float=1.0,      # guidance weight γ: 0 ignores the classifier, 1 is Bayes' rule, > 1 sharpens
-                 pred:str='eps',       # the prediction type of `denoiser` (and of this wrapper)
-                ):
+
+    def __init__(
+        self,
+        denoiser,  # any callable (x_t, t) -> prediction
+        classifier,  # a callable (x_t, t) -> class logits, trained on noisy inputs
+        sched: Schedule,  # the schedule of the diffusion model
+        y: Tensor | int,  # the target class: one per sample, or one for all
+        gamma: float = 1.0,  # guidance weight γ: 0 ignores the classifier, 1 is Bayes' rule
+        pred: str = 'eps',  # the prediction type of `denoiser` (and of this wrapper)
+    ):
         check_pred(pred)
         trained_for = getattr(classifier, 'schedule_config', None)
         if trained_for is not None and trained_for != sched.config():
-            raise ValueError(f"the classifier was trained on the noise levels of {trained_for}, but the model uses {sched.config()}: "
-                             "train the classifier with the model's schedule (get_noisy_classifier(sched=...))")
+            raise ValueError(
+                f"the classifier was trained on the noise levels of {trained_for}, but the model "
+                f"uses {sched.config()}: "
+                "train the classifier with the model's schedule "
+                "(get_noisy_classifier(sched=...))"
+            )
         y = torch.as_tensor(y).long()
         K = getattr(classifier, 'num_classes', None)
         if y.ndim > 1 or (K is not None and y.numel() and (y.min() < 0 or y.max() >= K)):
-            raise ValueError(f"the target class(es) must be one label or one per sample in [0, {K - 1}], got {y.tolist()}")
-        self.denoiser, self.classifier, self.sched, self.y, self.gamma, self.pred = denoiser, classifier, sched, y, gamma, pred
+            raise ValueError(
+                f"the target class(es) must be one label or one per sample in [0, {K - 1}], got "
+                f"{y.tolist()}"
+            )
+        self.denoiser, self.classifier, self.sched, self.y, self.gamma, self.pred = (
+            denoiser,
+            classifier,
+            sched,
+            y,
+            gamma,
+            pred,
+        )
 
     def parameters(self):
         "The wrapped denoiser's parameters (the samplers read the device from them)."
         p = getattr(self.denoiser, 'parameters', None)
         return p() if callable(p) else iter(())
 
-    def __call__(self, x:Tensor, t:Tensor) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         out = self.denoiser(x, t)
-        if self.gamma == 0: return out
+        if self.gamma == 0:
+            return out
         y = self.y.to(x.device)
-        if y.ndim == 1 and len(y) != len(x): raise ValueError(f"got {len(y)} target classes for a batch of {len(x)}: pass one class, or one per sample")
+        if y.ndim == 1 and len(y) != len(x):
+            raise ValueError(
+                f"got {len(y)} target classes for a batch of {len(x)}: pass one class, or one per "
+                "sample"
+            )
         y = y.expand(len(x))
-        score = eps_to_score(self.sched, pred_to_eps(self.sched, x, t, out, self.pred), t)          # ∇ log p(x_t)
-        score = score + self.gamma * classifier_grad(self.classifier, x, t, y).to(score.dtype)      # + γ ∇ log p_φ(y | x_t)
+        score = eps_to_score(
+            self.sched, pred_to_eps(self.sched, x, t, out, self.pred), t
+        )  # ∇ log p(x_t)
+        score = score + self.gamma * classifier_grad(self.classifier, x, t, y).to(
+            score.dtype
+        )  # + γ ∇ log p_φ(y | x_t)
         eps = score_to_eps(self.sched, score, t)
-        if self.pred == 'eps': return eps
-        return training_target(self.sched, pred_to_x0(self.sched, x, t, eps, 'eps'), eps, t, self.pred)
+        if self.pred == 'eps':
+            return eps
+        return training_target(
+            self.sched, pred_to_x0(self.sched, x, t, eps, 'eps'), eps, t, self.pred
+        )
 
 # %% ../nbs/13_classifier_guidance.ipynb #86f590e0
 @torch.no_grad()
-def noisy_accuracy(clf,                  # a callable (x_t, t) -> class logits
-                   X:Tensor, y:Tensor,   # clean images x_0 and their labels
-                   sched:Schedule,       # the schedule that noises them
-                   ts:list[int],         # the times to measure at
-                   reps:int=4,           # noise draws per image and time
-                   generator:torch.Generator|None=None,
-                  ) -> Tensor:
-    "Accuracy of the classifier on x_t ~ q(x_t | x_0) at each time in ts (over reps draws of the noise), shape (len(ts),)."
+def noisy_accuracy(
+    clf,  # a callable (x_t, t) -> class logits
+    X: Tensor,
+    y: Tensor,  # clean images x_0 and their labels
+    sched: Schedule,  # the schedule that noises them
+    ts: list[int],  # the times to measure at
+    reps: int = 4,  # noise draws per image and time
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Accuracy of the classifier on x_t ~ q(x_t | x_0) at each time in ts (over reps draws of the
+    noise), shape (len(ts),)."""
     dev = next(clf.parameters()).device if callable(getattr(clf, 'parameters', None)) else X.device
     out = []
     for t in ts:
         tt = torch.full((len(X),), int(t), dtype=torch.long)
-        hits = [(clf(q_sample(sched, X, tt, torch.randn(X.shape, generator=generator)).to(dev), tt.to(dev)).argmax(1).cpu() == y).double().mean()
-                for _ in range(reps)]
+        hits = [
+            (
+                clf(
+                    q_sample(sched, X, tt, torch.randn(X.shape, generator=generator)).to(dev),
+                    tt.to(dev),
+                )
+                .argmax(1)
+                .cpu()
+                == y
+            )
+            .double()
+            .mean()
+            for _ in range(reps)
+        ]
         out.append(torch.stack(hits).mean())
     return torch.stack(out)

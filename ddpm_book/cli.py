@@ -29,194 +29,414 @@ __all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'default_threads
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
-    "A mistake on the command line: what went wrong and how to fix it (the library's `BookError`, printed as it is)."
+    """A mistake on the command line: what went wrong and how to fix it (the library's `BookError`,
+    printed as it is)."""
+
 
 class _Parser(argparse.ArgumentParser):
-    "An ArgumentParser whose errors are CLIErrors (one line, with a fix) instead of usage text and exit."
-    def error(self, message): raise CLIError(message, f"see `{self.prog} --help`")
+    """An ArgumentParser whose errors are CLIErrors (one line, with a fix) instead of usage text and
+    exit."""
+
+    def error(self, message):
+        raise CLIError(message, f"see `{self.prog} --help`")
+
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "Show defaults, except None and flags."
+
     def _get_help_string(self, action):
-        if action.default is None or isinstance(action.default, bool): return action.help
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
         return super()._get_help_string(action)
 
-def _pos_int(s:str) -> int:
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+
+def _pos_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
     return v
 
-def _unit_float(s:str) -> float:
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
-    if not 0 <= v <= 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
+
+def _unit_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
     return v
 
-def writable_file(path:str|Path, # a file the command will write
-                 ) -> Path:
+
+def writable_file(
+    path: str | Path,  # a file the command will write
+) -> Path:
     "`path` after checking, before any long work, that its folder can be created and written."
     path = Path(path).expanduser()
     blocker = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
-    if exists(blocker): raise CLIError(f"cannot write {path}: {blocker} is a file, not a folder", "choose an output path in a folder you can write")
+    if exists(blocker):
+        raise CLIError(
+            f"cannot write {path}: {blocker} is a file, not a folder",
+            "choose an output path in a folder you can write",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.parent / f'.ddpm_book-probe-{os.getpid()}'
-        probe.write_bytes(b''); probe.unlink()
+        probe.write_bytes(b'')
+        probe.unlink()
     except OSError as e:
-        raise CLIError(f"cannot write {path} ({e.strerror or e})", "choose an output path in a folder you can write") from e
-    if path.is_dir(): raise CLIError(f"{path} is a folder", "give a file name, e.g. samples.png")
+        raise CLIError(
+            f"cannot write {path} ({e.strerror or e})",
+            "choose an output path in a folder you can write",
+        ) from e
+    if path.is_dir():
+        raise CLIError(f"{path} is a folder", "give a file name, e.g. samples.png")
     return path
 
 # %% ../nbs/10_cli.ipynb #2588f6f3
-def default_threads() -> int|None:
-    "The CLI's thread count when --threads is not given: CPUs available minus one (at least 1); None to leave torch's (torchrun, OMP_NUM_THREADS)."
-    if 'OMP_NUM_THREADS' in os.environ or 'LOCAL_WORLD_SIZE' in os.environ: return None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+def default_threads() -> int | None:
+    """The CLI's thread count when --threads is not given: CPUs available minus one (at least 1);
+    None to leave torch's (torchrun, OMP_NUM_THREADS)."""
+    if 'OMP_NUM_THREADS' in os.environ or 'LOCAL_WORLD_SIZE' in os.environ:
+        return None
+    cpus = (
+        len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    )
     return max(1, cpus - 1)
 
+
 class _Names:
-    "Choices that are looked up only when argparse needs them: to check a value, or for a help text."
-    def __init__(self, names:Callable[[], list], # returns the names
-                ): self.names = names
-    def __iter__(self): return iter(self.names())
-    def __contains__(self, x) -> bool: return x in self.names()
+    """Choices that are looked up only when argparse needs them: to check a value, or for a help
+    text."""
+
+    def __init__(
+        self,
+        names: Callable[[], list],  # returns the names
+    ):
+        self.names = names
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __contains__(self, x) -> bool:
+        return x in self.names()
+
 
 def _recipes() -> dict:
-    "The book's recipes by name (`ddpm_book.experiments.RECIPES`), imported at first use: they import Part IV."
+    """The book's recipes by name (`ddpm_book.experiments.RECIPES`), imported at first use: they
+    import Part IV."""
     from ddpm_book.experiments import RECIPES
+
     return RECIPES
 
-def _add_run_options(p:argparse.ArgumentParser, bar:str='no progress bar'):
+
+def _add_run_options(p: argparse.ArgumentParser, bar: str = 'no progress bar'):
     "Where and how quietly a command runs: --device, --threads, --quiet (every command has them)."
-    p.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    p.add_argument('--threads', type=_pos_int, default=None,
-                   help='CPU threads for torch\'s operations (default: one less than the CPUs this process may use, at least 1; '
-                        'under torchrun or with OMP_NUM_THREADS set, that setting). The default leaves a CPU free because one busy '
-                        'CPU made the 2-thread training step 10x slower in benchmarks/threads.py, while 1 thread instead of 2 costs '
-                        'at most 1.5x on an idle 2-CPU machine; pass --threads N to use N')
+    p.add_argument(
+        '--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)"
+    )
+    p.add_argument(
+        '--threads',
+        type=_pos_int,
+        default=None,
+        help='CPU threads for torch\'s operations (default: one less than the CPUs this '
+        'process may use, at least 1; '
+        'under torchrun or with OMP_NUM_THREADS set, that setting). The default '
+        'leaves a CPU free because one busy '
+        'CPU made the 2-thread training step 10x slower in benchmarks/threads.py, '
+        'while 1 thread instead of 2 costs '
+        'at most 1.5x on an idle 2-CPU machine; pass --threads N to use N',
+    )
     p.add_argument('--quiet', action='store_true', help=bar)
 
-def _add_sampling_options(p:argparse.ArgumentParser, n:int):
-    "What to sample from and how: --ckpt, --n, --sampler and its options, --seed (sample and eval have them)."
+
+def _add_sampling_options(p: argparse.ArgumentParser, n: int):
+    """What to sample from and how: --ckpt, --n, --sampler and its options, --seed (sample and eval
+    have them)."""
     p.add_argument('--ckpt', default='runs/digits', help='checkpoint folder')
     p.add_argument('--n', type=_pos_int, default=n, help='number of samples')
-    p.add_argument('--sampler', choices=SAMPLERS, default='ddpm',
-                   help='ddpm: all T steps (Algorithm 2); ddim: fewer steps; dpmpp_2m: DPM-Solver++(2M), the fewest; dpmpp_2m_sde: its stochastic variant (chapter 05)')
-    p.add_argument('--steps', type=_pos_int, default=None, help='network calls of ddim / dpmpp_2m* (default: min(50, T) / min(20, T - 1))')
-    p.add_argument('--eta', type=_unit_float, default=0.0, help='DDIM noise level: 0 deterministic, 1 DDPM-like')
-    p.add_argument('--spacing', choices=SPACINGS, default=None, help="which times ddim / dpmpp_2m* visit (default: 'trailing' / 'linspace')")
-    p.add_argument('--var-type', choices=VAR_TYPES, default='fixed_small', help='DDPM reverse variance: σ_q²(t) (fixed_small) or β_t (fixed_large)')
-    p.add_argument('--clip-x0', type=float, default=None, metavar='C', help='clip the predicted x̂_0 to [-C, C] at every step (1 for images)')
-    p.add_argument('--dynamic-threshold', type=_unit_float, default=None, metavar='P',
-                   help="Imagen's dynamic thresholding of x̂_0 at the quantile P, e.g. 0.995")
+    p.add_argument(
+        '--sampler',
+        choices=SAMPLERS,
+        default='ddpm',
+        help='ddpm: all T steps (Algorithm 2); ddim: fewer steps; dpmpp_2m: '
+        'DPM-Solver++(2M), the fewest; dpmpp_2m_sde: its stochastic variant '
+        '(chapter 05)',
+    )
+    p.add_argument(
+        '--steps',
+        type=_pos_int,
+        default=None,
+        help='network calls of ddim / dpmpp_2m* (default: min(50, T) / min(20, T - 1))',
+    )
+    p.add_argument(
+        '--eta',
+        type=_unit_float,
+        default=0.0,
+        help='DDIM noise level: 0 deterministic, 1 DDPM-like',
+    )
+    p.add_argument(
+        '--spacing',
+        choices=SPACINGS,
+        default=None,
+        help="which times ddim / dpmpp_2m* visit (default: 'trailing' / 'linspace')",
+    )
+    p.add_argument(
+        '--var-type',
+        choices=VAR_TYPES,
+        default='fixed_small',
+        help='DDPM reverse variance: σ_q²(t) (fixed_small) or β_t (fixed_large)',
+    )
+    p.add_argument(
+        '--clip-x0',
+        type=float,
+        default=None,
+        metavar='C',
+        help='clip the predicted x̂_0 to [-C, C] at every step (1 for images)',
+    )
+    p.add_argument(
+        '--dynamic-threshold',
+        type=_unit_float,
+        default=None,
+        metavar='P',
+        help="Imagen's dynamic thresholding of x̂_0 at the quantile P, e.g. 0.995",
+    )
     p.add_argument('--seed', type=int, default=0, help='random seed of the starting noise')
 
-def sampling_options(a:argparse.Namespace) -> dict:
+
+def sampling_options(a: argparse.Namespace) -> dict:
     "The `sample` options that the flags set (only those given), for `draw` and the metrics file."
     opts = dict(spacing=a.spacing, clip_x0=a.clip_x0, dynamic_threshold=a.dynamic_threshold)
-    if a.var_type != 'fixed_small': opts['var_type'] = a.var_type
+    if a.var_type != 'fixed_small':
+        opts['var_type'] = a.var_type
     return {k: v for k, v in opts.items() if exists(v)}
+
 
 def build_parser() -> argparse.ArgumentParser:
     "The `ddpm_book` argument parser with its three commands."
-    p = _Parser(prog='ddpm_book', description='Train, sample and evaluate DDPMs (Ho et al. 2020) on the bundled digits and beyond.',
-                epilog='Run `ddpm_book COMMAND --help` for the options of a command.')
+    p = _Parser(
+        prog='ddpm_book',
+        description='Train, sample and evaluate DDPMs (Ho et al. 2020) on the bundled digits and '
+        'beyond.',
+        epilog='Run `ddpm_book COMMAND --help` for the options of a command.',
+    )
     sub = p.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
     fmt = _Help
 
-    t = sub.add_parser('train', help='train a model (default: the digits, a few minutes on a laptop CPU)', formatter_class=fmt,
-                       description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, then write samples.png, loss.png and metrics.json. '
-                                   'Data parallel on N processes: torchrun --nproc_per_node N -m ddpm_book.cli train ... (the batch is split over them).')
-    t.add_argument('--data', choices=DATASETS, default=None, help='dataset (default: the recipe\'s, digits)')
-    t.add_argument('--recipe', choices=_Names(lambda: sorted(_recipes())), metavar='RECIPE', default=None,
-                   help='start from this recipe, one of %(choices)s (default: the one named like --data, else digits)')
+    t = sub.add_parser(
+        'train',
+        help='train a model (default: the digits, a few minutes on a laptop CPU)',
+        formatter_class=fmt,
+        description='Train a DDPM from a recipe of ddpm_book.experiments.RECIPES, '
+        'then write samples.png, loss.png and metrics.json. '
+        'Data parallel on N processes: torchrun --nproc_per_node N -m '
+        'ddpm_book.cli train ... (the batch is split over them).',
+    )
+    t.add_argument(
+        '--data', choices=DATASETS, default=None, help='dataset (default: the recipe\'s, digits)'
+    )
+    t.add_argument(
+        '--recipe',
+        choices=_Names(lambda: sorted(_recipes())),
+        metavar='RECIPE',
+        default=None,
+        help='start from this recipe, one of %(choices)s (default: the one named like '
+        '--data, else digits)',
+    )
     t.add_argument('--out', default=None, help='checkpoint folder (default: runs/<recipe>)')
     t.add_argument('--steps', type=_pos_int, help='gradient steps in all (default: the recipe\'s)')
     t.add_argument('--batch-size', type=_pos_int, help='batch size (default: the recipe\'s)')
     t.add_argument('--lr', type=float, help='learning rate (default: the recipe\'s)')
-    t.add_argument('--preset', choices=sorted(MODEL_PRESETS), help='model preset of ddpm_book.unet (default: the recipe\'s)')
-    t.add_argument('--pred', choices=PRED_TYPES, help='what the network predicts (default: the recipe\'s, eps)')
-    t.add_argument('--num-classes', type=_pos_int, help='train class-conditionally with this many classes')
-    t.add_argument('--p-uncond', type=_unit_float, help='label dropout probability for classifier-free guidance')
+    t.add_argument(
+        '--preset',
+        choices=sorted(MODEL_PRESETS),
+        help='model preset of ddpm_book.unet (default: the recipe\'s)',
+    )
+    t.add_argument(
+        '--pred', choices=PRED_TYPES, help='what the network predicts (default: the recipe\'s, eps)'
+    )
+    t.add_argument(
+        '--num-classes', type=_pos_int, help='train class-conditionally with this many classes'
+    )
+    t.add_argument(
+        '--p-uncond',
+        type=_unit_float,
+        help='label dropout probability for classifier-free guidance',
+    )
     t.add_argument('--seed', type=int, help='random seed (default: the recipe\'s, 0)')
-    t.add_argument('--data-root', default=None, help='folder with the MNIST / Fashion-MNIST / CIFAR-10 files')
-    t.add_argument('--resume', action='store_true', help='continue the run saved in --out (with more --steps)')
-    t.add_argument('--force', action='store_true', help='overwrite a checkpoint that exists in --out')
-    t.add_argument('--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps')
-    t.add_argument('--no-eval', action='store_true', help='skip the quick evaluation (metrics.json)')
+    t.add_argument(
+        '--data-root', default=None, help='folder with the MNIST / Fashion-MNIST / CIFAR-10 files'
+    )
+    t.add_argument(
+        '--resume', action='store_true', help='continue the run saved in --out (with more --steps)'
+    )
+    t.add_argument(
+        '--force', action='store_true', help='overwrite a checkpoint that exists in --out'
+    )
+    t.add_argument(
+        '--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps'
+    )
+    t.add_argument(
+        '--no-eval', action='store_true', help='skip the quick evaluation (metrics.json)'
+    )
     t.add_argument('--eval-n', type=_pos_int, default=1000, help='samples for the evaluation')
-    t.add_argument('--eval-sampler', choices=SAMPLERS, default='dpmpp_2m',
-                   help='sampler for samples.png and the evaluation (dpmpp_2m at 20 calls is within 10%% of DDPM\'s FID on the digits, chapter 09)')
-    t.add_argument('--eval-steps', type=_pos_int, default=None, help='network calls of a few-step --eval-sampler (default: 50 for ddim, 20 for dpmpp_2m)')
+    t.add_argument(
+        '--eval-sampler',
+        choices=SAMPLERS,
+        default='dpmpp_2m',
+        help='sampler for samples.png and the evaluation (dpmpp_2m at 20 calls is '
+        'within 10%% of DDPM\'s FID on the digits, chapter 09)',
+    )
+    t.add_argument(
+        '--eval-steps',
+        type=_pos_int,
+        default=None,
+        help='network calls of a few-step --eval-sampler (default: 50 for ddim, 20 for dpmpp_2m)',
+    )
     _add_run_options(t, 'no progress bars')
 
-    s = sub.add_parser('sample', help='draw samples from a checkpoint: a grid PNG and the raw samples (.npy)', formatter_class=fmt,
-                       description='Sample from a trained checkpoint; writes a picture and the raw samples as a .npy file beside it.')
+    s = sub.add_parser(
+        'sample',
+        help='draw samples from a checkpoint: a grid PNG and the raw samples (.npy)',
+        formatter_class=fmt,
+        description='Sample from a trained checkpoint; writes a picture and the '
+        'raw samples as a .npy file beside it.',
+    )
     _add_sampling_options(s, n=64)
-    s.add_argument('--out', default=None, help='picture to write (default: <ckpt>/samples-<sampler>.png); raw samples go to the same name with .npy')
+    s.add_argument(
+        '--out',
+        default=None,
+        help='picture to write (default: <ckpt>/samples-<sampler>.png); raw samples go to the '
+        'same name with .npy',
+    )
     s.add_argument('--nrow', type=_pos_int, default=8, help='images per row of the grid')
-    s.add_argument('--label', type=int, default=None, help='class label to sample (class-conditional models)')
-    s.add_argument('--guidance', type=float, default=None, help='classifier-free guidance scale γ with --label or --prompt (1: conditional, > 1: guided)')
-    s.add_argument('--prompt', default=None, help="a caption for a text-to-image model (chapter 18), e.g. '3 left of 7'")
-    s.add_argument('--ema', choices=('yes', 'no'), default='yes', help='sample with the EMA weights or the last weights')
+    s.add_argument(
+        '--label', type=int, default=None, help='class label to sample (class-conditional models)'
+    )
+    s.add_argument(
+        '--guidance',
+        type=float,
+        default=None,
+        help='classifier-free guidance scale γ with --label or --prompt (1: conditional, > 1: '
+        'guided)',
+    )
+    s.add_argument(
+        '--prompt',
+        default=None,
+        help="a caption for a text-to-image model (chapter 18), e.g. '3 left of 7'",
+    )
+    s.add_argument(
+        '--ema',
+        choices=('yes', 'no'),
+        default='yes',
+        help='sample with the EMA weights or the last weights',
+    )
     _add_run_options(s)
 
-    e = sub.add_parser('eval', help='measure sample quality beside the real-data floor; writes JSON', formatter_class=fmt,
-                       description='Sample from a checkpoint and measure the samples with ddpm_book.metrics: FID and KID on a classifier\'s features '
-                                   f'(the datasets with an evaluator: {", ".join(EVALUATORS)}) or '
-                                   'the energy distance (2-D sets), each beside its floor (real training data against the test split).')
+    e = sub.add_parser(
+        'eval',
+        help='measure sample quality beside the real-data floor; writes JSON',
+        formatter_class=fmt,
+        description='Sample from a checkpoint and measure the samples with '
+        'ddpm_book.metrics: FID and KID on a classifier\'s features '
+        f'(the datasets with an evaluator: {", ".join(EVALUATORS)}) or '
+        'the energy distance (2-D sets), each beside its floor (real '
+        'training data against the test split).',
+    )
     _add_sampling_options(e, n=1000)
-    e.add_argument('--out', default=None, help='JSON file to write (default: <ckpt>/metrics-<sampler><steps>.json)')
+    e.add_argument(
+        '--out',
+        default=None,
+        help='JSON file to write (default: <ckpt>/metrics-<sampler><steps>.json)',
+    )
     _add_run_options(e)
     return p
 
 # %% ../nbs/10_cli.ipynb #b9082ed4
-CKPT_FIX = "pass --ckpt a folder written by `ddpm_book train` (train one with `ddpm_book train --out DIR`)"
+CKPT_FIX = (
+    "pass --ckpt a folder written by `ddpm_book train` (train one with `ddpm_book train --out DIR`)"
+)
 
-def load(ckpt:str|Path, device=None, ema:bool=True) -> Pipeline:
+
+def load(ckpt: str | Path, device=None, ema: bool = True) -> Pipeline:
     "`load_pipeline` with the CLI's errors."
     p = Path(ckpt).expanduser()
-    if not p.exists(): raise CLIError(f"no checkpoint at {p}", f"train one with `ddpm_book train --out {p}`, or pass --ckpt a folder written by `ddpm_book train`")
-    try: return load_pipeline(p, ema, device)
-    except BookError as e: raise CLIError(e.msg, CKPT_FIX) from e              # the library's message, the CLI's fix
-    except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), CKPT_FIX) from e
+    if not p.exists():
+        raise CLIError(
+            f"no checkpoint at {p}",
+            f"train one with `ddpm_book train --out {p}`, or pass --ckpt a folder written by "
+            "`ddpm_book train`",
+        )
+    try:
+        return load_pipeline(p, ema, device)
+    except BookError as e:
+        raise CLIError(e.msg, CKPT_FIX) from e  # the library's message, the CLI's fix
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e), CKPT_FIX) from e
 
-def save_samples(x:torch.Tensor, path:str|Path, kind:str='image', nrow:int=8) -> Path:
+
+def save_samples(x: torch.Tensor, path: str | Path, kind: str = 'image', nrow: int = 8) -> Path:
     "A grid of images (or a scatter plot of 2-D points) as a picture file."
     path = Path(path)
-    if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise CLIError(f"cannot tell the picture format of {path}", "give the output a .png name")
+    if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
+        raise CLIError(f"cannot tell the picture format of {path}", "give the output a .png name")
     if kind == 'points':
         from matplotlib.figure import Figure
-        fig = Figure(figsize=(5, 5)); ax = fig.subplots()
-        ax.scatter(*x[:, :2].T.numpy(), s=2, alpha=0.5); ax.set_aspect('equal'); ax.set_title(f'{len(x)} samples')
+
+        fig = Figure(figsize=(5, 5))
+        ax = fig.subplots()
+        ax.scatter(*x[:, :2].T.numpy(), s=2, alpha=0.5)
+        ax.set_aspect('equal')
+        ax.set_title(f'{len(x)} samples')
         fig.savefig(path, dpi=100)
-    else: save_image_grid(x, path, nrow=nrow)
+    else:
+        save_image_grid(x, path, nrow=nrow)
     return path
 
+
 def _jsonable(v):
-    if isinstance(v, torch.Tensor): return v.tolist() if v.numel() > 1 else v.item()
-    if isinstance(v, np.ndarray): return v.tolist()
-    if isinstance(v, (np.floating, np.integer)): return v.item()
-    if isinstance(v, dict): return {k: _jsonable(w) for k, w in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(w) for w in v]
+    if isinstance(v, torch.Tensor):
+        return v.tolist() if v.numel() > 1 else v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _jsonable(w) for k, w in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(w) for w in v]
     return v
 
-def metric_kind(data:str|None) -> str|None:
-    "'image' for data with an evaluator of chapter 09 (FID, KID, classes), 'points' for the 2-D sets, else None."
-    if data in EVALUATORS: return 'image'
+
+def metric_kind(data: str | None) -> str | None:
+    """'image' for data with an evaluator of chapter 09 (FID, KID, classes), 'points' for the 2-D
+    sets, else None."""
+    if data in EVALUATORS:
+        return 'image'
     return 'points' if DATASET_INFO.get(data, {}).get('kind') == 'points' else None
 
-def _no_metric(data) -> CLIError:
-    return CLIError(f"no sample-quality metric for the data {data!r} yet (the book measures the datasets with an evaluator, "
-                    f"{', '.join(EVALUATORS)}, and the 2-D sets)",
-                    "sample with `ddpm_book sample`, pass --no-eval to `ddpm_book train`, or register an evaluator for the data "
-                    "(ddpm_book.metrics.register_evaluator)")
 
-def measure(ck:Checkpoint, x:torch.Tensor, seed:int=0,
-            info:dict|None=None, # how the samples were drawn (sampler, steps, seconds), for the table
-           ) -> tuple[dict, str]:
-    "Chapter 09's metrics of samples `x` from `ck`, beside their floors: (results, a printable table)."
+def _no_metric(data) -> CLIError:
+    return CLIError(
+        f"no sample-quality metric for the data {data!r} yet (the book measures the datasets with "
+        "an evaluator, "
+        f"{', '.join(EVALUATORS)}, and the 2-D sets)",
+        "sample with `ddpm_book sample`, pass --no-eval to `ddpm_book train`, or "
+        "register an evaluator for the data "
+        "(ddpm_book.metrics.register_evaluator)",
+    )
+
+
+def measure(
+    ck: Checkpoint,
+    x: torch.Tensor,
+    seed: int = 0,
+    info: dict | None = None,  # how the samples were drawn (sampler, steps, seconds), for the table
+) -> tuple[dict, str]:
+    """Chapter 09's metrics of samples `x` from `ck`, beside their floors: (results, a printable
+    table)."""
     name, g, info = ck.data.get('name'), torch.Generator().manual_seed(seed), info or {}
     kind = metric_kind(name)
     if kind == 'image':
@@ -230,92 +450,200 @@ def measure(ck:Checkpoint, x:torch.Tensor, seed:int=0,
         return _jsonable(res), toy_table([res])
     raise _no_metric(name)
 
-def write_metrics(ck:Checkpoint, x:torch.Tensor, out:Path,
-                  sampler:str, steps:int, seconds:float, # how the samples were drawn
-                  seed:int=0, **extra,                   # more to record (eta, train_seconds, ...)
-                 ) -> dict:
-    "Measure samples `x` of `ck` (`measure`), print the table, and write the results with how they were drawn to the JSON file `out`."
+
+def write_metrics(
+    ck: Checkpoint,
+    x: torch.Tensor,
+    out: Path,
+    sampler: str,
+    steps: int,
+    seconds: float,  # how the samples were drawn
+    seed: int = 0,
+    **extra,  # more to record (eta, train_seconds, ...)
+) -> dict:
+    """Measure samples `x` of `ck` (`measure`), print the table, and write the results with how they
+    were drawn to the JSON file `out`."""
     res, table = measure(ck, x, seed, info=dict(sampler=sampler, steps=steps, seconds=seconds))
-    meta = dict(checkpoint=str(ck.path), data=ck.data.get('name'), sampler=sampler, steps=steps, seed=seed,
-                sampling_seconds=round(seconds, 2), train_steps=ck.step, **extra)
+    meta = dict(
+        checkpoint=str(ck.path),
+        data=ck.data.get('name'),
+        sampler=sampler,
+        steps=steps,
+        seed=seed,
+        sampling_seconds=round(seconds, 2),
+        train_steps=ck.step,
+        **extra,
+    )
     out.write_text(json.dumps({**meta, **res}, indent=1))
-    print(table); print(f"wrote {out}")
+    print(table)
+    print(f"wrote {out}")
     return res
 
-def _max_eval_n(data:str) -> int|None:
-    "The most samples the floor of `data` allows (as many real training samples are needed), for data with a metric."
+
+def _max_eval_n(data: str) -> int | None:
+    """The most samples the floor of `data` allows (as many real training samples are needed), for
+    data with a metric."""
     return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
 
-def describe_sampling(sched, sampler:str, steps:int|None=None, eta:float=0.0, **opts) -> str:
+
+def describe_sampling(
+    sched, sampler: str, steps: int | None = None, eta: float = 0.0, **opts
+) -> str:
     "How samples were drawn, in words: 'DPM-Solver++(2M), 20 steps', with any options."
-    name = {'ddpm': 'DDPM', 'ddim': 'DDIM', 'dpmpp_2m': 'DPM-Solver++(2M)', 'dpmpp_2m_sde': 'SDE-DPM-Solver++(2M)'}[sampler]
-    s = f"{name}, {sampler_steps(sched, sampler, steps)} steps" + (f", eta={eta}" if sampler == 'ddim' else '')
+    name = {
+        'ddpm': 'DDPM',
+        'ddim': 'DDIM',
+        'dpmpp_2m': 'DPM-Solver++(2M)',
+        'dpmpp_2m_sde': 'SDE-DPM-Solver++(2M)',
+    }[sampler]
+    s = f"{name}, {sampler_steps(sched, sampler, steps)} steps" + (
+        f", eta={eta}" if sampler == 'ddim' else ''
+    )
     return s + ''.join(f", {k}={v}" for k, v in opts.items())
 
 # %% ../nbs/10_cli.ipynb #e617b67d
-def train_config(a:argparse.Namespace) -> tuple[TrainConfig, Path]:
+def train_config(a: argparse.Namespace) -> tuple[TrainConfig, Path]:
     "The TrainConfig and output folder that the `train` flags ask for."
     name = a.recipe or a.data or 'digits'
     out = Path(a.out or f'runs/{name}').expanduser()
-    over = {k: getattr(a, k) for k in ('steps', 'batch_size', 'lr', 'pred', 'num_classes', 'p_uncond', 'seed') if getattr(a, k) is not None}
-    if a.preset: over.update(model=a.preset, model_overrides={})
+    over = {
+        k: getattr(a, k)
+        for k in ('steps', 'batch_size', 'lr', 'pred', 'num_classes', 'p_uncond', 'seed')
+        if getattr(a, k) is not None
+    }
+    if a.preset:
+        over.update(model=a.preset, model_overrides={})
     if a.resume:
         if not (out / 'config.json').exists():
-            raise CLIError(f"nothing to resume: {out} holds no checkpoint", "drop --resume to start a new run, or point --out at the run to continue")
-        try: _, meta = read_checkpoint_config(out)
-        except (FileNotFoundError, ValueError) as e: raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
+            raise CLIError(
+                f"nothing to resume: {out} holds no checkpoint",
+                "drop --resume to start a new run, or point --out at the run to continue",
+            )
+        try:
+            _, meta = read_checkpoint_config(out)
+        except (FileNotFoundError, ValueError) as e:
+            raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
         base = TrainConfig.from_dict(meta['train'])
     else:
         recipes = _recipes()
         base = recipes[a.recipe or (a.data if a.data in recipes else 'digits')]
-        if a.data: over['data'] = a.data
-    try: cfg = base.replace(**over)
-    except ValueError as e: raise CLIError(str(e), "see `ddpm_book train --help`") from e
-    if cfg.task == TEXT_TASK and not a.resume:                  # chapter 18: its VAE and CLIP from the store beside --out
-        from ddpm_book.stable_diffusion import with_parts_root  # Part IV, already imported with the recipes
+        if a.data:
+            over['data'] = a.data
+    try:
+        cfg = base.replace(**over)
+    except ValueError as e:
+        raise CLIError(str(e), "see `ddpm_book train --help`") from e
+    if (
+        cfg.task == TEXT_TASK and not a.resume
+    ):  # chapter 18: its VAE and CLIP from the store beside --out
+        # Part IV, already imported with the recipes
+        from ddpm_book.stable_diffusion import with_parts_root
+
         cfg = with_parts_root(cfg, out.parent)
     return cfg, out
 
-def _read_data(cfg:TrainConfig, root:str) -> tuple:
-    "The training split of cfg.data from the folder `root` (--data-root), with the CLI's error."
-    try: return get_dataset(cfg.data, 'train', root)
-    except (FileNotFoundError, ValueError) as e: raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
 
-def cmd_train(a:argparse.Namespace) -> int:
-    "ddpm_book train: train, save, sample and (unless --no-eval) evaluate; under torchrun, every process trains its share of each batch and rank 0 goes on alone."
+def _read_data(cfg: TrainConfig, root: str) -> tuple:
+    "The training split of cfg.data from the folder `root` (--data-root), with the CLI's error."
+    try:
+        return get_dataset(cfg.data, 'train', root)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    """ddpm_book train: train, save, sample and (unless --no-eval) evaluate; under torchrun, every
+    process trains its share of each batch and rank 0 goes on alone."""
     cfg, out = train_config(a)
-    if out.exists() and not out.is_dir(): raise CLIError(f"--out {out} is a file", "choose a folder name for --out")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file", "choose a folder name for --out")
     if (out / 'config.json').exists() and not (a.resume or a.force):
-        raise CLIError(f"{out} already holds a checkpoint", "add --resume to continue it, --force to overwrite it, or choose another --out")
-    for f in ('config.json', 'samples.png', 'loss.png', 'metrics.json'): writable_file(out / f)
+        raise CLIError(
+            f"{out} already holds a checkpoint",
+            "add --resume to continue it, --force to overwrite it, or choose another --out",
+        )
+    for f in ('config.json', 'samples.png', 'loss.png', 'metrics.json'):
+        writable_file(out / f)
     limit = _max_eval_n(cfg.data)
     if not a.no_eval and exists(limit) and a.eval_n > limit:
-        raise CLIError(f"--eval-n {a.eval_n} exceeds the {limit} training samples the floor needs", f"use --eval-n {limit} or fewer")
+        raise CLIError(
+            f"--eval-n {a.eval_n} exceeds the {limit} training samples the floor needs",
+            f"use --eval-n {limit} or fewer",
+        )
     env, dev = torchrun_env(), get_device(a.device)
-    procs = f" × {env['world_size']} processes (torchrun, {cfg.batch_size / env['world_size']:g} samples each)" if exists(env) else ''
+    procs = (
+        f" × {env['world_size']} processes (torchrun, {cfg.batch_size / env['world_size']:g} "
+        "samples each)"
+        if exists(env)
+        else ''
+    )
     if not env or env['rank'] == 0:
-        print(f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, {cfg.steps} steps of batch {cfg.batch_size}, "
-              f"pred={cfg.pred}, on {dev} ({torch.get_num_threads()} threads){procs} -> {out}", flush=True)
+        print(
+            f"ddpm_book train: {cfg.data}, model {cfg.model!r} {cfg.model_overrides or ''}, "
+            f"{cfg.steps} steps of batch {cfg.batch_size}, "
+            f"pred={cfg.pred}, on {dev} ({torch.get_num_threads()} threads){procs} -> {out}",
+            flush=True,
+        )
     try:
-        with distributed(dev) as dev:                                       # under torchrun: with the other processes (gloo or nccl)
-            data = on_all_ranks('read the training data', lambda: _read_data(cfg, a.data_root), DATA_FIX) if a.data_root else None
-            tr = train(cfg, out=out, resume=out if a.resume else None, device=dev, data=data, show_progress=not a.quiet, ckpt_every=a.ckpt_every)
-    except BookError: raise                                                 # it names its fix
-    except FileNotFoundError as e: raise CLIError(str(e), "pass --data-root with the dataset's files, or train on the bundled digits") from e
-    except ValueError as e: raise CLIError(str(e), "see `ddpm_book train --help`") from e
-    if tr.rank: return 0                                                    # the other processes are done; rank 0 samples and measures
+        with distributed(dev) as dev:  # under torchrun: with the other processes (gloo or nccl)
+            data = (
+                on_all_ranks(
+                    'read the training data', lambda: _read_data(cfg, a.data_root), DATA_FIX
+                )
+                if a.data_root
+                else None
+            )
+            tr = train(
+                cfg,
+                out=out,
+                resume=out if a.resume else None,
+                device=dev,
+                data=data,
+                show_progress=not a.quiet,
+                ckpt_every=a.ckpt_every,
+            )
+    except BookError:
+        raise  # it names its fix
+    except FileNotFoundError as e:
+        raise CLIError(
+            str(e), "pass --data-root with the dataset's files, or train on the bundled digits"
+        ) from e
+    except ValueError as e:
+        raise CLIError(str(e), "see `ddpm_book train --help`") from e
+    if tr.rank:
+        return 0  # the other processes are done; rank 0 samples and measures
     n_avg = min(100, len(tr.losses))
-    print(f"trained {tr.step} steps in {tr.wall_time:.0f} s (loss, mean of the last {n_avg} steps: {np.mean(tr.losses[-n_avg:]):.4f}); checkpoint: {out}")
+    print(
+        f"trained {tr.step} steps in {tr.wall_time:.0f} s (loss, mean of the last {n_avg} steps: "
+        f"{np.mean(tr.losses[-n_avg:]):.4f}); checkpoint: {out}"
+    )
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 3.2)); plot_losses(tr.losses, ax=fig.subplots(), title=f'{cfg.data}: L_simple'); fig.tight_layout()
+
+    fig = Figure(figsize=(6, 3.2))
+    plot_losses(tr.losses, ax=fig.subplots(), title=f'{cfg.data}: L_simple')
+    fig.tight_layout()
     fig.savefig(out / 'loss.png', dpi=100)
-    pipe = load(out, dev)                                                   # once, for all the samples below
-    if pipe.takes_text:                                                     # a grid of 8 prompts × 8 seeds; measured in chapter 18
+    pipe = load(out, dev)  # once, for all the samples below
+    if pipe.takes_text:  # a grid of 8 prompts × 8 seeds; measured in chapter 18
         prompts = [caption(i, (3 * i + 1) % 10) for i in range(8)]
-        x = torch.cat([pipe(8, sampler='ddim', steps=a.eval_steps or 50, seed=i, show_progress=False, prompt=p)
-                       for i, p in enumerate(prompts)])
+        x = torch.cat(
+            [
+                pipe(
+                    8,
+                    sampler='ddim',
+                    steps=a.eval_steps or 50,
+                    seed=i,
+                    show_progress=False,
+                    prompt=p,
+                )
+                for i, p in enumerate(prompts)
+            ]
+        )
         save_samples(x, out / 'samples.png', 'image')
-        print(f"wrote {out / 'samples.png'} (rows: {', '.join(prompts)}) and {out / 'loss.png'}; measure the pipeline with chapter 18's `measure`")
+        print(
+            f"wrote {out / 'samples.png'} (rows: {', '.join(prompts)}) and {out / 'loss.png'}; "
+            "measure the pipeline with chapter 18's `measure`"
+        )
         return 0
     n = 64 if a.no_eval or not exists(limit) else max(a.eval_n, 64)
     t0 = time.time()
@@ -324,50 +652,109 @@ def cmd_train(a:argparse.Namespace) -> int:
     ck = pipe.ck
     save_samples(x[:64], out / 'samples.png', pipe.kind)
     print(f"wrote {out / 'samples.png'} and {out / 'loss.png'}")
-    if not a.no_eval and not exists(limit): print(f"ddpm_book: note: {_no_metric(cfg.data).msg}; metrics.json not written", file=sys.stderr)
+    if not a.no_eval and not exists(limit):
+        print(
+            f"ddpm_book: note: {_no_metric(cfg.data).msg}; metrics.json not written",
+            file=sys.stderr,
+        )
     elif not a.no_eval:
         steps = sampler_steps(ck.schedule, a.eval_sampler, a.eval_steps)
-        write_metrics(ck, x[:a.eval_n], out / 'metrics.json', a.eval_sampler, steps, secs, seed=0, train_seconds=round(tr.wall_time, 1))
+        write_metrics(
+            ck,
+            x[: a.eval_n],
+            out / 'metrics.json',
+            a.eval_sampler,
+            steps,
+            secs,
+            seed=0,
+            train_seconds=round(tr.wall_time, 1),
+        )
     return 0
 
 # %% ../nbs/10_cli.ipynb #31c0dc21
-def cmd_sample(a:argparse.Namespace) -> int:
+def cmd_sample(a: argparse.Namespace) -> int:
     "ddpm_book sample: a picture of samples and the raw samples (.npy)."
     pipe = load(a.ckpt, a.device, ema=a.ema == 'yes')
     out = writable_file(a.out or pipe.path / f'samples-{a.sampler}.png')
-    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise CLIError(f"cannot tell the picture format of {out}", "give --out a .png name")
-    text, fix, K = pipe.takes_text, "pass --prompt '3 left of 7' (and --guidance γ)", pipe.num_classes
+    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
+        raise CLIError(f"cannot tell the picture format of {out}", "give --out a .png name")
+    text, fix, K = (
+        pipe.takes_text,
+        "pass --prompt '3 left of 7' (and --guidance γ)",
+        pipe.num_classes,
+    )
     if text and (exists(a.label) or a.prompt is None):
-        raise CLIError(f"{pipe.path} is a text-to-image model: it takes --prompt" + (", not --label" if exists(a.label) else ''), fix)
+        raise CLIError(
+            f"{pipe.path} is a text-to-image model: it takes --prompt"
+            + (", not --label" if exists(a.label) else ''),
+            fix,
+        )
     if not text and exists(a.prompt):
-        raise CLIError(f"{pipe.path} takes no text, so --prompt cannot be used: " + (f"it takes --label K (0..{K - 1})" if K else "it is unconditional"),
-                       "drop --prompt" + (", pass --label K" if K else '') + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)")
+        raise CLIError(
+            f"{pipe.path} takes no text, so --prompt cannot be used: "
+            + (f"it takes --label K (0..{K - 1})" if K else "it is unconditional"),
+            "drop --prompt"
+            + (", pass --label K" if K else '')
+            + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)",
+        )
     t0 = time.time()
     opts = sampling_options(a)
     given = dict(prompt=a.prompt) if text else dict(label=a.label)
-    x = pipe(a.n, sampler=a.sampler, steps=a.steps, eta=a.eta, seed=a.seed, guidance=a.guidance,
-             show_progress=not a.quiet, **given, **opts)
+    x = pipe(
+        a.n,
+        sampler=a.sampler,
+        steps=a.steps,
+        eta=a.eta,
+        seed=a.seed,
+        guidance=a.guidance,
+        show_progress=not a.quiet,
+        **given,
+        **opts,
+    )
     save_samples(x, out, pipe.kind, a.nrow)
     np.save(out.with_suffix('.npy'), x.numpy())
     what = describe_sampling(pipe.schedule, a.sampler, a.steps, a.eta, **opts)
-    cond = '' if a.label is None else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
-    if text: cond = f", prompt {a.prompt!r}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
-    print(f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) in {time.time() - t0:.1f} s")
+    cond = (
+        ''
+        if a.label is None
+        else f", label {a.label}" + ('' if a.guidance is None else f", guidance γ={a.guidance}")
+    )
+    if text:
+        cond = f", prompt {a.prompt!r}" + (
+            '' if a.guidance is None else f", guidance γ={a.guidance}"
+        )
+    print(
+        f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) "
+        f"in {time.time() - t0:.1f} s"
+    )
     return 0
 
 # %% ../nbs/10_cli.ipynb #530b59aa
-def cmd_eval(a:argparse.Namespace) -> int:
+def cmd_eval(a: argparse.Namespace) -> int:
     "ddpm_book eval: sample, measure beside the floor, print and write JSON."
     pipe = load(a.ckpt, a.device)
     ck = pipe.ck
     steps = sampler_steps(ck.schedule, a.sampler, a.steps)
     out = writable_file(a.out or ck.path / f"metrics-{a.sampler}{steps}.json")
     limit = _max_eval_n(ck.data.get('name'))
-    if exists(limit) and a.n > limit: raise CLIError(f"--n {a.n} exceeds the {limit} training samples the floor needs", f"use --n {limit} or fewer")
-    if not exists(limit): raise _no_metric(ck.data.get('name'))
+    if exists(limit) and a.n > limit:
+        raise CLIError(
+            f"--n {a.n} exceeds the {limit} training samples the floor needs",
+            f"use --n {limit} or fewer",
+        )
+    if not exists(limit):
+        raise _no_metric(ck.data.get('name'))
     t0 = time.time()
     opts = sampling_options(a)
-    x = pipe(a.n, sampler=a.sampler, steps=a.steps, eta=a.eta, seed=a.seed, show_progress=not a.quiet, **opts)
+    x = pipe(
+        a.n,
+        sampler=a.sampler,
+        steps=a.steps,
+        eta=a.eta,
+        seed=a.seed,
+        show_progress=not a.quiet,
+        **opts,
+    )
     secs = time.time() - t0
     write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta, **opts)
     return 0
@@ -375,26 +762,41 @@ def cmd_eval(a:argparse.Namespace) -> int:
 # %% ../nbs/10_cli.ipynb #56ac511f
 COMMANDS = {'train': cmd_train, 'sample': cmd_sample, 'eval': cmd_eval}
 
-def main(argv:list[str]|None=None, # the arguments (default: sys.argv[1:])
-        ) -> int:
+
+def main(
+    argv: list[str] | None = None,  # the arguments (default: sys.argv[1:])
+) -> int:
     "The `ddpm_book` command line; returns the exit code."
     parser, cmd, prev_threads = build_parser(), None, torch.get_num_threads()
     try:
         a = parser.parse_args(argv)
         cmd = a.command
-        if cmd is None: raise CLIError("no command given", "run `ddpm_book train` (the main job), or see `ddpm_book --help`")
+        if cmd is None:
+            raise CLIError(
+                "no command given",
+                "run `ddpm_book train` (the main job), or see `ddpm_book --help`",
+            )
         threads = a.threads or default_threads()
-        if threads: torch.set_num_threads(threads)
+        if threads:
+            torch.set_num_threads(threads)
         return COMMANDS[cmd](a) or 0
-    except SystemExit as e: return e.code if isinstance(e.code, int) else 0        # --help
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 0  # --help
     except KeyboardInterrupt as e:
-        print(f"ddpm_book: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr); return 130
+        print(f"ddpm_book: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 130
     except (BookError, ValueError, TypeError, OSError) as e:
-        if os.environ.get('DDPM_BOOK_DEBUG'): raise
-        if not isinstance(e, BookError): e = CLIError(str(e), f"see `ddpm_book {cmd or ''} --help`".replace('  ', ' '))
+        if os.environ.get('DDPM_BOOK_DEBUG'):
+            raise
+        if not isinstance(e, BookError):
+            e = CLIError(str(e), f"see `ddpm_book {cmd or ''} --help`".replace('  ', ' '))
         print(f"ddpm_book: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    finally: torch.set_num_threads(prev_threads)          # a caller in the same process (a notebook, a test) keeps its setting
+    finally:
+        torch.set_num_threads(
+            prev_threads
+        )  # a caller in the same process (a notebook, a test) keeps its setting
 
 # %% ../nbs/10_cli.ipynb #370fc9fa
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
+if __name__ == '__main__' and '__file__' in globals():
+    sys.exit(main())

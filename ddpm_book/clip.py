@@ -9,7 +9,15 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from .utils import exists, BookValueError
 from .unet import ConvBlock, Attention, Downsample, group_norm, sinusoidal_embedding
-from .data import VOCAB, CAPTION_LEN, HELD_OUT_PAIRS, tokenize, pair_tokens, allowed_pairs, caption
+from ddpm_book.data import (
+    VOCAB,
+    CAPTION_LEN,
+    HELD_OUT_PAIRS,
+    tokenize,
+    pair_tokens,
+    allowed_pairs,
+    caption,
+)
 from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
 
@@ -19,267 +27,464 @@ __all__ = ['ImageEncoder', 'FeedForward', 'TransformerBlock', 'TextEncoder', 'CL
 
 # %% ../nbs/16_clip.ipynb #de2ca533
 class ImageEncoder(nn.Module):
-    "f(x): canvases (B, C, H, W) in [-1, 1] to vectors (B, dim), by convolutions, residual blocks and a grid of averages."
-    def __init__(self,
-                 image_shape:tuple=(1, 28, 56), # (C, H, W) of the images it takes
-                 ch:int=16,                     # channels after the first convolution (doubled at each halving)
-                 dim:int=64,                    # D, the size of the shared space
-                 grid:tuple=(2, 4),             # the cells (rows, columns) that the last feature map is averaged over
-                 norm_groups:int=8,             # GroupNorm groups of the residual blocks
-                ):
+    """f(x): canvases (B, C, H, W) in [-1, 1] to vectors (B, dim), by convolutions, residual blocks
+    and a grid of averages."""
+
+    def __init__(
+        self,
+        image_shape: tuple = (1, 28, 56),  # (C, H, W) of the images it takes
+        ch: int = 16,  # channels after the first convolution (doubled at each halving)
+        dim: int = 64,  # D, the size of the shared space
+        grid: tuple = (
+            2,
+            4,
+        ),  # the cells (rows, columns) that the last feature map is averaged over
+        norm_groups: int = 8,  # GroupNorm groups of the residual blocks
+    ):
         super().__init__()
         self.image_shape, self.grid = tuple(image_shape), tuple(grid)
         C = self.image_shape[0]
         self.net = nn.Sequential(
             nn.Conv2d(C, ch, 3, padding=1),
-            Downsample(ch), ConvBlock(ch, 2 * ch, None, norm_groups=norm_groups),            # H/2 × W/2
-            Downsample(2 * ch), ConvBlock(2 * ch, 4 * ch, None, norm_groups=norm_groups),    # H/4 × W/4
-            group_norm(4 * ch, norm_groups), nn.SiLU(), nn.AdaptiveAvgPool2d(self.grid), nn.Flatten(),
-            nn.Linear(4 * ch * self.grid[0] * self.grid[1], dim))
+            Downsample(ch),
+            ConvBlock(ch, 2 * ch, None, norm_groups=norm_groups),  # H/2 × W/2
+            Downsample(2 * ch),
+            ConvBlock(2 * ch, 4 * ch, None, norm_groups=norm_groups),  # H/4 × W/4
+            group_norm(4 * ch, norm_groups),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(self.grid),
+            nn.Flatten(),
+            nn.Linear(4 * ch * self.grid[0] * self.grid[1], dim),
+        )
 
-    def forward(self, x:Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise BookValueError(f"the image encoder takes images of shape (B, {', '.join(map(str, self.image_shape))}), got {got}",
-                                 "pass a batch of canvases as get_dataset('mnist_pairs', split) returns them, e.g. X[:8], not X[0]")
+            raise BookValueError(
+                "the image encoder takes images of shape (B, "
+                f"{', '.join(map(str, self.image_shape))}), got {got}",
+                "pass a batch of canvases as get_dataset('mnist_pairs', split) "
+                "returns them, e.g. X[:8], not X[0]",
+            )
         return self.net(x)
 
 # %% ../nbs/16_clip.ipynb #ba2cb2a8
 class FeedForward(nn.Module):
     "The feed-forward sub-layer of a transformer block: h + W₂ GELU(W₁ LN(h)), on tokens (B, L, C)."
-    def __init__(self,
-                 width:int,    # C, the size of a token
-                 mult:int=4,   # the hidden layer has mult·C units
-                ):
+
+    def __init__(
+        self,
+        width: int,  # C, the size of a token
+        mult: int = 4,  # the hidden layer has mult·C units
+    ):
         super().__init__()
-        self.norm, self.fc1, self.fc2 = nn.LayerNorm(width), nn.Linear(width, mult * width), nn.Linear(mult * width, width)
-    def forward(self, h:Tensor) -> Tensor: return h + self.fc2(F.gelu(self.fc1(self.norm(h))))
+        self.norm, self.fc1, self.fc2 = (
+            nn.LayerNorm(width),
+            nn.Linear(width, mult * width),
+            nn.Linear(mult * width, width),
+        )
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.fc2(F.gelu(self.fc1(self.norm(h))))
 
 # %% ../nbs/16_clip.ipynb #dfe65c23
 class TransformerBlock(nn.Module):
-    "Token self-attention with a key-padding mask (chapter 06's `Attention`, layout='tokens'), then a `FeedForward`."
-    def __init__(self,
-                 width:int,      # C, the size of a token
-                 heads:int=4,    # attention heads; must divide width
-                ):
+    """Token self-attention with a key-padding mask (chapter 06's `Attention`, layout='tokens'),
+    then a `FeedForward`."""
+
+    def __init__(
+        self,
+        width: int,  # C, the size of a token
+        heads: int = 4,  # attention heads; must divide width
+    ):
         super().__init__()
         self.attn, self.ff = Attention(width, heads, None, layout='tokens'), FeedForward(width)
-    def forward(self, h:Tensor,     # tokens (B, L, C)
-                mask:Tensor,        # (B, L) bool, True for real tokens
-               ) -> Tensor: return self.ff(self.attn(h, mask=mask))
+
+    def forward(
+        self,
+        h: Tensor,  # tokens (B, L, C)
+        mask: Tensor,  # (B, L) bool, True for real tokens
+    ) -> Tensor:
+        return self.ff(self.attn(h, mask=mask))
 
 # %% ../nbs/16_clip.ipynb #5bbe1e01
-def _check_tokens(ids, mask, vocab_size:int):
-    "Token ids (B, L) and their mask, checked: integer ids in the vocabulary, a bool mask of the same shape, a real token in every row."
+def _check_tokens(ids, mask, vocab_size: int):
+    """Token ids (B, L) and their mask, checked: integer ids in the vocabulary, a bool mask of the
+    same shape, a real token in every row."""
     fix = "pass the (ids, mask) that tokenize(captions) or pair_tokens(labels) return"
-    if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.is_floating_point() or ids.dtype == torch.bool or ids.shape[1] == 0:
-        raise BookValueError(f"token ids must be an integer tensor (B, L), got {tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__}", fix)
+    if (
+        not isinstance(ids, Tensor)
+        or ids.ndim != 2
+        or ids.is_floating_point()
+        or ids.dtype == torch.bool
+        or ids.shape[1] == 0
+    ):
+        raise BookValueError(
+            "token ids must be an integer tensor (B, L), got "
+            f"{tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__}",
+            fix,
+        )
     if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise BookValueError(f"token ids must lie in 0..{vocab_size - 1} (the vocabulary VOCAB), got {int(ids.min())}..{int(ids.max())}", fix)
+        raise BookValueError(
+            f"token ids must lie in 0..{vocab_size - 1} (the vocabulary VOCAB), got "
+            f"{int(ids.min())}..{int(ids.max())}",
+            fix,
+        )
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != ids.shape:
-        got = f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, Tensor) else type(mask).__name__
-        raise BookValueError(f"the mask must be a bool tensor shaped like the ids {tuple(ids.shape)}, True for real tokens; got {got}", fix)
+        got = (
+            f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, Tensor) else type(mask).__name__
+        )
+        raise BookValueError(
+            f"the mask must be a bool tensor shaped like the ids {tuple(ids.shape)}, True for "
+            f"real tokens; got {got}",
+            fix,
+        )
     if len(ids) and not mask.any(1).all():
-        raise BookValueError(f"rows {torch.nonzero(~mask.any(1)).flatten().tolist()} of the mask have no real token", "every caption has at least <bos> and <eos>: " + fix)
+        raise BookValueError(
+            f"rows {torch.nonzero(~mask.any(1)).flatten().tolist()} of the mask have no real token",
+            "every caption has at least <bos> and <eos>: " + fix,
+        )
 
 # %% ../nbs/16_clip.ipynb #65192e1a
 class TextEncoder(nn.Module):
-    "g(c): token ids (B, L) with their mask to (the pooled vector (B, dim), the token states (B, L, width))."
-    def __init__(self,
-                 vocab_size:int=len(VOCAB), # size of the vocabulary (chapter 07's VOCAB)
-                 width:int=64,              # C, the size of a token state
-                 layers:int=2,              # N, transformer blocks
-                 heads:int=4,               # attention heads
-                 dim:int=64,                # D, the size of the shared space
-                 positions:bool=True,       # add the sinusoidal position code; False: a bag of words
-                ):
+    """g(c): token ids (B, L) with their mask to (the pooled vector (B, dim), the token states (B,
+    L, width))."""
+
+    def __init__(
+        self,
+        vocab_size: int = len(VOCAB),  # size of the vocabulary (chapter 07's VOCAB)
+        width: int = 64,  # C, the size of a token state
+        layers: int = 2,  # N, transformer blocks
+        heads: int = 4,  # attention heads
+        dim: int = 64,  # D, the size of the shared space
+        positions: bool = True,  # add the sinusoidal position code; False: a bag of words
+    ):
         super().__init__()
         self.vocab_size, self.width, self.positions = vocab_size, width, positions
         self.tok = nn.Embedding(vocab_size, width)
         self.blocks = nn.ModuleList(TransformerBlock(width, heads) for _ in range(layers))
         self.norm, self.proj = nn.LayerNorm(width), nn.Linear(width, dim, bias=False)
 
-    def forward(self, ids:Tensor,   # token ids (B, L)
-                mask:Tensor,        # (B, L) bool, True for real tokens
-               ) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        ids: Tensor,  # token ids (B, L)
+        mask: Tensor,  # (B, L) bool, True for real tokens
+    ) -> tuple[Tensor, Tensor]:
         _check_tokens(ids, mask, self.vocab_size)
-        h = self.tok(ids)                                                             # e(w_j)
-        if self.positions: h = h + sinusoidal_embedding(torch.arange(ids.shape[1], device=ids.device), self.width).to(h.dtype)  # + p_j
-        for block in self.blocks: h = block(h, mask)
-        states = self.norm(h)                                                         # s_j
+        h = self.tok(ids)  # e(w_j)
+        if self.positions:
+            h = h + sinusoidal_embedding(
+                torch.arange(ids.shape[1], device=ids.device), self.width
+            ).to(h.dtype)  # + p_j
+        for block in self.blocks:
+            h = block(h, mask)
+        states = self.norm(h)  # s_j
         m = mask[..., None].to(states.dtype)
-        return self.proj((states * m).sum(1) / m.sum(1)), states                      # W_proj · mean of the real s_j
+        return self.proj((states * m).sum(1) / m.sum(1)), states  # W_proj · mean of the real s_j
 
 # %% ../nbs/16_clip.ipynb #c9f3aa55
 class CLIP(nn.Module):
-    "An image encoder and a text encoder with a shared space of size dim and a learned temperature; forward gives the logits S (B_img, B_txt)."
-    builder = 'clip'   # how a checkpoint rebuilds it: BUILDERS['clip'](config)
-    def __init__(self,
-                 image_shape:tuple=(1, 28, 56), # (C, H, W) of the canvases
-                 ch:int=16,                     # channels of the image encoder's first convolution
-                 width:int=64,                  # C, the size of the text encoder's token states
-                 layers:int=2,                  # transformer blocks of the text encoder
-                 heads:int=4,                   # their attention heads
-                 dim:int=64,                    # D, the size of the shared space
-                 positions:bool=True,           # the text encoder adds position codes (False: a bag of words)
-                 vocab_size:int=len(VOCAB),     # size of the vocabulary
-                ):
+    """An image encoder and a text encoder with a shared space of size dim and a learned
+    temperature; forward gives the logits S (B_img, B_txt)."""
+
+    builder = 'clip'  # how a checkpoint rebuilds it: BUILDERS['clip'](config)
+
+    def __init__(
+        self,
+        image_shape: tuple = (1, 28, 56),  # (C, H, W) of the canvases
+        ch: int = 16,  # channels of the image encoder's first convolution
+        width: int = 64,  # C, the size of the text encoder's token states
+        layers: int = 2,  # transformer blocks of the text encoder
+        heads: int = 4,  # their attention heads
+        dim: int = 64,  # D, the size of the shared space
+        positions: bool = True,  # the text encoder adds position codes (False: a bag of words)
+        vocab_size: int = len(VOCAB),  # size of the vocabulary
+    ):
         super().__init__()
-        self._cfg = dict(image_shape=list(image_shape), ch=ch, width=width, layers=layers, heads=heads, dim=dim, positions=positions, vocab_size=vocab_size)
+        self._cfg = dict(
+            image_shape=list(image_shape),
+            ch=ch,
+            width=width,
+            layers=layers,
+            heads=heads,
+            dim=dim,
+            positions=positions,
+            vocab_size=vocab_size,
+        )
         self.image = ImageEncoder(image_shape, ch, dim)
         self.text = TextEncoder(vocab_size, width, layers, heads, dim, positions)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))     # θ_s = ln(1/τ), τ = 0.07 at the start
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1 / 0.07))
+        )  # θ_s = ln(1/τ), τ = 0.07 at the start
 
-    def config(self) -> dict: return dict(self._cfg)
-    @property
-    def width(self) -> int: return self.text.width      # the size of a token state: the context_dim of a U-Net that attends to them
-    @property
-    def scale(self) -> Tensor: return self.logit_scale.clamp(max=math.log(100)).exp()   # s = exp(min(θ_s, ln 100))
+    def config(self) -> dict:
+        return dict(self._cfg)
 
-    def encode_image(self, x:Tensor) -> Tensor:
+    @property
+    def width(self) -> int:
+        return (
+            self.text.width
+        )  # the size of a token state: the context_dim of a U-Net that attends to them
+
+    @property
+    def scale(self) -> Tensor:
+        return self.logit_scale.clamp(max=math.log(100)).exp()  # s = exp(min(θ_s, ln 100))
+
+    def encode_image(self, x: Tensor) -> Tensor:
         "u: unit vectors (B, dim) of canvases x (B, C, H, W)."
         return F.normalize(self.image(x), dim=-1)
 
-    def encode_text(self, ids:Tensor, mask:Tensor) -> tuple[Tensor, Tensor]:
-        "(v, states): unit vectors (B, dim) and token states (B, L, width) of captions as token ids (B, L) with their mask."
+    def encode_text(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(v, states): unit vectors (B, dim) and token states (B, L, width) of captions as token
+        ids (B, L) with their mask."""
         pooled, states = self.text(ids, mask)
         return F.normalize(pooled, dim=-1), states
 
-    def forward(self, x:Tensor, ids:Tensor, mask:Tensor) -> Tensor:
+    def forward(self, x: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
         "The logits S = s·u vᵀ of every image against every caption, (B_img, B_txt)."
         return self.scale * self.encode_image(x) @ self.encode_text(ids, mask)[0].T
 
 # %% ../nbs/16_clip.ipynb #e6f73cc3
-def clip_loss(logits:Tensor,             # S (B, B): image i against caption j
-              groups:Tensor|None=None,   # a key per row (B,): rows with equal keys are positives of each other; None: only the diagonal
-             ) -> Tensor:
-    "The symmetric InfoNCE loss of CLIP, ½(H(q, softmax of the rows) + H(q, softmax of the columns)), q uniform over each row's positives."
+def clip_loss(
+    logits: Tensor,  # S (B, B): image i against caption j
+    groups: Tensor
+    | None = None,  # a key per row (B,): rows with equal keys are positives; None: the diagonal
+) -> Tensor:
+    """The symmetric InfoNCE loss of CLIP, ½(H(q, softmax of the rows) + H(q, softmax of the
+    columns)), q uniform over each row's positives."""
     B = logits.shape[0]
-    if logits.ndim != 2 or logits.shape[1] != B: raise BookValueError(f"the logits must be a square matrix (B, B), got {tuple(logits.shape)}", "pass the logits of a batch of matched images and captions")
-    if groups is None: same = torch.eye(B, dtype=torch.bool, device=logits.device)
+    if logits.ndim != 2 or logits.shape[1] != B:
+        raise BookValueError(
+            f"the logits must be a square matrix (B, B), got {tuple(logits.shape)}",
+            "pass the logits of a batch of matched images and captions",
+        )
+    if groups is None:
+        same = torch.eye(B, dtype=torch.bool, device=logits.device)
     else:
-        if groups.shape != (B,): raise BookValueError(f"groups must hold one key per row, shape ({B},), got {tuple(groups.shape)}", "pass e.g. 10·left + right of each canvas")
-        same = groups[:, None] == groups[None, :]                                     # k ∈ P_i
-    q = same.to(logits.dtype) / same.sum(1, keepdim=True)                            # q_i(k) = 1[k ∈ P_i] / |P_i|
+        if groups.shape != (B,):
+            raise BookValueError(
+                f"groups must hold one key per row, shape ({B},), got {tuple(groups.shape)}",
+                "pass e.g. 10·left + right of each canvas",
+            )
+        same = groups[:, None] == groups[None, :]  # k ∈ P_i
+    q = same.to(logits.dtype) / same.sum(1, keepdim=True)  # q_i(k) = 1[k ∈ P_i] / |P_i|
     return (F.cross_entropy(logits, q) + F.cross_entropy(logits.T, q)) / 2
 
 # %% ../nbs/16_clip.ipynb #2dc667c4
 class CLIPTask(Task):
-    "Symmetric InfoNCE of a `CLIP` on captioned canvases: shuffled epochs of full batches, one random caption form per canvas, equal pairs as positives."
+    """Symmetric InfoNCE of a `CLIP` on captioned canvases: shuffled epochs of full batches, one
+    random caption form per canvas, equal pairs as positives."""
+
     name = 'clip'
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         if y is None or X.ndim != 4 or y.shape != (len(X), 2):
-            raise BookValueError(f"CLIP trains on canvases (N, C, H, W) with pair labels (N, 2), got X {tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
-                                 "train on data='mnist_pairs', or pass data=(canvases, [left, right] labels)")
+            raise BookValueError(
+                "CLIP trains on canvases (N, C, H, W) with pair labels (N, 2), got X "
+                f"{tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
+                "train on data='mnist_pairs', or pass data=(canvases, [left, right] labels)",
+            )
         tr.X, tr.y = X.float().to(tr.device), y.long().to(tr.device)
 
-    def build(self, tr) -> nn.Module: return CLIP(tuple(tr.X.shape[1:]), **{**tr.cfg.model, **tr.cfg.model_overrides})
+    def build(self, tr) -> nn.Module:
+        return CLIP(tuple(tr.X.shape[1:]), **{**tr.cfg.model, **tr.cfg.model_overrides})
 
     def loss(self, tr) -> Tensor:
         st, N, B = tr.task_state, len(tr.X), tr.cfg.batch_size
-        if B > N: raise BookValueError(f"batch_size={B} is larger than the {N} training canvases", "choose a smaller batch_size")
-        if st.get('pos', N) + B > N:                                                   # a new epoch: a new order
-            st['perm'], st['pos'] = torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device), 0
-        idx = st['perm'][st['pos']:st['pos'] + B]; st['pos'] += B
+        if B > N:
+            raise BookValueError(
+                f"batch_size={B} is larger than the {N} training canvases",
+                "choose a smaller batch_size",
+            )
+        if st.get('pos', N) + B > N:  # a new epoch: a new order
+            st['perm'], st['pos'] = (
+                torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device),
+                0,
+            )
+        idx = st['perm'][st['pos'] : st['pos'] + B]
+        st['pos'] += B
         lab = tr.y[idx]
-        ids, mask = pair_tokens(lab, 'random', generator=tr.gen)                       # "a left of b" or "b right of a"
-        return clip_loss(tr.model(tr.X[idx], ids, mask).float(), 10 * lab[:, 0] + lab[:, 1])   # the loss in float32 under mixed precision
+        ids, mask = pair_tokens(lab, 'random', generator=tr.gen)  # "a left of b" or "b right of a"
+        return clip_loss(
+            tr.model(tr.X[idx], ids, mask).float(), 10 * lab[:, 0] + lab[:, 1]
+        )  # the loss in float32 under mixed precision
+
 
 register_task(CLIPTask())
 BUILDERS['clip'] = lambda config: CLIP(**config)
 
 # %% ../nbs/16_clip.ipynb #f1f9c3b4
-def clip_recipe(test:bool=False,       # a tiny, short run that checks the machinery (the tests use it)
-                positions:bool=True,   # False: the bag-of-words ablation (no position codes in the text encoder)
-               ) -> TrainConfig:
-    "The book's CLIP run on the two-digit canvases (`mnist_pairs`), as a TrainConfig of the 'clip' task."
-    if test: return TrainConfig(task='clip', data='mnist_pairs', model=dict(ch=4, width=16, layers=1, heads=2, dim=16), model_overrides=dict(positions=positions),
-                                steps=20, batch_size=32, lr=2e-3, lr_schedule='onecycle', warmup=0, weight_decay=0.05, grad_clip=1.0, ema_decay=0.0)
-    return TrainConfig(task='clip', data='mnist_pairs', model=dict(ch=16, width=64, layers=2, heads=4, dim=64), model_overrides=dict(positions=positions),
-                       steps=1000, batch_size=128, lr=2e-3, lr_schedule='onecycle', warmup=0, weight_decay=0.05, grad_clip=1.0, ema_decay=0.0)
+def clip_recipe(
+    test: bool = False,  # a tiny, short run that checks the machinery (the tests use it)
+    positions: bool = True,  # False: the bag-of-words ablation (no position codes in the text)
+) -> TrainConfig:
+    """The book's CLIP run on the two-digit canvases (`mnist_pairs`), as a TrainConfig of the 'clip'
+    task."""
+    if test:
+        return TrainConfig(
+            task='clip',
+            data='mnist_pairs',
+            model=dict(ch=4, width=16, layers=1, heads=2, dim=16),
+            model_overrides=dict(positions=positions),
+            steps=20,
+            batch_size=32,
+            lr=2e-3,
+            lr_schedule='onecycle',
+            warmup=0,
+            weight_decay=0.05,
+            grad_clip=1.0,
+            ema_decay=0.0,
+        )
+    return TrainConfig(
+        task='clip',
+        data='mnist_pairs',
+        model=dict(ch=16, width=64, layers=2, heads=4, dim=64),
+        model_overrides=dict(positions=positions),
+        steps=1000,
+        batch_size=128,
+        lr=2e-3,
+        lr_schedule='onecycle',
+        warmup=0,
+        weight_decay=0.05,
+        grad_clip=1.0,
+        ema_decay=0.0,
+    )
 
 # %% ../nbs/16_clip.ipynb #8cdc0538
 @torch.no_grad()
-def image_embeddings(model:CLIP, X:Tensor, bs:int=500) -> Tensor:
+def image_embeddings(model: CLIP, X: Tensor, bs: int = 500) -> Tensor:
     "u for every canvas of X, (N, dim), in batches of bs, on the model's device."
-    model.eval(); dev = next(model.parameters()).device
-    return torch.cat([model.encode_image(X[k:k + bs].to(dev)) for k in range(0, len(X), bs)])
+    model.eval()
+    dev = next(model.parameters()).device
+    return torch.cat([model.encode_image(X[k : k + bs].to(dev)) for k in range(0, len(X), bs)])
+
 
 @torch.no_grad()
-def caption_scores(model:CLIP,             # a trained CLIP
-                   X:Tensor,               # canvases (N, C, H, W)
-                   captions:list[str],     # candidate captions (none of them empty)
-                  ) -> Tensor:
+def caption_scores(
+    model: CLIP,  # a trained CLIP
+    X: Tensor,  # canvases (N, C, H, W)
+    captions: list[str],  # candidate captions (none of them empty)
+) -> Tensor:
     "The cosine similarities u_iᵀ v_j of every canvas with every caption, (N, len(captions))."
-    if isinstance(captions, str): captions = [captions]
+    if isinstance(captions, str):
+        captions = [captions]
     if not len(captions) or any(not c.strip() for c in captions):
-        raise BookValueError("scoring an image against an empty caption (or against no caption) says nothing about the image",
-                             "pass non-empty captions such as '3 left of 7'")
+        raise BookValueError(
+            "scoring an image against an empty caption (or against no caption) says nothing about "
+            "the image",
+            "pass non-empty captions such as '3 left of 7'",
+        )
     ids, mask = tokenize(list(captions))
     dev = next(model.parameters()).device
     return image_embeddings(model, X) @ model.eval().encode_text(ids.to(dev), mask.to(dev))[0].T
 
 # %% ../nbs/16_clip.ipynb #561b7122
 @torch.no_grad()
-def pair_scores(model:CLIP, X:Tensor) -> Tensor:
-    "Zero-shot scores (N, 100) of every canvas against every ordered pair 10a + b: the mean similarity of the pair's two captions."
-    pairs = allowed_pairs('test')                                        # all 100, in the order 10a + b
-    return sum(caption_scores(model, X, [caption(a, b, form) for a, b in pairs.tolist()]) for form in ('left', 'right')) / 2
+def pair_scores(model: CLIP, X: Tensor) -> Tensor:
+    """Zero-shot scores (N, 100) of every canvas against every ordered pair 10a + b: the mean
+    similarity of the pair's two captions."""
+    pairs = allowed_pairs('test')  # all 100, in the order 10a + b
+    return (
+        sum(
+            caption_scores(model, X, [caption(a, b, form) for a, b in pairs.tolist()])
+            for form in ('left', 'right')
+        )
+        / 2
+    )
 
-def _rate(hits:Tensor) -> tuple[float, float]:
+
+def _rate(hits: Tensor) -> tuple[float, float]:
     "A rate and its binomial standard error."
-    n = max(1, hits.numel()); p = hits.double().mean().item() if hits.numel() else float('nan')
+    n = max(1, hits.numel())
+    p = hits.double().mean().item() if hits.numel() else float('nan')
     return p, math.sqrt(p * (1 - p) / n)
 
 # %% ../nbs/16_clip.ipynb #af2e4af6
 @torch.no_grad()
-def clip_report(model:CLIP,       # a trained CLIP
-                X:Tensor,         # test canvases (N, C, H, W)
-                labels:Tensor,    # their pairs (N, 2) [left, right]
-                batch:int=50,     # the size of a retrieval batch
-                seed:int=0,       # seeds the caption form of each canvas for retrieval
-               ) -> dict:
-    "Text→image top-1 in batches, zero-shot pair accuracy on seen and held-out pairs, and the swap rate, each with its standard error."
-    labels = labels.long().cpu(); key = 10 * labels[:, 0] + labels[:, 1]
+def clip_report(
+    model: CLIP,  # a trained CLIP
+    X: Tensor,  # test canvases (N, C, H, W)
+    labels: Tensor,  # their pairs (N, 2) [left, right]
+    batch: int = 50,  # the size of a retrieval batch
+    seed: int = 0,  # seeds the caption form of each canvas for retrieval
+) -> dict:
+    """Text→image top-1 in batches, zero-shot pair accuracy on seen and held-out pairs, and the swap
+    rate, each with its standard error."""
+    labels = labels.long().cpu()
+    key = 10 * labels[:, 0] + labels[:, 1]
     u = image_embeddings(model, X).cpu()
     ids, mask = pair_tokens(labels, 'random', generator=torch.Generator().manual_seed(seed))
     dev = next(model.parameters()).device
     v = model.encode_text(ids.to(dev), mask.to(dev))[0].cpu()
     n = len(X) // batch * batch
-    sim = torch.einsum('kbd,kcd->kbc', v[:n].reshape(-1, batch, v.shape[1]), u[:n].reshape(-1, batch, u.shape[1]))   # caption × image, per batch
-    got = sim.argmax(-1) + torch.arange(0, n, batch)[:, None]                                     # the retrieved canvas of each caption
-    top1 = (key[got.flatten()] == key[:n])
+    sim = torch.einsum(
+        'kbd,kcd->kbc', v[:n].reshape(-1, batch, v.shape[1]), u[:n].reshape(-1, batch, u.shape[1])
+    )  # caption × image, per batch
+    got = (
+        sim.argmax(-1) + torch.arange(0, n, batch)[:, None]
+    )  # the retrieved canvas of each caption
+    top1 = key[got.flatten()] == key[:n]
     pred = pair_scores(model, X).argmax(1).cpu()
-    held = torch.zeros(100, dtype=torch.bool); held[[10 * a + b for a, b in HELD_OUT_PAIRS]] = True
+    held = torch.zeros(100, dtype=torch.bool)
+    held[[10 * a + b for a, b in HELD_OUT_PAIRS]] = True
     h, diff = held[key], labels[:, 0] != labels[:, 1]
     swapped = pred == 10 * labels[:, 1] + labels[:, 0]
-    r = dict(n=len(X), batch=batch, top1=_rate(top1), seen=_rate((pred == key)[~h]), held_out=_rate((pred == key)[h]),
-             swap=_rate(swapped[diff]), swap_held_out=_rate(swapped[h & diff]))
+    r = dict(
+        n=len(X),
+        batch=batch,
+        top1=_rate(top1),
+        seen=_rate((pred == key)[~h]),
+        held_out=_rate((pred == key)[h]),
+        swap=_rate(swapped[diff]),
+        swap_held_out=_rate(swapped[h & diff]),
+    )
     return {k: (dict(rate=v[0], se=v[1]) if isinstance(v, tuple) else v) for k, v in r.items()}
 
 # %% ../nbs/16_clip.ipynb #be647284
-def clip_table(reports:dict) -> str:
+def clip_table(reports: dict) -> str:
     "A text table of `clip_report`s by name: each rate as a percentage ± its standard error."
-    cols = [('top1', 'top-1 in batches'), ('seen', 'zero-shot seen'), ('held_out', 'zero-shot held-out'), ('swap', 'swap rate'), ('swap_held_out', 'swaps, held-out')]
+    cols = [
+        ('top1', 'top-1 in batches'),
+        ('seen', 'zero-shot seen'),
+        ('held_out', 'zero-shot held-out'),
+        ('swap', 'swap rate'),
+        ('swap_held_out', 'swaps, held-out'),
+    ]
     w = max(len(k) for k in reports) + 2
     lines = [' ' * w + ''.join(f'{t:>20s}' for _, t in cols)]
-    for name, r in reports.items(): lines.append(f'{name:<{w}s}' + ''.join(f"{100 * r[k]['rate']:12.1f} ± {100 * r[k]['se']:4.1f}%" for k, _ in cols))
+    for name, r in reports.items():
+        lines.append(
+            f'{name:<{w}s}'
+            + ''.join(f"{100 * r[k]['rate']:12.1f} ± {100 * r[k]['se']:4.1f}%" for k, _ in cols)
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/16_clip.ipynb #4f15b4ae
 @torch.no_grad()
-def text_states(model:CLIP|TextEncoder,   # a trained CLIP (its text encoder is used) or a TextEncoder
-                captions:str|list[str],   # one caption or a list; '' is the empty prompt
-                length:int|None=None,     # tokens per caption; None: CAPTION_LEN
-               ) -> dict:
-    "The frozen text encoder's token states of captions: {'context': (B, L, width), 'context_mask': (B, L) bool}, a condition for a U-Net's cross-attention."
-    enc = model.text if type(model).__name__ == 'CLIP' else model     # by name: a notebook may hold a second copy of the class
-    if type(enc).__name__ != 'TextEncoder': raise BookValueError(f"text_states needs a CLIP or a TextEncoder, got {type(model).__name__}", "pass ck.model of a CLIP checkpoint")
-    if not isinstance(captions, str) and len(captions) == 0: raise BookValueError("no captions given", "pass one caption or a non-empty list ('' is the empty prompt)")
+def text_states(
+    model: CLIP | TextEncoder,  # a trained CLIP (its text encoder is used) or a TextEncoder
+    captions: str | list[str],  # one caption or a list; '' is the empty prompt
+    length: int | None = None,  # tokens per caption; None: CAPTION_LEN
+) -> dict:
+    """The frozen text encoder's token states of captions: {'context': (B, L, width),
+    'context_mask': (B, L) bool}, a condition for a U-Net's cross-attention."""
+    enc = (
+        model.text if type(model).__name__ == 'CLIP' else model
+    )  # by name: a notebook may hold a second copy of the class
+    if type(enc).__name__ != 'TextEncoder':
+        raise BookValueError(
+            f"text_states needs a CLIP or a TextEncoder, got {type(model).__name__}",
+            "pass ck.model of a CLIP checkpoint",
+        )
+    if not isinstance(captions, str) and len(captions) == 0:
+        raise BookValueError(
+            "no captions given", "pass one caption or a non-empty list ('' is the empty prompt)"
+        )
     ids, mask = tokenize(captions, length)
     dev = next(enc.parameters()).device
     ids, mask = ids.to(dev), mask.to(dev)
-    was = enc.training; enc.eval()
+    was = enc.training
+    enc.eval()
     states = enc(ids, mask)[1]
     enc.train(was)
     return {'context': states, 'context_mask': mask}

@@ -19,122 +19,216 @@ from .likelihood import quantise
 __all__ = ['class_labels', 'sample_classes', 'within_class_spread', 'class_report', 'report_table', 'plot_sweep', 'class_grid']
 
 # %% ../nbs/11_conditional.ipynb #01218c53
-def class_labels(n_per_class:int,     # samples of each class
-                 num_classes:int=10,  # number of classes K
-                ) -> Tensor:
+def class_labels(
+    n_per_class: int,  # samples of each class
+    num_classes: int = 10,  # number of classes K
+) -> Tensor:
     "Balanced labels 0, 1, …, K−1, 0, 1, … (n_per_class of each), shape (n_per_class·K,)."
-    if not isinstance(n_per_class, int) or n_per_class < 1: raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+    if not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
     return torch.arange(num_classes).repeat(n_per_class)
 
-def sample_classes(make_denoiser,          # y (B,) -> denoiser (x_t, t) that samples class y[i] in row i
-                   sched:Schedule,         # the schedule of the model
-                   y:Tensor,               # the labels to sample, shape (N,)
-                   shape:tuple=(1, 8, 8),  # the shape of one sample
-                   batch_size:int=1000,    # samples per call of the sampler
-                   **kw,                   # passed to `ddpm_book.sampling.sample` (sampler, steps, pred, generator, ...)
-                  ) -> Tensor:
-    "Samples for the labels y, drawn in batches by the book's sampler; shape (N, *shape), on the CPU."
+
+def sample_classes(
+    make_denoiser,  # y (B,) -> denoiser (x_t, t) that samples class y[i] in row i
+    sched: Schedule,  # the schedule of the model
+    y: Tensor,  # the labels to sample, shape (N,)
+    shape: tuple = (1, 8, 8),  # the shape of one sample
+    batch_size: int = 1000,  # samples per call of the sampler
+    **kw,  # passed to `ddpm_book.sampling.sample` (sampler, steps, pred, generator, ...)
+) -> Tensor:
+    """Samples for the labels y, drawn in batches by the book's sampler; shape (N, *shape), on the
+    CPU."""
     y = torch.as_tensor(y).long()
-    if y.ndim != 1: raise ValueError(f"y must be a 1-D tensor of labels, got shape {tuple(y.shape)}: use class_labels(n_per_class)")
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be a 1-D tensor of labels, got shape {tuple(y.shape)}: use "
+            "class_labels(n_per_class)"
+        )
     x_T = kw.pop('x_T', None)
     if exists(x_T) and tuple(x_T.shape) != (len(y), *shape):
-        raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {(len(y), *shape)}: one starting noise per label")
+        raise ValueError(
+            f"x_T has shape {tuple(x_T.shape)}, expected {(len(y), *shape)}: one starting noise "
+            "per label"
+        )
     out = []
     for i in range(0, len(y), batch_size):
-        yb = y[i:i + batch_size]
-        xb = None if x_T is None else x_T[i:i + batch_size]
+        yb = y[i : i + batch_size]
+        xb = None if x_T is None else x_T[i : i + batch_size]
         out.append(sample(make_denoiser(yb), sched, (len(yb), *shape), x_T=xb, **kw).cpu())
     return torch.cat(out)
 
 # %% ../nbs/11_conditional.ipynb #38b38639
-def within_class_spread(feats:Tensor,  # features, shape (N, d)
-                        y:Tensor,      # the class of each row, shape (N,)
-                       ) -> float:
-    "Mean distance between the features of two different samples of the same class, averaged over the classes."
+def within_class_spread(
+    feats: Tensor,  # features, shape (N, d)
+    y: Tensor,  # the class of each row, shape (N,)
+) -> float:
+    """Mean distance between the features of two different samples of the same class, averaged over
+    the classes."""
     feats, y = torch.as_tensor(feats).double(), torch.as_tensor(y).long()
-    if feats.ndim != 2 or len(feats) != len(y): raise ValueError(f"need features (N, d) and N labels, got {tuple(feats.shape)} and {tuple(y.shape)}")
+    if feats.ndim != 2 or len(feats) != len(y):
+        raise ValueError(
+            f"need features (N, d) and N labels, got {tuple(feats.shape)} and {tuple(y.shape)}"
+        )
     per = []
     for c in y.unique():
         f = feats[y == c]
-        if len(f) < 2: continue
+        if len(f) < 2:
+            continue
         per.append(torch.cdist(f, f).sum().item() / (len(f) * (len(f) - 1)))
-    if not per: raise ValueError("no class has two samples: the spread needs at least two samples of a class")
+    if not per:
+        raise ValueError(
+            "no class has two samples: the spread needs at least two samples of a class"
+        )
     return sum(per) / len(per)
 
+
 @torch.no_grad()
-def class_report(samples:Tensor,       # generated digits (N, 1, 8, 8) in [-1, 1]
-                 y:Tensor,             # the labels they were drawn for, shape (N,)
-                 clf=None,             # the book's digits classifier; None: `get_classifier()`
-                 quality:bool=True,    # also compute KID and FID beside the floor (needs N >= 4)
-                 generator:torch.Generator|None=None, # for the floor's train images and the KID subsets
-                ) -> dict:
-    "Class accuracy (overall and per class), within-class spread (beside the test split's), and KID/FID beside the floor."
+def class_report(
+    samples: Tensor,  # generated digits (N, 1, 8, 8) in [-1, 1]
+    y: Tensor,  # the labels they were drawn for, shape (N,)
+    clf=None,  # the book's digits classifier; None: `get_classifier()`
+    quality: bool = True,  # also compute KID and FID beside the floor (needs N >= 4)
+    generator: torch.Generator | None = None,  # for the floor's train images and the KID subsets
+) -> dict:
+    """Class accuracy (overall and per class), within-class spread (beside the test split's), and
+    KID/FID beside the floor."""
     clf = default(clf, get_classifier)
     samples, y = samples.cpu(), torch.as_tensor(y).long().cpu()
-    if len(samples) != len(y): raise ValueError(f"got {len(samples)} samples but {len(y)} labels: pass the labels the samples were drawn for")
+    if len(samples) != len(y):
+        raise ValueError(
+            f"got {len(samples)} samples but {len(y)} labels: pass the labels the samples were "
+            "drawn for"
+        )
     xq, pred = quantise(samples), predicted_classes(samples, clf)
     K, n = clf.num_classes, len(y)
     hit = (pred == y).double()
     acc = hit.mean().item()
     per_class = [hit[y == c].mean().item() if (y == c).any() else float('nan') for c in range(K)]
-    confusion = torch.zeros(K, K, dtype=torch.long).index_put_((y, pred), torch.ones(n, dtype=torch.long), accumulate=True)
+    confusion = torch.zeros(K, K, dtype=torch.long).index_put_(
+        (y, pred), torch.ones(n, dtype=torch.long), accumulate=True
+    )
     Xte, yte = load_digits('test')
-    res = dict(n=n, acc=acc, acc_se=math.sqrt(max(acc * (1 - acc), 1e-12) / n), per_class=per_class, confusion=confusion,
-               spread=within_class_spread(digits_features(xq, clf), pred), spread_real=within_class_spread(digits_features(Xte, clf), yte))
-    if quality: res.update(sample_quality(samples, clf, generator=generator))
+    res = dict(
+        n=n,
+        acc=acc,
+        acc_se=math.sqrt(max(acc * (1 - acc), 1e-12) / n),
+        per_class=per_class,
+        confusion=confusion,
+        spread=within_class_spread(digits_features(xq, clf), pred),
+        spread_real=within_class_spread(digits_features(Xte, clf), yte),
+    )
+    if quality:
+        res.update(sample_quality(samples, clf, generator=generator))
     return res
 
 # %% ../nbs/11_conditional.ipynb #f66874e7
-def report_table(rows:list[dict],   # results of `class_report`, each with a 'name' (and optionally 'gamma')
-                ) -> str:
-    "Class accuracy, KID beside its floor, and within-class spread of several sample sets as an aligned table."
-    head = f"{'':16s} {'n':>5s} {'class accuracy':>16s} {'KID ± s.e.':>20s} {'KID floor ± s.e.':>20s} {'spread':>7s} {'(real)':>7s}"
+def report_table(
+    rows: list[dict],  # results of `class_report`, each with a 'name' (and optionally 'gamma')
+) -> str:
+    """Class accuracy, KID beside its floor, and within-class spread of several sample sets as an
+    aligned table."""
+    head = f"{'':16s} {'n':>5s} {'class accuracy':>16s} {'KID ± s.e.':>20s} "
+    head += f"{'KID floor ± s.e.':>20s} {'spread':>7s} {'(real)':>7s}"
     out = [head]
     for r in rows:
         kid = f"{r['kid']:.5f} ± {r['kid_se']:.5f}" if 'kid' in r else '-'
         floor = f"{r['kid_floor']:.5f} ± {r['kid_floor_se']:.5f}" if 'kid_floor' in r else '-'
-        out.append(f"{str(r.get('name', '')):16s} {r['n']:5d} {r['acc']:8.4f} ± {r['acc_se']:.4f} {kid:>20s} {floor:>20s} "
-                   f"{r['spread']:7.3f} {r['spread_real']:7.3f}")
+        out.append(
+            f"{str(r.get('name', '')):16s} {r['n']:5d} {r['acc']:8.4f} ± {r['acc_se']:.4f} "
+            f"{kid:>20s} {floor:>20s} "
+            f"{r['spread']:7.3f} {r['spread_real']:7.3f}"
+        )
     return '\n'.join(out)
 
 # %% ../nbs/11_conditional.ipynb #0091385c
-def plot_sweep(sweeps:dict,   # {label: rows of `guidance_sweep`}
-               title:str|None=None):
+def plot_sweep(
+    sweeps: dict,  # {label: rows of `guidance_sweep`}
+    title: str | None = None,
+):
     "Accuracy, KID and spread against γ, and accuracy against KID, for each sweep."
     import matplotlib.pyplot as plt
+
     fig, axs = plt.subplots(1, 4, figsize=(17, 3.6))
     for i, (label, rows) in enumerate(sweeps.items()):
         c = f'C{i}'
         g = [r['gamma'] for r in rows]
-        axs[0].errorbar(g, [r['acc'] for r in rows], yerr=[2 * r['acc_se'] for r in rows], color=c, marker='o', ms=3, capsize=2, label=label)
-        axs[1].errorbar(g, [r['kid'] for r in rows], yerr=[2 * r['kid_se'] for r in rows], color=c, marker='o', ms=3, capsize=2, label=label)
+        axs[0].errorbar(
+            g,
+            [r['acc'] for r in rows],
+            yerr=[2 * r['acc_se'] for r in rows],
+            color=c,
+            marker='o',
+            ms=3,
+            capsize=2,
+            label=label,
+        )
+        axs[1].errorbar(
+            g,
+            [r['kid'] for r in rows],
+            yerr=[2 * r['kid_se'] for r in rows],
+            color=c,
+            marker='o',
+            ms=3,
+            capsize=2,
+            label=label,
+        )
         axs[2].plot(g, [r['spread'] for r in rows], color=c, marker='o', ms=3, label=label)
-        err = [max(1 - r['acc'], 0.5 / r['n']) for r in rows]            # no error at all is drawn at half of one error
-        axs[3].errorbar([r['kid'] for r in rows], err, xerr=[2 * r['kid_se'] for r in rows], color=c, marker='o', ms=3, capsize=2, label=label)
-        for r, e in zip(rows, err): axs[3].annotate(f"{r['gamma']:g}", (r['kid'], e), textcoords='offset points', xytext=(4, 3), fontsize=7, color=c)
+        err = [
+            max(1 - r['acc'], 0.5 / r['n']) for r in rows
+        ]  # no error at all is drawn at half of one error
+        axs[3].errorbar(
+            [r['kid'] for r in rows],
+            err,
+            xerr=[2 * r['kid_se'] for r in rows],
+            color=c,
+            marker='o',
+            ms=3,
+            capsize=2,
+            label=label,
+        )
+        for r, e in zip(rows, err):
+            axs[3].annotate(
+                f"{r['gamma']:g}",
+                (r['kid'], e),
+                textcoords='offset points',
+                xytext=(4, 3),
+                fontsize=7,
+                color=c,
+            )
     r = next(iter(sweeps.values()))[0]
     axs[1].axhline(r['kid_floor'], color='gray', ls='--', lw=1, label='floor (train vs test)')
     axs[2].axhline(r['spread_real'], color='gray', ls='--', lw=1, label='real test digits')
     axs[0].axhline(0.1, color='gray', ls=':', lw=1, label='chance')
     for ax, yl in zip(axs[:3], ['class accuracy', 'KID', 'within-class spread']):
-        ax.set_xscale('symlog', linthresh=1); ax.set_xlabel('γ'); ax.set_ylabel(yl); ax.legend(fontsize=7)
+        ax.set_xscale('symlog', linthresh=1)
+        ax.set_xlabel('γ')
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=7)
     axs[3].axvline(r['kid_floor'], color='gray', ls='--', lw=1)
-    axs[3].set_xlabel('KID (lower: closer to the test digits; dashed: floor)'); axs[3].set_ylabel('class error 1 − accuracy')
-    axs[3].set_yscale('log'); axs[3].invert_yaxis(); axs[3].legend(fontsize=7)
+    axs[3].set_xlabel('KID (lower: closer to the test digits; dashed: floor)')
+    axs[3].set_ylabel('class error 1 − accuracy')
+    axs[3].set_yscale('log')
+    axs[3].invert_yaxis()
+    axs[3].legend(fontsize=7)
     axs[3].set_title('the trade-off (labels: γ; no error drawn at 1/(2n))', fontsize=9)
-    if title: fig.suptitle(title)
+    if title:
+        fig.suptitle(title)
     plt.tight_layout()
     return fig
 
 # %% ../nbs/11_conditional.ipynb #148c25f4
-def class_grid(x:Tensor,        # samples (N, 1, H, W) in [-1, 1]
-               y:Tensor,        # their labels (N,)
-               per_row:int=10,  # samples shown per class
-               num_classes:int=10,
-              ):
-    "A grid image with one row per class: the first `per_row` samples of each class (quantised to the 17 levels)."
+def class_grid(
+    x: Tensor,  # samples (N, 1, H, W) in [-1, 1]
+    y: Tensor,  # their labels (N,)
+    per_row: int = 10,  # samples shown per class
+    num_classes: int = 10,
+):
+    """A grid image with one row per class: the first `per_row` samples of each class (quantised to
+    the 17 levels)."""
     y = torch.as_tensor(y).long()
     rows = [x[y == c][:per_row] for c in range(num_classes)]
     per_row = min(per_row, min(len(r) for r in rows))
-    if per_row == 0: raise ValueError("some class has no samples: draw samples of every class (class_labels)")
+    if per_row == 0:
+        raise ValueError("some class has no samples: draw samples of every class (class_labels)")
     return image_grid(quantise(torch.cat([r[:per_row] for r in rows])), nrow=per_row)

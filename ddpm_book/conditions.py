@@ -12,88 +12,175 @@ from .utils import BookValueError
 __all__ = ['COND_KEYS', 'as_cond', 'cond_batch', 'expand_cond', 'cat_conds', 'drop_cond', 'null_cond', 'check_cond']
 
 # %% ../nbs/08a_conditions.ipynb #a4ef44a4
-COND_KEYS = ('y', 'context', 'context_mask')   # class labels (B,), token states (B, L, D), real-token mask (B, L)
+COND_KEYS = (
+    'y',
+    'context',
+    'context_mask',
+)  # class labels (B,), token states (B, L, D), real-token mask (B, L)
 
-def as_cond(cond:dict|Tensor|int|None, # a condition dict; bare class label(s); or None (no condition)
-           ) -> dict:
-    "The condition as a dict of tensors, after checking its keys, dtypes and shapes; bare labels become {'y': labels}."
-    if cond is None: return {}
-    if not isinstance(cond, dict): cond = {'y': cond}
+
+def as_cond(
+    cond: dict
+    | Tensor
+    | int
+    | None,  # a condition dict; bare class label(s); or None (no condition)
+) -> dict:
+    """The condition as a dict of tensors, after checking its keys, dtypes and shapes; bare labels
+    become {'y': labels}."""
+    if cond is None:
+        return {}
+    if not isinstance(cond, dict):
+        cond = {'y': cond}
     bad = sorted(set(cond) - set(COND_KEYS))
-    if bad: raise BookValueError(f"unknown condition key(s) {bad}", f"a condition holds some of {COND_KEYS}, e.g. {{'y': labels}}")
+    if bad:
+        raise BookValueError(
+            f"unknown condition key(s) {bad}",
+            f"a condition holds some of {COND_KEYS}, e.g. {{'y': labels}}",
+        )
     out = {k: torch.as_tensor(v) for k, v in cond.items() if v is not None}
     if 'y' in out:
         y = out['y']
         if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.ndim > 1:
-            raise BookValueError(f"class labels of {y.dtype} and shape {tuple(y.shape)}", "pass integer labels: one for all samples, or one per sample (B,)")
+            raise BookValueError(
+                f"class labels of {y.dtype} and shape {tuple(y.shape)}",
+                "pass integer labels: one for all samples, or one per sample (B,)",
+            )
         out['y'] = y.long()
     if 'context' in out and (out['context'].ndim != 3 or not out['context'].is_floating_point()):
-        raise BookValueError(f"a context of {out['context'].dtype} and shape {tuple(out['context'].shape)}", "pass float token states of shape (B, L, D)")
+        raise BookValueError(
+            f"a context of {out['context'].dtype} and shape {tuple(out['context'].shape)}",
+            "pass float token states of shape (B, L, D)",
+        )
     if 'context_mask' in out:
-        if 'context' not in out: raise BookValueError("a context_mask came without its context", "pass the token states too")
+        if 'context' not in out:
+            raise BookValueError(
+                "a context_mask came without its context", "pass the token states too"
+            )
         m, L = out['context_mask'], tuple(out['context'].shape[:2])
         if m.dtype != torch.bool or tuple(m.shape) != L:
-            raise BookValueError(f"a context_mask of {m.dtype} and shape {tuple(m.shape)}", f"pass a bool mask of shape {L}, True for real tokens")
+            raise BookValueError(
+                f"a context_mask of {m.dtype} and shape {tuple(m.shape)}",
+                f"pass a bool mask of shape {L}, True for real tokens",
+            )
     return out
 
-def cond_batch(cond:dict) -> int|None:
+
+def cond_batch(cond: dict) -> int | None:
     "The rows of a condition: its batch size, or None when it holds a single label for all samples."
     sizes = {v.shape[0] for v in cond.values() if v.ndim > 0}
-    if len(sizes) > 1: raise BookValueError(f"the entries of the condition have {sorted(sizes)} rows", "give each entry one row per sample, or one row for all")
+    if len(sizes) > 1:
+        raise BookValueError(
+            f"the entries of the condition have {sorted(sizes)} rows",
+            "give each entry one row per sample, or one row for all",
+        )
     return next(iter(sizes), None)
 
 # %% ../nbs/08a_conditions.ipynb #c5e343f2
-def expand_cond(cond:dict,  # a checked condition (`as_cond`)
-                B:int,      # the batch size
-                device=None, # where the tensors go; None: where they are
-               ) -> dict:
-    "The condition with one row per sample of a batch of B: a single label or a single row is repeated."
+def expand_cond(
+    cond: dict,  # a checked condition (`as_cond`)
+    B: int,  # the batch size
+    device=None,  # where the tensors go; None: where they are
+) -> dict:
+    """The condition with one row per sample of a batch of B: a single label or a single row is
+    repeated."""
     n = cond_batch(cond)
-    if n not in (None, 1, B): raise BookValueError(f"the condition has {n} rows for a batch of {B}", "pass one row per sample, or one for all")
-    return {k: (v.reshape(1).expand(B) if v.ndim == 0 else v.expand(B, *v.shape[1:])).to(device) for k, v in cond.items()}
+    if n not in (None, 1, B):
+        raise BookValueError(
+            f"the condition has {n} rows for a batch of {B}",
+            "pass one row per sample, or one for all",
+        )
+    return {
+        k: (v.reshape(1).expand(B) if v.ndim == 0 else v.expand(B, *v.shape[1:])).to(device)
+        for k, v in cond.items()
+    }
 
-def cat_conds(a:dict, b:dict) -> dict:
+
+def cat_conds(a: dict, b: dict) -> dict:
     "Two conditions with the same entries, stacked along the batch (one network call for both)."
-    if set(a) != set(b): raise BookValueError(f"cannot stack conditions with entries {sorted(a)} and {sorted(b)}", "give the null condition the same entries")
+    if set(a) != set(b):
+        raise BookValueError(
+            f"cannot stack conditions with entries {sorted(a)} and {sorted(b)}",
+            "give the null condition the same entries",
+        )
     return {k: torch.cat([a[k], b[k]]) for k in a}
 
 # %% ../nbs/08a_conditions.ipynb #638a0844
-def drop_cond(cond:dict,   # the batch's condition, one row per sample (`expand_cond`)
-              p:float,     # p_uncond: probability of replacing a sample's condition by ∅
-              null:dict,   # the null condition ∅, one row (or one per sample)
-              generator:torch.Generator|None=None, # on the condition's device
-             ) -> dict:
-    "Each sample's condition replaced by the null condition with probability p, all its entries together."
-    if not 0 <= p <= 1: raise BookValueError(f"p_uncond must lie in [0, 1], got {p}", "pass a probability, e.g. 0.1")
-    if p == 0 or not cond: return cond
-    if set(null) != set(cond): raise BookValueError(f"the null condition has entries {sorted(null)} but the condition {sorted(cond)}", "give them the same entries")
-    v0 = next(iter(cond.values())); B = cond_batch(cond) or 1
+def drop_cond(
+    cond: dict,  # the batch's condition, one row per sample (`expand_cond`)
+    p: float,  # p_uncond: probability of replacing a sample's condition by ∅
+    null: dict,  # the null condition ∅, one row (or one per sample)
+    generator: torch.Generator | None = None,  # on the condition's device
+) -> dict:
+    """Each sample's condition replaced by the null condition with probability p, all its entries
+    together."""
+    if not 0 <= p <= 1:
+        raise BookValueError(
+            f"p_uncond must lie in [0, 1], got {p}", "pass a probability, e.g. 0.1"
+        )
+    if p == 0 or not cond:
+        return cond
+    if set(null) != set(cond):
+        raise BookValueError(
+            f"the null condition has entries {sorted(null)} but the condition {sorted(cond)}",
+            "give them the same entries",
+        )
+    v0 = next(iter(cond.values()))
+    B = cond_batch(cond) or 1
     null = expand_cond(null, B, v0.device)
     drop = torch.rand(B, generator=generator, device=v0.device) < p
-    return {k: torch.where(drop.reshape(-1, *[1] * (v.ndim - 1)), null[k].to(v.dtype), v) for k, v in cond.items()}
+    return {
+        k: torch.where(drop.reshape(-1, *[1] * (v.ndim - 1)), null[k].to(v.dtype), v)
+        for k, v in cond.items()
+    }
+
 
 def null_cond(model) -> dict:
-    "The null condition ∅ of a network: its `null_cond()` if it has one, else its null label `num_classes`."
+    """The null condition ∅ of a network: its `null_cond()` if it has one, else its null label
+    `num_classes`."""
     f = getattr(model, 'null_cond', None)
-    if callable(f): return as_cond(f())
+    if callable(f):
+        return as_cond(f())
     k = getattr(model, 'num_classes', None)
-    if k is None: raise BookValueError(f"{type(model).__name__} has no null condition: it takes no labels (num_classes is None)",
-                                        "pass the null condition explicitly, e.g. the empty prompt's token states")
+    if k is None:
+        raise BookValueError(
+            f"{type(model).__name__} has no null condition: it takes no labels (num_classes is "
+            "None)",
+            "pass the null condition explicitly, e.g. the empty prompt's token states",
+        )
     return {'y': torch.tensor(k)}
 
-def check_cond(model,       # the network the condition is for
-               cond,        # a condition dict or bare labels (see `as_cond`)
-              ) -> dict:
-    "`as_cond(cond)`, checked against what `model` takes: labels in 0..num_classes−1, context of its context_dim."
+
+def check_cond(
+    model,  # the network the condition is for
+    cond,  # a condition dict or bare labels (see `as_cond`)
+) -> dict:
+    """`as_cond(cond)`, checked against what `model` takes: labels in 0..num_classes−1, context of
+    its context_dim."""
     cond = as_cond(cond)
     k, d = getattr(model, 'num_classes', None), getattr(model, 'context_dim', None)
     if 'y' in cond:
-        if k is None: raise BookValueError(f"{type(model).__name__} is not class-conditional, so it takes no labels",
-                                            "sample without labels, or train a model with num_classes set (TrainConfig)")
+        if k is None:
+            raise BookValueError(
+                f"{type(model).__name__} is not class-conditional, so it takes no labels",
+                "sample without labels, or train a model with num_classes set (TrainConfig)",
+            )
         y = cond['y']
         if y.numel() and (y.min() < 0 or y.max() >= k):
-            raise BookValueError(f"class labels must lie in 0..{k - 1}, got {y.tolist()}", f"pass labels in 0..{k - 1}; for the null label {k} (no condition) leave the label out")
+            raise BookValueError(
+                f"class labels must lie in 0..{k - 1}, got {y.tolist()}",
+                f"pass labels in 0..{k - 1}; for the null label {k} (no condition) leave the "
+                "label out",
+            )
     if 'context' in cond:
-        if d is None: raise BookValueError(f"{type(model).__name__} has no cross-attention, so it takes no context", "build the model with context_dim set")
-        if cond['context'].shape[-1] != d: raise BookValueError(f"the context has {cond['context'].shape[-1]} features per token but the model's cross-attention takes {d}", "encode the text with the encoder the model was trained with")
+        if d is None:
+            raise BookValueError(
+                f"{type(model).__name__} has no cross-attention, so it takes no context",
+                "build the model with context_dim set",
+            )
+        if cond['context'].shape[-1] != d:
+            raise BookValueError(
+                f"the context has {cond['context'].shape[-1]} features per token but the model's "
+                f"cross-attention takes {d}",
+                "encode the text with the encoder the model was trained with",
+            )
     return cond

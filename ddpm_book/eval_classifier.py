@@ -21,120 +21,178 @@ from .data import get_dataset, DATASET_INFO
 
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):
-    ("A small CNN for images in [-1, 1] (by default the 1×8×8 digits); "
-     "`features` gives the penultimate activations used by FID and KID.")
-    builder = 'classifier'   # how a checkpoint rebuilds it: BUILDERS['classifier'](config)
-    def __init__(self,
-                 in_ch:int=1,        # channels of the images
-                 image_size:int=8,   # their height and width
-                 ch:int=16,          # channels of the first convolutions (doubled after a pooling)
-                 feat_dim:int=64,    # size of the feature layer
-                 num_classes:int=10, # number of classes
-                 dropout:float=0.1,  # dropout before the read-out
-                ):
+    """A small CNN for images in [-1, 1] (by default the 1×8×8 digits); `features` gives the
+    penultimate activations used by FID and KID."""
+
+    builder = 'classifier'  # how a checkpoint rebuilds it: BUILDERS['classifier'](config)
+
+    def __init__(
+        self,
+        in_ch: int = 1,  # channels of the images
+        image_size: int = 8,  # their height and width
+        ch: int = 16,  # channels of the first convolutions (doubled after a pooling)
+        feat_dim: int = 64,  # size of the feature layer
+        num_classes: int = 10,  # number of classes
+        dropout: float = 0.1,  # dropout before the read-out
+    ):
         super().__init__()
-        (self.in_ch, self.image_size, self.ch, self.feat_dim, self.num_classes,
-         self.dropout) = in_ch, image_size, ch, feat_dim, num_classes, dropout
+        (self.in_ch, self.image_size, self.ch, self.feat_dim, self.num_classes, self.dropout) = (
+            in_ch,
+            image_size,
+            ch,
+            feat_dim,
+            num_classes,
+            dropout,
+        )
         self.body = nn.Sequential(
-            nn.Conv2d(in_ch, ch, 3, padding=1), nn.GELU(),
-            nn.Conv2d(ch, ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),              # 8×8 → 4×4
-            nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),          # 4×4 → 2×2
-            nn.AdaptiveAvgPool2d(2),         # 2×2 → 2×2 (the identity); larger images: 2×2 averages
-            nn.Flatten(), nn.Linear(2 * ch * 4, feat_dim), nn.GELU())
+            nn.Conv2d(in_ch, ch, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(ch, ch, 3, padding=1),
+            nn.GELU(),
+            nn.MaxPool2d(2),  # 8×8 → 4×4
+            nn.Conv2d(ch, 2 * ch, 3, padding=1),
+            nn.GELU(),
+            nn.MaxPool2d(2),  # 4×4 → 2×2
+            nn.AdaptiveAvgPool2d(2),  # 2×2 → 2×2 (the identity); larger images: 2×2 averages
+            nn.Flatten(),
+            nn.Linear(2 * ch * 4, feat_dim),
+            nn.GELU(),
+        )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feat_dim, num_classes))
         # set after training: features of real images have mean square 1
         self.register_buffer('feat_scale', torch.ones(()))
 
     def config(self) -> dict:
-        return dict(in_ch=self.in_ch, image_size=self.image_size, ch=self.ch,
-                    feat_dim=self.feat_dim, num_classes=self.num_classes, dropout=self.dropout)
+        return dict(
+            in_ch=self.in_ch,
+            image_size=self.image_size,
+            ch=self.ch,
+            feat_dim=self.feat_dim,
+            num_classes=self.num_classes,
+            dropout=self.dropout,
+        )
 
     @property
-    def input_shape(self) -> tuple: return (self.in_ch, self.image_size, self.image_size)
+    def input_shape(self) -> tuple:
+        return (self.in_ch, self.image_size, self.image_size)
 
-    def _body(self, x:Tensor) -> Tensor:
+    def _body(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise BookValueError("this classifier takes images of shape "
-                                 f"(B, {', '.join(map(str, self.input_shape))}) in [-1, 1], "
-                                 f"got {tuple(x.shape)}",
-                                 "measure images of the dataset the classifier was trained on, "
-                                 "with the batch dimension first")
+            raise BookValueError(
+                "this classifier takes images of shape "
+                f"(B, {', '.join(map(str, self.input_shape))}) in [-1, 1], "
+                f"got {tuple(x.shape)}",
+                "measure images of the dataset the classifier was trained on, "
+                "with the batch dimension first",
+            )
         return self.body(x)
 
-    def features(self, x:Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
         "Penultimate features, scaled to mean square 1 on real images, shape (B, feat_dim)."
         return self._body(x) * self.feat_scale
 
-    def forward(self, x:Tensor) -> Tensor: return self.head(self._body(x))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self._body(x))
 
 # %% ../nbs/09_evaluation.ipynb #a0397b2b
-def _shift(x:Tensor, g:torch.Generator) -> Tensor:
+def _shift(x: Tensor, g: torch.Generator) -> Tensor:
     "Shift a batch by up to one pixel in each direction, filling with the background value -1."
     i, j = torch.randint(0, 3, (2,), generator=g, device=g.device).tolist()
-    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i:i + x.shape[-2], j:j + x.shape[-1]]
+    return F.pad(x, (1, 1, 1, 1), value=-1.0)[..., i : i + x.shape[-2], j : j + x.shape[-1]]
+
 
 class ClassifyTask(Task):
-    ("Cross-entropy of a `DigitsClassifier` on labelled images: epochs of shuffled batches, "
-     "each shifted by up to one pixel.")
+    """Cross-entropy of a `DigitsClassifier` on labelled images: epochs of shuffled batches, each
+    shifted by up to one pixel."""
+
     name = 'classify'
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         if y is None or X.ndim != 4 or y.shape != X.shape[:1]:
-            raise BookValueError("a classifier trains on images (N, C, H, W) with one label each, "
-                                 f"got X {tuple(X.shape)} "
-                                 f"and y {None if y is None else tuple(y.shape)}",
-                                 "pass data=(images, labels) or a labelled image dataset")
+            raise BookValueError(
+                "a classifier trains on images (N, C, H, W) with one label each, "
+                f"got X {tuple(X.shape)} "
+                f"and y {None if y is None else tuple(y.shape)}",
+                "pass data=(images, labels) or a labelled image dataset",
+            )
         super().prepare(tr, X, y)
 
     def build(self, tr) -> nn.Module:
         C, H, W = tr.X.shape[1:]
         if H != W:
-            raise BookValueError(f"the classifier takes square images, got {H}×{W}",
-                                 "pad or crop the images to a square")
-        return DigitsClassifier(in_ch=C, image_size=H,
-                                num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
-                                **{**tr.cfg.model, **tr.cfg.model_overrides})
+            raise BookValueError(
+                f"the classifier takes square images, got {H}×{W}",
+                "pad or crop the images to a square",
+            )
+        return DigitsClassifier(
+            in_ch=C,
+            image_size=H,
+            num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+            **{**tr.cfg.model, **tr.cfg.model_overrides},
+        )
 
     def loss(self, tr) -> Tensor:
         st, N = tr.task_state, len(tr.X)
-        if st.get('pos', N) >= N:                                   # a new epoch: a new order
-            st['perm'], st['pos'] = torch.randperm(N, generator=tr.gen,
-                                                   device=tr.gen.device).to(tr.device), 0
-        idx = st['perm'][st['pos']:st['pos'] + tr.cfg.batch_size]
+        if st.get('pos', N) >= N:  # a new epoch: a new order
+            st['perm'], st['pos'] = (
+                torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device),
+                0,
+            )
+        idx = st['perm'][st['pos'] : st['pos'] + tr.cfg.batch_size]
         st['pos'] += len(idx)
         return F.cross_entropy(tr.model(_shift(tr.X[idx], tr.gen)), tr.y[idx])
 
     @torch.no_grad()
     def finish(self, tr):
-        m, X = tr.model.eval(), tr.X                  # features of the real images: mean square 1
-        m.feat_scale.fill_(torch.cat([m._body(X[k:k + 1024]) for k in range(0, len(X), 1024)])
-                           .pow(2).mean().rsqrt().item())
+        m, X = tr.model.eval(), tr.X  # features of the real images: mean square 1
+        m.feat_scale.fill_(
+            torch.cat([m._body(X[k : k + 1024]) for k in range(0, len(X), 1024)])
+            .pow(2)
+            .mean()
+            .rsqrt()
+            .item()
+        )
+
 
 register_task(ClassifyTask())
 BUILDERS['classifier'] = lambda config: DigitsClassifier(**config)
 
-def classifier_recipe(data:str='digits', # a labelled image dataset
-                      ch:int=16,          # the `DigitsClassifier`'s width
-                      feat_dim:int=64,    # its feature size
-                      dropout:float=0.1,  # its dropout before the read-out
-                      epochs:int=30,      # passes over the train split
-                      bs:int=64,          # batch size
-                      lr:float=3e-3,      # peak learning rate of the one-cycle schedule
-                      seed:int=0,         # seeds the initialisation, the batches and the shifts
-                     ) -> TrainConfig:
-    ("The training run of a classifier for `data`'s train split, "
-     "as a TrainConfig of the 'classify' task.")
+
+def classifier_recipe(
+    data: str = 'digits',  # a labelled image dataset
+    ch: int = 16,  # the `DigitsClassifier`'s width
+    feat_dim: int = 64,  # its feature size
+    dropout: float = 0.1,  # its dropout before the read-out
+    epochs: int = 30,  # passes over the train split
+    bs: int = 64,  # batch size
+    lr: float = 3e-3,  # peak learning rate of the one-cycle schedule
+    seed: int = 0,  # seeds the initialisation, the batches and the shifts
+) -> TrainConfig:
+    """The training run of a classifier for `data`'s train split, as a TrainConfig of the 'classify'
+    task."""
     n = len(get_dataset(data, 'train')[0])
-    return TrainConfig(task='classify', data=data,
-                       model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout),
-                       num_classes=DATASET_INFO[data]['num_classes'],
-                       steps=epochs * math.ceil(n / bs), batch_size=bs, lr=lr, weight_decay=1e-4,
-                       lr_schedule='onecycle', pct_start=0.3, warmup=0, grad_clip=None,
-                       ema_decay=0.0, seed=seed)
+    return TrainConfig(
+        task='classify',
+        data=data,
+        model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout),
+        num_classes=DATASET_INFO[data]['num_classes'],
+        steps=epochs * math.ceil(n / bs),
+        batch_size=bs,
+        lr=lr,
+        weight_decay=1e-4,
+        lr_schedule='onecycle',
+        pct_start=0.3,
+        warmup=0,
+        grad_clip=None,
+        ema_decay=0.0,
+        seed=seed,
+    )
+
 
 @torch.no_grad()
-def classifier_accuracy(model:DigitsClassifier, X:Tensor, y:Tensor, bs:int=1024) -> float:
+def classifier_accuracy(model: DigitsClassifier, X: Tensor, y: Tensor, bs: int = 1024) -> float:
     "Fraction of images in X whose predicted class is y."
     model.eval()
     dev = next(model.parameters()).device
-    pred = torch.cat([model(X[k:k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
+    pred = torch.cat([model(X[k : k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
     return (pred == y.to(pred.device)).double().mean().item()

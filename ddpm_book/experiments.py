@@ -15,7 +15,11 @@ from .checkpoint import Checkpoint
 from .trainer import load_or_train
 from .metrics import get_classifier
 from .conditional import class_labels, sample_classes, class_report
-from .classifier_guidance import NoisyClassifier, ClassifierGuidance, noisy_classifier_recipe
+from ddpm_book.classifier_guidance import (
+    NoisyClassifier,
+    ClassifierGuidance,
+    noisy_classifier_recipe,
+)
 from .cfg import CFGDenoiser, CFG_GAMMA
 from .clip import clip_recipe
 from .stable_diffusion import sd_recipe, PART_RECIPES
@@ -27,152 +31,329 @@ __all__ = ['RECIPES', 'TINY', 'DIGITS', 'DIGITS_COND', 'MNIST5K', 'NOISY_CLASSIF
            'guidance_sweep', 'book_sweep']
 
 # %% ../nbs/98_experiments.ipynb #e07a7a15
-RECIPES:dict[str, TrainConfig] = {}
+RECIPES: dict[str, TrainConfig] = {}
 
-def shrink(cfg:TrainConfig) -> TrainConfig:
-    "A tiny version of a recipe, for tests: few steps, and a narrow network of the same preset (the tiny U-Net for the 8×8 digits)."
-    small = dict(steps=min(cfg.steps, 200), batch_size=min(cfg.batch_size, 32), warmup=min(cfg.warmup, 10), ema_decay=min(cfg.ema_decay, 0.99))
+
+def shrink(cfg: TrainConfig) -> TrainConfig:
+    """A tiny version of a recipe, for tests: few steps, and a narrow network of the same preset
+    (the tiny U-Net for the 8×8 digits)."""
+    small = dict(
+        steps=min(cfg.steps, 200),
+        batch_size=min(cfg.batch_size, 32),
+        warmup=min(cfg.warmup, 10),
+        ema_decay=min(cfg.ema_decay, 0.99),
+    )
     if cfg.task == 'ddpm' and isinstance(cfg.model, str) and cfg.model != 'toy2d':
-        if cfg.model in ('tiny', 'digits'): small.update(model='tiny', model_overrides={'ch': 8})
-        else: small.update(model_overrides={'ch': 8, 'num_res_blocks': 1, 'num_heads': 1, 'norm_groups': 4, 'dropout': 0.0})
+        if cfg.model in ('tiny', 'digits'):
+            small.update(model='tiny', model_overrides={'ch': 8})
+        else:
+            small.update(
+                model_overrides={
+                    'ch': 8,
+                    'num_res_blocks': 1,
+                    'num_heads': 1,
+                    'norm_groups': 4,
+                    'dropout': 0.0,
+                }
+            )
     return cfg.replace(**small)
 
-def register_recipe(name:str,               # the recipe's name, e.g. 'digits-cfg'
-                    cfg:TrainConfig,        # its configuration
-                    test:TrainConfig|None=None, # its tiny version for the tests (name + '-test'); default shrink(cfg)
-                   ) -> TrainConfig:
+
+def register_recipe(
+    name: str,  # the recipe's name, e.g. 'digits-cfg'
+    cfg: TrainConfig,  # its configuration
+    test: TrainConfig
+    | None = None,  # its tiny version for the tests (name + '-test'); default shrink(cfg)
+) -> TrainConfig:
     "Add (or replace) a named recipe for `get_trained`, with its tiny test version."
-    if not isinstance(cfg, TrainConfig): raise BookValueError(f"a recipe is a TrainConfig, got {type(cfg).__name__}", "pass TrainConfig(...)")
+    if not isinstance(cfg, TrainConfig):
+        raise BookValueError(
+            f"a recipe is a TrainConfig, got {type(cfg).__name__}", "pass TrainConfig(...)"
+        )
     RECIPES[name] = cfg.validate()
-    if not name.endswith('-test'): RECIPES[name + '-test'] = default(test, lambda: shrink(cfg)).validate()
+    if not name.endswith('-test'):
+        RECIPES[name + '-test'] = default(test, lambda: shrink(cfg)).validate()
     return cfg
 
 # %% ../nbs/98_experiments.ipynb #858c26b4
-TINY = TrainConfig(model='tiny', model_overrides={'ch': 8}, steps=200, batch_size=32, lr=3e-3, warmup=10, ema_decay=0.99)
-DIGITS = TrainConfig(model='digits', model_overrides={'ch': 16}, steps=4000, batch_size=128, lr=2e-3, warmup=200, ema_decay=0.999)
-register_recipe('digits', DIGITS, test=TINY)                                         # chapter 08
-for _name in ('moons', 'swiss_roll', 'ring'):                                        # chapter 08
-    register_recipe(_name, TrainConfig(data=_name, model='toy2d', steps=4000, batch_size=512, lr=2e-3, warmup=100, ema_decay=0.995))
-DIGITS_COND = register_recipe('digits-cond', DIGITS.replace(num_classes=10, p_uncond=0.1))   # chapters 11 and 14: label dropout
-MNIST5K = register_recipe('mnist5k', TrainConfig(data='mnist5k', model='mnist', model_overrides={'ch': 32, 'num_res_blocks': 1, 'norm_groups': 8},
-                                                 steps=3000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.999))   # chapter 09
-for _name, _recipe in PART_RECIPES.items():                                          # chapters 15 and 16: the VAE and CLIP that
-    register_recipe(_name, _recipe(), test=_recipe(test=True))                       # chapter 18's runs name as their parts
-register_recipe('mnist-pairs-clip-bow', clip_recipe(positions=False), test=clip_recipe(test=True, positions=False))  # chapter 16: no positions
-register_recipe('mnist-pairs-sd', sd_recipe(), test=sd_recipe(test=True))                                           # chapter 18: text to image
+TINY = TrainConfig(
+    model='tiny',
+    model_overrides={'ch': 8},
+    steps=200,
+    batch_size=32,
+    lr=3e-3,
+    warmup=10,
+    ema_decay=0.99,
+)
+DIGITS = TrainConfig(
+    model='digits',
+    model_overrides={'ch': 16},
+    steps=4000,
+    batch_size=128,
+    lr=2e-3,
+    warmup=200,
+    ema_decay=0.999,
+)
+register_recipe('digits', DIGITS, test=TINY)  # chapter 08
+for _name in ('moons', 'swiss_roll', 'ring'):  # chapter 08
+    register_recipe(
+        _name,
+        TrainConfig(
+            data=_name,
+            model='toy2d',
+            steps=4000,
+            batch_size=512,
+            lr=2e-3,
+            warmup=100,
+            ema_decay=0.995,
+        ),
+    )
+DIGITS_COND = register_recipe(
+    'digits-cond', DIGITS.replace(num_classes=10, p_uncond=0.1)
+)  # chapters 11 and 14: label dropout
+MNIST5K = register_recipe(
+    'mnist5k',
+    TrainConfig(
+        data='mnist5k',
+        model='mnist',
+        model_overrides={'ch': 32, 'num_res_blocks': 1, 'norm_groups': 8},
+        steps=3000,
+        batch_size=64,
+        lr=1e-3,
+        warmup=200,
+        ema_decay=0.999,
+    ),
+)  # chapter 09
+for _name, _recipe in PART_RECIPES.items():  # chapters 15 and 16: the VAE and CLIP that
+    register_recipe(
+        _name, _recipe(), test=_recipe(test=True)
+    )  # chapter 18's runs name as their parts
+register_recipe(
+    'mnist-pairs-clip-bow',
+    clip_recipe(positions=False),
+    test=clip_recipe(test=True, positions=False),
+)  # chapter 16: no positions
+register_recipe(
+    'mnist-pairs-sd', sd_recipe(), test=sd_recipe(test=True)
+)  # chapter 18: text to image
 
 # %% ../nbs/98_experiments.ipynb #cd1fa825
-def get_trained(name:str='digits',        # a recipe name (RECIPES)
-                root:str|Path='runs',      # folder of the checkpoints: root/name
-                device=None,               # where to load (and train) the model
-                retrain:bool=False,        # train again even if the finished run is there
-                test:bool=False,           # use the tiny recipe name + '-test' (the chapters pass IN_TEST)
-                show_progress:bool=True,
-               ) -> Checkpoint:
-    "The model of a recipe, from the store: loaded from root/name if that run is finished there, else trained (or resumed) and saved there."
-    if name not in RECIPES: raise BookValueError(f"unknown recipe {name!r}: the recipes are {sorted(RECIPES)}", "choose one of them, or add one with register_recipe")
-    key = name + '-test' if test and not name.endswith('-test') and name + '-test' in RECIPES else name
-    return load_or_train(RECIPES[key], Path(root).expanduser() / key, device=device, retrain=retrain, show_progress=show_progress)
+def get_trained(
+    name: str = 'digits',  # a recipe name (RECIPES)
+    root: str | Path = 'runs',  # folder of the checkpoints: root/name
+    device=None,  # where to load (and train) the model
+    retrain: bool = False,  # train again even if the finished run is there
+    test: bool = False,  # use the tiny recipe name + '-test' (the chapters pass IN_TEST)
+    show_progress: bool = True,
+) -> Checkpoint:
+    """The model of a recipe, from the store: loaded from root/name if that run is finished there,
+    else trained (or resumed) and saved there."""
+    if name not in RECIPES:
+        raise BookValueError(
+            f"unknown recipe {name!r}: the recipes are {sorted(RECIPES)}",
+            "choose one of them, or add one with register_recipe",
+        )
+    key = (
+        name + '-test'
+        if test and not name.endswith('-test') and name + '-test' in RECIPES
+        else name
+    )
+    return load_or_train(
+        RECIPES[key],
+        Path(root).expanduser() / key,
+        device=device,
+        retrain=retrain,
+        show_progress=show_progress,
+    )
 
 # %% ../nbs/98_experiments.ipynb #391df8b0
 NOISY_CLASSIFIER_NAME = 'digits-noisy-classifier'
-NOISY_TRAIN = dict(steps=4000, batch_size=256, lr=2e-3, seed=0)        # the book's training settings
-NOISY_TRAIN_TEST = dict(steps=150, batch_size=128, lr=3e-3, seed=0)    # under the tests: machinery only
+NOISY_TRAIN = dict(steps=4000, batch_size=256, lr=2e-3, seed=0)  # the book's training settings
+NOISY_TRAIN_TEST = dict(
+    steps=150, batch_size=128, lr=3e-3, seed=0
+)  # under the tests: machinery only
 
-def get_noisy_classifier(sched:Schedule|None=None, # the schedule of the model it will guide; default Schedule(1000)
-                         root:str|Path='runs',     # the store's folder: the classifier lives in root/<name>
-                         retrain:bool=False,       # train again even if the finished run is there
-                         device=None,              # where to put the network; None: the best available
-                         test:bool=False,          # the short test version (the chapters pass IN_TEST)
-                         show_progress:bool=False,
-                        ) -> NoisyClassifier:
-    "The noise-aware digits classifier p_φ(y | x_t, t) of chapter 13, for the noise levels of `sched`, from the store."
+
+def get_noisy_classifier(
+    sched: Schedule
+    | None = None,  # the schedule of the model it will guide; default Schedule(1000)
+    root: str | Path = 'runs',  # the store's folder: the classifier lives in root/<name>
+    retrain: bool = False,  # train again even if the finished run is there
+    device=None,  # where to put the network; None: the best available
+    test: bool = False,  # the short test version (the chapters pass IN_TEST)
+    show_progress: bool = False,
+) -> NoisyClassifier:
+    """The noise-aware digits classifier p_φ(y | x_t, t) of chapter 13, for the noise levels of
+    `sched`, from the store."""
     sched = default(sched, lambda: Schedule(1000))
-    name, settings = (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST) if test else (NOISY_CLASSIFIER_NAME, NOISY_TRAIN)
-    ck = load_or_train(noisy_classifier_recipe(sched, **settings), Path(root).expanduser() / name, device=device, retrain=retrain,
-                       show_progress=show_progress)
+    name, settings = (
+        (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST)
+        if test
+        else (NOISY_CLASSIFIER_NAME, NOISY_TRAIN)
+    )
+    ck = load_or_train(
+        noisy_classifier_recipe(sched, **settings),
+        Path(root).expanduser() / name,
+        device=device,
+        retrain=retrain,
+        show_progress=show_progress,
+    )
     clf = ck.model
     clf.schedule_config = sched.config()
-    clf.meta = dict(train=ck.train_config.to_dict(), train_seconds=round(ck.state['wall_time'], 1), step=ck.step,
-                    final_loss=sum(ck.losses[-100:]) / len(ck.losses[-100:]))
+    clf.meta = dict(
+        train=ck.train_config.to_dict(),
+        train_seconds=round(ck.state['wall_time'], 1),
+        step=ck.step,
+        final_loss=sum(ck.losses[-100:]) / len(ck.losses[-100:]),
+    )
     return clf
 
 # %% ../nbs/98_experiments.ipynb #a81bd5f9
-SWEEP = dict(n_per_class=100, sampler='ddim', steps=100)      # the book's runs: 1000 samples per γ, DDIM in 100 steps
-SWEEP_TEST = dict(n_per_class=2, sampler='ddim', steps=10)     # under the tests: machinery only
+SWEEP = dict(
+    n_per_class=100, sampler='ddim', steps=100
+)  # the book's runs: 1000 samples per γ, DDIM in 100 steps
+SWEEP_TEST = dict(n_per_class=2, sampler='ddim', steps=10)  # under the tests: machinery only
 
-def sweep_settings(test:bool=False,      # the test settings (the chapters pass IN_TEST)
-                  ) -> dict:
+
+def sweep_settings(
+    test: bool = False,  # the test settings (the chapters pass IN_TEST)
+) -> dict:
     "The sample count and sampler of the book's sweeps (`SWEEP`), or of the tests (`SWEEP_TEST`)."
     return dict(SWEEP_TEST if test else SWEEP)
 
-def weights_fingerprint(model:torch.nn.Module, # a network
-                       ) -> str:
+
+def weights_fingerprint(
+    model: torch.nn.Module,  # a network
+) -> str:
     "A short hash of a network's weights, to key caches on the exact model."
     return fingerprint(*model.state_dict().values())
 
-def _ident_path(root, name:str, ident:dict) -> tuple[Path, str]:
-    s = json.dumps(ident, sort_keys=True, default=str)
-    return Path(root).expanduser() / 'sweeps' / f'{name}-{hashlib.sha256(s.encode()).hexdigest()[:12]}.pt', s
 
-def guidance_sweep(make_denoiser,          # (y, gamma) -> denoiser (x_t, t) that samples class y[i] in row i with weight γ
-                   sched:Schedule,         # the schedule of the model
-                   gammas:list,            # the guidance weights γ
-                   n_per_class:int=100,    # samples of each class per γ
-                   name:str|None=None,     # cache each row as root/sweeps/<name>-<hash>.pt; None: no cache
-                   key:dict|None=None,     # what identifies the models (part of the hash): e.g. their training configs
-                   root:str|Path='runs',   # folder of the cache
-                   seed:int=0,             # seeds x_T and the sampler's noise (the same for every γ)
-                   clf=None,               # the classifier that measures (its input shape is the samples'); None: `get_classifier()`
-                   show_progress:bool=True,
-                   **kw,                   # passed to `sample` (sampler, steps, pred, ...)
-                  ) -> list[dict]:
-    "For every γ: balanced samples from the same noise, measured by `class_report`; each row cached under `root` when named."
+def _ident_path(root, name: str, ident: dict) -> tuple[Path, str]:
+    s = json.dumps(ident, sort_keys=True, default=str)
+    return Path(
+        root
+    ).expanduser() / 'sweeps' / f'{name}-{hashlib.sha256(s.encode()).hexdigest()[:12]}.pt', s
+
+
+def guidance_sweep(
+    make_denoiser,  # (y, gamma) -> denoiser (x_t, t) that samples class y[i] in row i with weight γ
+    sched: Schedule,  # the schedule of the model
+    gammas: list,  # the guidance weights γ
+    n_per_class: int = 100,  # samples of each class per γ
+    name: str | None = None,  # cache each row as root/sweeps/<name>-<hash>.pt; None: no cache
+    key: dict
+    | None = None,  # what identifies the models (part of the hash): e.g. their training configs
+    root: str | Path = 'runs',  # folder of the cache
+    seed: int = 0,  # seeds x_T and the sampler's noise (the same for every γ)
+    clf=None,  # the classifier that measures (its input shape is the samples'); None: the book's
+    show_progress: bool = True,
+    **kw,  # passed to `sample` (sampler, steps, pred, ...)
+) -> list[dict]:
+    """For every γ: balanced samples from the same noise, measured by `class_report`; each row
+    cached under `root` when named."""
     clf = default(clf, get_classifier)
     y, clf_fp = class_labels(n_per_class, clf.num_classes), weights_fingerprint(clf)
     x_T = torch.randn(len(y), *clf.input_shape, generator=torch.Generator().manual_seed(seed))
     rows = []
     for g in [float(g) for g in gammas]:
-        ident = dict(name=name, key=key, gamma=g, n_per_class=n_per_class, seed=seed, sched=sched.config(), sample=kw, clf=clf_fp)
+        ident = dict(
+            name=name,
+            key=key,
+            gamma=g,
+            n_per_class=n_per_class,
+            seed=seed,
+            sched=sched.config(),
+            sample=kw,
+            clf=clf_fp,
+        )
         path, s = _ident_path(root, name, ident) if exists(name) else (None, None)
         if exists(path) and path.exists():
             saved = torch.load(path, weights_only=True)
-            if saved.get('ident') == s: rows.append(saved['row']); continue
+            if saved.get('ident') == s:
+                rows.append(saved['row'])
+                continue
         t0 = time.time()
-        xs = sample_classes(lambda yb: make_denoiser(yb, g), sched, y, x_T=x_T, generator=torch.Generator().manual_seed(seed + 1),
-                            show_progress=show_progress, batch_size=len(y), **kw)
-        row = dict(name=f'γ = {g:g}', gamma=g, seconds=time.time() - t0, y=y, samples=xs,
-                   **class_report(xs, y, clf, generator=torch.Generator().manual_seed(seed)))
+        xs = sample_classes(
+            lambda yb: make_denoiser(yb, g),
+            sched,
+            y,
+            x_T=x_T,
+            generator=torch.Generator().manual_seed(seed + 1),
+            show_progress=show_progress,
+            batch_size=len(y),
+            **kw,
+        )
+        row = dict(
+            name=f'γ = {g:g}',
+            gamma=g,
+            seconds=time.time() - t0,
+            y=y,
+            samples=xs,
+            **class_report(xs, y, clf, generator=torch.Generator().manual_seed(seed)),
+        )
         rows.append(row)
         if exists(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f'.tmp{os.getpid()}'); torch.save(dict(ident=s, row=row), tmp); os.replace(tmp, path)
+            tmp = path.with_suffix(f'.tmp{os.getpid()}')
+            torch.save(dict(ident=s, row=row), tmp)
+            os.replace(tmp, path)
     return rows
 
 # %% ../nbs/98_experiments.ipynb #e73d1f68
-SWEEP_GAMMAS = {'cg': (0., 1., 2., 3., 4., 8., 16.), 'cfg': (0., 1., 1.25, 1.5, 2., 3., 5.)}   # the weights of the book's sweeps
+SWEEP_GAMMAS = {
+    'cg': (0.0, 1.0, 2.0, 3.0, 4.0, 8.0, 16.0),
+    'cfg': (0.0, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0),
+}  # the weights of the book's sweeps
 CG_GAMMAS, CFG_GAMMAS = SWEEP_GAMMAS['cg'], SWEEP_GAMMAS['cfg']
 
-def book_sweep(method:str,             # 'cg': classifier guidance (chapter 13); 'cfg': classifier-free guidance (chapter 14)
-               gammas:tuple|None=None, # the weights γ; None: SWEEP_GAMMAS[method] (under the tests: three of them)
-               test:bool=False,        # the tiny test versions of the models (the chapters pass IN_TEST)
-               root:str|Path='runs',   # where the models and the sweep are cached
-               show_progress:bool=True,
-              ) -> list[dict]:
-    "The book's sweep of one guidance method on the digits: 'cg' guides the unconditional model by the noise-aware classifier, 'cfg' the conditional model by itself."
-    if method not in SWEEP_GAMMAS: raise BookValueError(f"unknown guidance method {method!r}", f"choose one of {sorted(SWEEP_GAMMAS)}")
+
+def book_sweep(
+    method: str,  # 'cg': classifier guidance (chapter 13); 'cfg': classifier-free (chapter 14)
+    gammas: tuple
+    | None = None,  # the weights γ; None: SWEEP_GAMMAS[method] (under the tests: three of them)
+    test: bool = False,  # the tiny test versions of the models (the chapters pass IN_TEST)
+    root: str | Path = 'runs',  # where the models and the sweep are cached
+    show_progress: bool = True,
+) -> list[dict]:
+    """The book's sweep of one guidance method on the digits: 'cg' guides the unconditional model by
+    the noise-aware classifier, 'cfg' the conditional model by itself."""
+    if method not in SWEEP_GAMMAS:
+        raise BookValueError(
+            f"unknown guidance method {method!r}", f"choose one of {sorted(SWEEP_GAMMAS)}"
+        )
     if method == 'cg':
         ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
         nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)
-        make = lambda y, gamma: ClassifierGuidance(ck.denoiser, nclf, ck.schedule, y, gamma, pred=ck.pred)
-        name, key, small = 'digits-classifier-guidance', dict(model=weights_fingerprint(ck.model), classifier=weights_fingerprint(nclf)), CG_GAMMAS[:4:2] + CG_GAMMAS[-1:]
+        make = lambda y, gamma: ClassifierGuidance(
+            ck.denoiser, nclf, ck.schedule, y, gamma, pred=ck.pred
+        )
+        name, key, small = (
+            'digits-classifier-guidance',
+            dict(model=weights_fingerprint(ck.model), classifier=weights_fingerprint(nclf)),
+            CG_GAMMAS[:4:2] + CG_GAMMAS[-1:],
+        )
     else:
         ck = get_trained('digits-cond', root=root, test=test, show_progress=show_progress)
         make = lambda y, gamma: CFGDenoiser(ck.model, y, gamma)
-        name, key, small = 'digits-cfg', dict(model=weights_fingerprint(ck.model)), (0., 1., CFG_GAMMA)
+        name, key, small = (
+            'digits-cfg',
+            dict(model=weights_fingerprint(ck.model)),
+            (0.0, 1.0, CFG_GAMMA),
+        )
     gammas = default(gammas, small if test else SWEEP_GAMMAS[method])
-    return guidance_sweep(make, ck.schedule, gammas, name=None if test else name, root=root, pred=ck.pred, key=key,
-                          show_progress=show_progress, **sweep_settings(test))
+    return guidance_sweep(
+        make,
+        ck.schedule,
+        gammas,
+        name=None if test else name,
+        root=root,
+        pred=ck.pred,
+        key=key,
+        show_progress=show_progress,
+        **sweep_settings(test),
+    )
 
-classifier_guidance_sweep = partial(book_sweep, 'cg')   # chapter 13's sweep
-cfg_sweep = partial(book_sweep, 'cfg')                  # chapter 14's sweep
+
+classifier_guidance_sweep = partial(book_sweep, 'cg')  # chapter 13's sweep
+cfg_sweep = partial(book_sweep, 'cfg')  # chapter 14's sweep

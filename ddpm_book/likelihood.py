@@ -19,135 +19,168 @@ from .losses import PRED_TYPES, gaussian_kl, model_mean
 from .sampling import check_var_type, call_denoiser
 
 # %% ../nbs/09_evaluation.ipynb #34dbd0ba
-def model_variance(sched:Schedule,      # the noise schedule
-                   t:Tensor|int,        # times in [1, T]
-                   var_type:str='fixed_small', # 'fixed_small': σ_q²(t); 'fixed_large': β_t
-                   x:Tensor|None=None,  # if given: cast to its dtype/device, shaped (B, 1, ...)
-                  ) -> Tensor:
+def model_variance(
+    sched: Schedule,  # the noise schedule
+    t: Tensor | int,  # times in [1, T]
+    var_type: str = 'fixed_small',  # 'fixed_small': σ_q²(t); 'fixed_large': β_t
+    x: Tensor | None = None,  # if given: cast to its dtype/device, shaped (B, 1, ...)
+) -> Tensor:
     "The variance σ_t² of p_θ(x_{t-1}|x_t); at t = 1 (the decoder) σ_q²(2), as in Ho et al.'s code."
     v = (sched.sigma_q2 if check_var_type(var_type) == 'fixed_small' else sched.betas).clone()
     v[1] = sched.sigma_q2[2] if sched.T >= 2 else sched.betas[1]
     return sched.at(v, sched.check_t(t), x)
 
 # %% ../nbs/09_evaluation.ipynb #38a5951f
-def _log1mexp(a:Tensor) -> Tensor:
+def _log1mexp(a: Tensor) -> Tensor:
     "log(1 - e^a) for a <= 0, accurate at both ends."
     return torch.where(a > -math.log(2), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
 
+
 def _check_levels(levels) -> int:
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
-        raise ValueError("levels must be an integer >= 2 "
-                         f"(17 for the digits, 256 for 8-bit images), got {levels!r}")
+        raise ValueError(
+            "levels must be an integer >= 2 "
+            f"(17 for the digits, 256 for 8-bit images), got {levels!r}"
+        )
     return levels
 
-def discretized_gaussian_log_likelihood(x0:Tensor,    # data on the grid of `levels` in [-1, 1]
-                                        mean:Tensor,  # mean of the Gaussian, same shape
-                                        var:Tensor|float, # its variance, broadcastable
-                                        levels:int=17, # number of pixel levels L
-                                       ) -> Tensor:
-    ("log p(x_0) per element, in nats (float64): the Gaussian's mass over the bin of x_0, "
-     "edge bins extended to ±∞.")
+
+def discretized_gaussian_log_likelihood(
+    x0: Tensor,  # data on the grid of `levels` in [-1, 1]
+    mean: Tensor,  # mean of the Gaussian, same shape
+    var: Tensor | float,  # its variance, broadcastable
+    levels: int = 17,  # number of pixel levels L
+) -> Tensor:
+    """log p(x_0) per element, in nats (float64): the Gaussian's mass over the bin of x_0, edge bins
+    extended to ±∞."""
     L = _check_levels(levels)
     x0, mean = x0.double(), mean.double()
     k = (x0 + 1) * (L - 1) / 2
-    if k.numel() and ((k - k.round()).abs().max() > 1e-3 or k.min() < -1e-3
-                      or k.max() > L - 1 + 1e-3):
-        raise ValueError(f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]: "
-                         "pass the right `levels` "
-                         "(17 for the digits, 256 for 8-bit images) or quantise the data first")
+    if k.numel() and (
+        (k - k.round()).abs().max() > 1e-3 or k.min() < -1e-3 or k.max() > L - 1 + 1e-3
+    ):
+        raise ValueError(
+            f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]: "
+            "pass the right `levels` "
+            "(17 for the digits, 256 for 8-bit images) or quantise the data first"
+        )
     k, half = k.round(), 1 / (L - 1)
     s = torch.as_tensor(var, dtype=torch.float64, device=x0.device).sqrt()
     hi, lo = (x0 + half - mean) / s, (x0 - half - mean) / s
-    log_cdf_hi, log_cdf_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)   # log Φ
-    log_sf_hi, log_sf_lo = torch.special.log_ndtr(-hi), torch.special.log_ndtr(-lo)   # log (1 − Φ)
-    mid = torch.where(lo > 0, log_sf_lo + _log1mexp(log_sf_hi - log_sf_lo),
-                      log_cdf_hi + _log1mexp(log_cdf_lo - log_cdf_hi))
+    log_cdf_hi, log_cdf_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)  # log Φ
+    log_sf_hi, log_sf_lo = torch.special.log_ndtr(-hi), torch.special.log_ndtr(-lo)  # log (1 − Φ)
+    mid = torch.where(
+        lo > 0,
+        log_sf_lo + _log1mexp(log_sf_hi - log_sf_lo),
+        log_cdf_hi + _log1mexp(log_cdf_lo - log_cdf_hi),
+    )
     return torch.where(k == 0, log_cdf_hi, torch.where(k == L - 1, log_sf_lo, mid))
 
-def quantise(x:Tensor,       # values, roughly in [-1, 1]
-             levels:int=17,  # number of levels L
-            ) -> Tensor:
-    ("Round x to the nearest of L levels in [-1, 1] (clipping outside), as stored images would be; "
-     "float32.")
+
+def quantise(
+    x: Tensor,  # values, roughly in [-1, 1]
+    levels: int = 17,  # number of levels L
+) -> Tensor:
+    """Round x to the nearest of L levels in [-1, 1] (clipping outside), as stored images would be;
+    float32."""
     L = _check_levels(levels)
     return ((x.float() + 1) * (L - 1) / 2).round().clamp(0, L - 1) * (2 / (L - 1)) - 1
 
 # %% ../nbs/09_evaluation.ipynb #581e5783
 @torch.no_grad()
-def vb_terms_bpd(denoiser,             # callable (x_t, t) -> prediction shaped like x_t
-                 sched:Schedule,       # the noise schedule the denoiser was trained with
-                 x0:Tensor,            # clean data, shape (B, ...)
-                 t:Tensor,             # times in [1, T], shape (B,)
-                 pred:str='eps',       # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 levels:int|None=17,   # pixel levels of the decoder (needed where t = 1)
-                 var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
-                 eps:Tensor|None=None, # the noise that makes x_t; drawn if None
-                ) -> Tensor:
-    ("Per image, in bits/dim: KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) for t ≥ 2 "
-     "and −log p_θ(x_0|x_1) for t = 1, from one x_t.")
+def vb_terms_bpd(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    x0: Tensor,  # clean data, shape (B, ...)
+    t: Tensor,  # times in [1, T], shape (B,)
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    levels: int | None = 17,  # pixel levels of the decoder (needed where t = 1)
+    var_type: str = 'fixed_small',  # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+    eps: Tensor | None = None,  # the noise that makes x_t; drawn if None
+) -> Tensor:
+    """Per image, in bits/dim: KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) for t ≥ 2 and −log
+    p_θ(x_0|x_1) for t = 1, from one x_t."""
     if pred not in PRED_TYPES:
         raise ValueError(f"unknown prediction type pred={pred!r}: choose one of {PRED_TYPES}")
     if x0.ndim < 2:
-        raise ValueError("x0 must have a batch dimension and at least one data dimension, "
-                         f"got shape {tuple(x0.shape)}")
+        raise ValueError(
+            "x0 must have a batch dimension and at least one data dimension, "
+            f"got shape {tuple(x0.shape)}"
+        )
     t = sched.check_t(t).to(x0.device)
     if t.ndim == 0:
         t = t.expand(len(x0))
     x64 = x0.double()
     eps = torch.randn_like(x64) if eps is None else eps.to(x64)
-    xt = q_sample(sched, x64, t, eps).to(x0.dtype if x0.is_floating_point()
-                                         else torch.float32)   # what the network sees
+    xt = q_sample(sched, x64, t, eps).to(
+        x0.dtype if x0.is_floating_point() else torch.float32
+    )  # what the network sees
     out = call_denoiser(denoiser, xt, t, pred).double()
     xt = xt.double()
     mu, var = model_mean(sched, xt, t, out, pred), model_variance(sched, t, var_type, xt)
     mu_q, var_q = q_posterior(sched, x64, xt, t)
     first = t == 1
-    term = gaussian_kl(mu_q, torch.where(first.reshape(var_q.shape), torch.ones_like(var_q), var_q),
-                       mu, var)
+    term = gaussian_kl(
+        mu_q, torch.where(first.reshape(var_q.shape), torch.ones_like(var_q), var_q), mu, var
+    )
     if first.any():
         if levels is None:
-            raise ValueError("the decoder term (t = 1) needs the pixel levels of the data: "
-                             "pass levels=17 for the digits, 256 for 8-bit images")
-        term[first] = -discretized_gaussian_log_likelihood(x64[first], mu[first], var[first],
-                                                           levels)
+            raise ValueError(
+                "the decoder term (t = 1) needs the pixel levels of the data: "
+                "pass levels=17 for the digits, 256 for 8-bit images"
+            )
+        term[first] = -discretized_gaussian_log_likelihood(
+            x64[first], mu[first], var[first], levels
+        )
     return term.reshape(len(x0), -1).sum(1) / (x0[0].numel() * math.log(2))
 
 # %% ../nbs/09_evaluation.ipynb #0b66b3ec
 @torch.no_grad()
-def nll_bpd(denoiser,              # callable (x_t, t) -> prediction shaped like x_t
-            sched:Schedule,        # the noise schedule the denoiser was trained with
-            x0:Tensor,             # data on the grid of `levels`, (N, ...), on the model's device
-            pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
-            levels:int=17,         # pixel levels (17 for the digits, 256 for 8-bit images)
-            var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
-            t_batch:int=10,        # times evaluated together in one call of the network
-            batch_size:int|None=None, # images per call (default: all); a call sees bs × t_batch
-            generator:torch.Generator|None=None, # the noise (CPU: the same numbers on any device)
-            show_progress:bool=True,
-           ) -> dict:
-    ("The variational bound on −log₂ p_θ(x_0) per dimension, term by term, "
-     "averaged over the images x0.")
+def nll_bpd(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    x0: Tensor,  # data on the grid of `levels`, (N, ...), on the model's device
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    levels: int = 17,  # pixel levels (17 for the digits, 256 for 8-bit images)
+    var_type: str = 'fixed_small',  # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+    t_batch: int = 10,  # times evaluated together in one call of the network
+    batch_size: int | None = None,  # images per call (default: all); a call sees bs × t_batch
+    generator: torch.Generator | None = None,  # the noise (CPU: the same numbers on any device)
+    show_progress: bool = True,
+) -> dict:
+    """The variational bound on −log₂ p_θ(x_0) per dimension, term by term, averaged over the images
+    x0."""
     if x0.ndim < 2 or len(x0) < 2:
         raise ValueError(f"x0 must hold at least 2 images, shape (N, ...), got {tuple(x0.shape)}")
     if not isinstance(t_batch, int) or t_batch < 1:
         raise ValueError(f"t_batch must be a positive integer, got {t_batch!r}")
     N, T, D = len(x0), sched.T, x0[0].numel()
     bs = default(batch_size, N)
-    terms = torch.zeros(N, T + 1, dtype=torch.float64)    # column t: the term of time t, per image
+    terms = torch.zeros(N, T + 1, dtype=torch.float64)  # column t: the term of time t, per image
     chunks = [(i, t0) for i in range(0, N, bs) for t0 in range(1, T + 1, t_batch)]
     for i, t0 in progress(chunks, desc='bound', show=show_progress):
-        xb = x0[i:i + bs]
+        xb = x0[i : i + bs]
         B = len(xb)
         ts = torch.arange(t0, min(t0 + t_batch, T + 1))
         xr = xb.repeat(len(ts), *([1] * (x0.ndim - 1)))
         eps = torch.randn(xr.shape, generator=generator, dtype=torch.float64).to(x0.device)
-        v = vb_terms_bpd(denoiser, sched, xr, ts.repeat_interleave(B).to(x0.device), pred, levels,
-                         var_type, eps)
-        terms[i:i + B, ts] = v.reshape(len(ts), B).T.cpu()
+        v = vb_terms_bpd(
+            denoiser, sched, xr, ts.repeat_interleave(B).to(x0.device), pred, levels, var_type, eps
+        )
+        terms[i : i + B, ts] = v.reshape(len(ts), B).T.cpu()
     prior = kl_prior(sched, x0.double()).reshape(N, -1).sum(1).cpu() / (D * math.log(2))
     per_image = torch.stack([prior, terms[:, 2:].sum(1), terms[:, 1]], 1)  # prior, Σ KL_t, decoder
     total = per_image.sum(1)
-    return dict(prior=prior.mean().item(), kl=per_image[:, 1].mean().item(),
-                decoder=per_image[:, 2].mean().item(), total=total.mean().item(),
-                total_se=(total.std() / math.sqrt(N)).item(), kl_t=terms.mean(0),
-                per_image=per_image, n=N, T=T, levels=levels, var_type=var_type)
+    return dict(
+        prior=prior.mean().item(),
+        kl=per_image[:, 1].mean().item(),
+        decoder=per_image[:, 2].mean().item(),
+        total=total.mean().item(),
+        total_se=(total.std() / math.sqrt(N)).item(),
+        kl_t=terms.mean(0),
+        per_image=per_image,
+        n=N,
+        T=T,
+        levels=levels,
+        var_type=var_type,
+    )

@@ -17,172 +17,228 @@ __all__ = ['PRED_TYPES', 'check_pred', 'gaussian_kl', 'loss_mu', 'v_target', 'tr
 # %% ../nbs/04_losses.ipynb #d7bcbd7f
 PRED_TYPES = ('eps', 'x0', 'v')
 
-def check_pred(pred:str) -> str:
+
+def check_pred(pred: str) -> str:
     "`pred` after checking that it names a prediction type."
     return check_choice('prediction type', pred, PRED_TYPES, "ε, x̂_0 or v, what the denoiser gives")
 
-def _check_shape(a:Tensor, b:Tensor, na:str, nb:str):
-    if a.shape != b.shape: raise ValueError(f"{na} has shape {tuple(a.shape)} but {nb} has {tuple(b.shape)}: they must match")
-    if a.ndim == 0: raise ValueError(f"{na} needs a batch dimension: pass a tensor of shape (B, ...)")
 
-def _check_t2(sched:Schedule, t) -> Tensor:
+def _check_shape(a: Tensor, b: Tensor, na: str, nb: str):
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{na} has shape {tuple(a.shape)} but {nb} has {tuple(b.shape)}: they must match"
+        )
+    if a.ndim == 0:
+        raise ValueError(f"{na} needs a batch dimension: pass a tensor of shape (B, ...)")
+
+
+def _check_t2(sched: Schedule, t) -> Tensor:
     t = sched.check_t(t)
     if t.numel() and t.min() < 2:
-        raise ValueError("the ELBO weight is infinite at t = 1: σ_q²(1) = 0, and the t = 1 term of the bound is the decoder "
-                         "−log p_θ(x_0|x_1), not a KL. Pass times in [2, T], or train with l_simple")
+        raise ValueError(
+            "the ELBO weight is infinite at t = 1: σ_q²(1) = 0, and the t = 1 term of the bound is "
+            "the decoder "
+            "−log p_θ(x_0|x_1), not a KL. Pass times in [2, T], or train with "
+            "l_simple"
+        )
     return t
 
-def _sqsum(a:Tensor, b:Tensor) -> Tensor:
+
+def _sqsum(a: Tensor, b: Tensor) -> Tensor:
     "‖a - b‖² per sample, shape (B,)."
     return (a - b).pow(2).reshape(a.shape[0], -1).sum(1)
 
 # %% ../nbs/04_losses.ipynb #30b5e00b
-def gaussian_kl(mu1:Tensor, # mean of the first Gaussian
-                var1:Tensor|float, # its variance (> 0)
-                mu2:Tensor, # mean of the second Gaussian
-                var2:Tensor|float, # its variance (> 0)
-               ) -> Tensor:
+def gaussian_kl(
+    mu1: Tensor,  # mean of the first Gaussian
+    var1: Tensor | float,  # its variance (> 0)
+    mu2: Tensor,  # mean of the second Gaussian
+    var2: Tensor | float,  # its variance (> 0)
+) -> Tensor:
     "KL(N(mu1, var1) ‖ N(mu2, var2)) elementwise, in nats (arguments broadcast)."
-    mu1 = torch.as_tensor(mu1); kw = dict(dtype=mu1.dtype if mu1.is_floating_point() else torch.float64, device=mu1.device)
+    mu1 = torch.as_tensor(mu1)
+    kw = dict(dtype=mu1.dtype if mu1.is_floating_point() else torch.float64, device=mu1.device)
     var1, mu2, var2 = (torch.as_tensor(v, **kw) for v in (var1, mu2, var2))
     return 0.5 * (torch.log(var2) - torch.log(var1) + (var1 + (mu1 - mu2) ** 2) / var2 - 1)
 
 # %% ../nbs/04_losses.ipynb #fef71f1b
-def loss_mu(sched:Schedule, # the noise schedule
-            x0:Tensor,      # clean data x_0, shape (B, ...)
-            xt:Tensor,      # noisy data x_t, same shape
-            t:Tensor|int,   # times in [2, T]
-            mu_theta:Tensor, # the model mean μ_θ(x_t, t), same shape
-           ) -> Tensor:
-    "KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) = ‖μ_θ − μ_q‖² / (2σ_q²(t)), per sample (B,), in nats."
+def loss_mu(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    xt: Tensor,  # noisy data x_t, same shape
+    t: Tensor | int,  # times in [2, T]
+    mu_theta: Tensor,  # the model mean μ_θ(x_t, t), same shape
+) -> Tensor:
+    """KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) = ‖μ_θ − μ_q‖² / (2σ_q²(t)), per sample (B,), in
+    nats."""
     _check_shape(mu_theta, xt, 'mu_theta', 'xt')
     t = _check_t2(sched, t)
     mu_q, s2 = q_posterior(sched, x0, xt, t)
     return _sqsum(mu_theta, mu_q) / (2 * s2.reshape(-1))
 
 # %% ../nbs/04_losses.ipynb #203311c6
-def v_target(sched:Schedule, # the noise schedule
-             x0:Tensor,      # clean data x_0, shape (B, ...)
-             eps:Tensor,     # the noise ε that made x_t, same shape
-             t:Tensor|int,   # times in [1, T], shape (B,) or a single time
-            ) -> Tensor:
+def v_target(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    eps: Tensor,  # the noise ε that made x_t, same shape
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+) -> Tensor:
     "The velocity v = √ᾱ_t ε − √(1−ᾱ_t) x_0 (Salimans & Ho 2022)."
     _check_shape(eps, x0, 'eps', 'x0')
     ab = sched.at('alpha_bar', sched.check_t(t), x0)
     return ab.sqrt() * eps - (1 - ab).sqrt() * x0
 
-def training_target(sched:Schedule, # the noise schedule
-                    x0:Tensor,      # clean data x_0, shape (B, ...)
-                    eps:Tensor,     # the noise ε that made x_t, same shape
-                    t:Tensor|int,   # times in [1, T]
-                    pred:str='eps', # what the network predicts: 'eps', 'x0' or 'v'
-                   ) -> Tensor:
+
+def training_target(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    eps: Tensor,  # the noise ε that made x_t, same shape
+    t: Tensor | int,  # times in [1, T]
+    pred: str = 'eps',  # what the network predicts: 'eps', 'x0' or 'v'
+) -> Tensor:
     "The regression target of a network that predicts `pred`."
-    check_pred(pred); _check_shape(eps, x0, 'eps', 'x0')
-    if pred == 'eps': return eps
-    if pred == 'x0': return x0
+    check_pred(pred)
+    _check_shape(eps, x0, 'eps', 'x0')
+    if pred == 'eps':
+        return eps
+    if pred == 'x0':
+        return x0
     return v_target(sched, x0, eps, t)
 
 # %% ../nbs/04_losses.ipynb #11ed9fdc
-def pred_to_x0(sched:Schedule, # the noise schedule
-               xt:Tensor,      # noisy data x_t, shape (B, ...)
-               t:Tensor|int,   # times in [1, T], shape (B,) or a single time
-               out:Tensor,     # the network output, same shape as xt
-               pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
-              ) -> Tensor:
+def pred_to_x0(
+    sched: Schedule,  # the noise schedule
+    xt: Tensor,  # noisy data x_t, shape (B, ...)
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    out: Tensor,  # the network output, same shape as xt
+    pred: str = 'eps',  # what `out` is: 'eps', 'x0' or 'v'
+) -> Tensor:
     "The prediction x̂_0 implied by the network output `out` of type `pred`."
-    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred)
+    _check_shape(out, xt, 'out', 'xt')
     ab = sched.at('alpha_bar', sched.check_t(t), xt)
-    if pred == 'x0': return out
-    if pred == 'eps': return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
+    if pred == 'x0':
+        return out
+    if pred == 'eps':
+        return (xt - (1 - ab).sqrt() * out) / ab.sqrt()
     return ab.sqrt() * xt - (1 - ab).sqrt() * out
 
-def pred_to_eps(sched:Schedule, # the noise schedule
-                xt:Tensor,      # noisy data x_t, shape (B, ...)
-                t:Tensor|int,   # times in [1, T], shape (B,) or a single time
-                out:Tensor,     # the network output, same shape as xt
-                pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
-               ) -> Tensor:
+
+def pred_to_eps(
+    sched: Schedule,  # the noise schedule
+    xt: Tensor,  # noisy data x_t, shape (B, ...)
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    out: Tensor,  # the network output, same shape as xt
+    pred: str = 'eps',  # what `out` is: 'eps', 'x0' or 'v'
+) -> Tensor:
     "The prediction ε̂ implied by the network output `out` of type `pred`."
-    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred)
+    _check_shape(out, xt, 'out', 'xt')
     ab = sched.at('alpha_bar', sched.check_t(t), xt)
-    if pred == 'eps': return out
-    if pred == 'x0': return (xt - ab.sqrt() * out) / (1 - ab).sqrt()
+    if pred == 'eps':
+        return out
+    if pred == 'x0':
+        return (xt - ab.sqrt() * out) / (1 - ab).sqrt()
     return (1 - ab).sqrt() * xt + ab.sqrt() * out
 
 # %% ../nbs/04_losses.ipynb #b35ddeb8
-def model_mean(sched:Schedule, # the noise schedule
-               xt:Tensor,      # noisy data x_t, shape (B, ...)
-               t:Tensor|int,   # times in [1, T], shape (B,) or a single time
-               out:Tensor,     # the network output, same shape as xt
-               pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
-              ) -> Tensor:
+def model_mean(
+    sched: Schedule,  # the noise schedule
+    xt: Tensor,  # noisy data x_t, shape (B, ...)
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    out: Tensor,  # the network output, same shape as xt
+    pred: str = 'eps',  # what `out` is: 'eps', 'x0' or 'v'
+) -> Tensor:
     "μ_θ(x_t, t): the posterior mean μ_q(x_t, x̂_0) with the network's x̂_0 in place of x_0."
-    check_pred(pred); _check_shape(out, xt, 'out', 'xt')
+    check_pred(pred)
+    _check_shape(out, xt, 'out', 'xt')
     t = sched.check_t(t)
-    if pred == 'eps':                     # (1/√α_t)(x_t − (1−α_t)/√(1−ᾱ_t) ε_θ), no division by √ᾱ_t
+    if pred == 'eps':  # (1/√α_t)(x_t − (1−α_t)/√(1−ᾱ_t) ε_θ), no division by √ᾱ_t
         a, ab = sched.at('alphas', t, xt), sched.at('alpha_bar', t, xt)
         return (xt - (1 - a) / (1 - ab).sqrt() * out) / a.sqrt()
     return q_posterior(sched, pred_to_x0(sched, xt, t, out, pred), xt, t)[0]
 
 # %% ../nbs/04_losses.ipynb #2ccdc124
-def elbo_weight(sched:Schedule, # the noise schedule
-                t:Tensor|int,   # times in [2, T], shape (B,) or a single time
-                pred:str='eps', # 'eps', 'x0' or 'v'
-               ) -> Tensor:
-    "w(t) with KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) = w(t) ‖out − target‖², float64, for t ≥ 2."
-    check_pred(pred); t = _check_t2(sched, t)
+def elbo_weight(
+    sched: Schedule,  # the noise schedule
+    t: Tensor | int,  # times in [2, T], shape (B,) or a single time
+    pred: str = 'eps',  # 'eps', 'x0' or 'v'
+) -> Tensor:
+    """w(t) with KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) = w(t) ‖out − target‖², float64, for t ≥
+    2."""
+    check_pred(pred)
+    t = _check_t2(sched, t)
     s2, a, ab, abp = (sched.at(n, t) for n in ('sigma_q2', 'alphas', 'alpha_bar', 'alpha_bar_prev'))
     w_x0 = (abp.sqrt() * (1 - a) / (1 - ab)) ** 2 / (2 * s2)
-    if pred == 'x0': return w_x0
-    if pred == 'eps': return (1 - a) ** 2 / ((1 - ab) * a) / (2 * s2)
-    return w_x0 * (1 - ab)                # x̂_0 − x_0 = −√(1−ᾱ_t) (v̂ − v)
+    if pred == 'x0':
+        return w_x0
+    if pred == 'eps':
+        return (1 - a) ** 2 / ((1 - ab) * a) / (2 * s2)
+    return w_x0 * (1 - ab)  # x̂_0 − x_0 = −√(1−ᾱ_t) (v̂ − v)
 
 # %% ../nbs/04_losses.ipynb #997f6e9d
-def loss_x0(sched:Schedule, # the noise schedule
-            x0:Tensor,      # clean data x_0, shape (B, ...)
-            t:Tensor|int,   # times in [2, T]
-            x0_hat:Tensor,  # the network's x̂_θ(x_t, t), same shape
-           ) -> Tensor:
+def loss_x0(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    t: Tensor | int,  # times in [2, T]
+    x0_hat: Tensor,  # the network's x̂_θ(x_t, t), same shape
+) -> Tensor:
     "The same KL as `loss_mu`, written as w_x0(t) ‖x̂_θ − x_0‖², per sample (B,)."
     _check_shape(x0_hat, x0, 'x0_hat', 'x0')
-    return elbo_weight(sched, t, 'x0').to(dtype=x0_hat.dtype, device=x0_hat.device) * _sqsum(x0_hat, x0)
+    return elbo_weight(sched, t, 'x0').to(dtype=x0_hat.dtype, device=x0_hat.device) * _sqsum(
+        x0_hat, x0
+    )
 
-def loss_eps(sched:Schedule, # the noise schedule
-             eps:Tensor,     # the noise ε that made x_t, shape (B, ...)
-             t:Tensor|int,   # times in [2, T]
-             eps_theta:Tensor, # the network's ε_θ(x_t, t), same shape
-            ) -> Tensor:
+
+def loss_eps(
+    sched: Schedule,  # the noise schedule
+    eps: Tensor,  # the noise ε that made x_t, shape (B, ...)
+    t: Tensor | int,  # times in [2, T]
+    eps_theta: Tensor,  # the network's ε_θ(x_t, t), same shape
+) -> Tensor:
     "The same KL as `loss_mu`, written as w_eps(t) ‖ε_θ − ε‖², per sample (B,)."
     _check_shape(eps_theta, eps, 'eps_theta', 'eps')
-    return elbo_weight(sched, t, 'eps').to(dtype=eps_theta.dtype, device=eps_theta.device) * _sqsum(eps_theta, eps)
+    return elbo_weight(sched, t, 'eps').to(dtype=eps_theta.dtype, device=eps_theta.device) * _sqsum(
+        eps_theta, eps
+    )
 
-def loss_elbo(sched:Schedule, # the noise schedule
-              x0:Tensor,      # clean data x_0, shape (B, ...)
-              eps:Tensor,     # the noise ε that made x_t, same shape
-              t:Tensor|int,   # times in [2, T]
-              out:Tensor,     # the network output, same shape
-              pred:str='eps', # what `out` is: 'eps', 'x0' or 'v'
-             ) -> Tensor:
+
+def loss_elbo(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    eps: Tensor,  # the noise ε that made x_t, same shape
+    t: Tensor | int,  # times in [2, T]
+    out: Tensor,  # the network output, same shape
+    pred: str = 'eps',  # what `out` is: 'eps', 'x0' or 'v'
+) -> Tensor:
     "The same KL for any prediction type: w_pred(t) ‖out − target‖², per sample (B,)."
-    target = training_target(sched, x0, eps, t, pred); _check_shape(out, target, 'out', 'target')
+    target = training_target(sched, x0, eps, t, pred)
+    _check_shape(out, target, 'out', 'target')
     return elbo_weight(sched, t, pred).to(dtype=out.dtype, device=out.device) * _sqsum(out, target)
 
 # %% ../nbs/04_losses.ipynb #60ca6b24
-def diffusion_loss(out:Tensor,    # the network output, shape (B, ...)
-                   target:Tensor, # its regression target (`training_target`), same shape
-                   weight:Tensor|None=None, # optional per-sample weights, shape (B,)
-                  ) -> Tensor:
+def diffusion_loss(
+    out: Tensor,  # the network output, shape (B, ...)
+    target: Tensor,  # its regression target (`training_target`), same shape
+    weight: Tensor | None = None,  # optional per-sample weights, shape (B,)
+) -> Tensor:
     "Mean squared error between `out` and `target` (a scalar), optionally weighted per sample."
     _check_shape(out, target, 'out', 'target')
     per = (out - target).pow(2).reshape(out.shape[0], -1).mean(1)
-    if weight is None: return per.mean()
+    if weight is None:
+        return per.mean()
     weight = torch.as_tensor(weight, dtype=per.dtype, device=per.device)
-    if weight.shape not in ((), per.shape): raise ValueError(f"weight has shape {tuple(weight.shape)}: pass one weight per sample, shape ({per.shape[0]},)")
+    if weight.shape not in ((), per.shape):
+        raise ValueError(
+            f"weight has shape {tuple(weight.shape)}: pass one weight per sample, shape "
+            f"({per.shape[0]},)"
+        )
     return (weight * per).mean()
 
-def l_simple(eps_theta:Tensor, # the network's ε_θ(x_t, t), shape (B, ...)
-             eps:Tensor,       # the noise ε that made x_t, same shape
-            ) -> Tensor:
+
+def l_simple(
+    eps_theta: Tensor,  # the network's ε_θ(x_t, t), shape (B, ...)
+    eps: Tensor,  # the noise ε that made x_t, same shape
+) -> Tensor:
     "L_simple of Ho et al. (2020): the mean of (ε_θ − ε)² over batch and dimensions."
     return diffusion_loss(eps_theta, eps)

@@ -17,117 +17,195 @@ from .cfg import CFGDenoiser
 __all__ = ['TEXT_TASK', 'takes_text', 'Pipeline', 'LabelPipeline', 'TextPipeline', 'load_pipeline']
 
 # %% ../nbs/10_pipelines.ipynb #2cd19949
-TEXT_TASK = 'latent_ddpm'   # the training task of chapter 18's text-to-image runs
+TEXT_TASK = 'latent_ddpm'  # the training task of chapter 18's text-to-image runs
 
-def takes_text(config:dict, # a checkpoint's config.json
-              ) -> bool:
+
+def takes_text(
+    config: dict,  # a checkpoint's config.json
+) -> bool:
     "Whether a checkpoint is of a text-to-image run (chapter 18's 'latent_ddpm'): it takes prompts."
     return (config.get('train') or {}).get('task') == TEXT_TASK
 
+
 class Pipeline:
     "A checkpoint loaded once, ready to draw samples (`sample`, or call it)."
-    takes_text = False
-    def __init__(self, ck:Checkpoint, # the loaded checkpoint
-                ): self.ck = ck
-    @property
-    def path(self) -> Path: return self.ck.path
-    @property
-    def schedule(self): return self.ck.schedule
-    @property
-    def num_classes(self) -> int|None: return self.ck.num_classes
-    @property
-    def kind(self) -> str: return self.ck.data.get('kind', 'image')   # 'image', or 'points'
-    @property
-    def device(self) -> torch.device: return next(self.ck.model.parameters()).device
-    def sample(self, n:int, **kw) -> Tensor: raise NotImplementedError
-    def __call__(self, n:int, **kw) -> Tensor: return self.sample(n, **kw)
-    def __repr__(self): return f"{type(self).__name__}({self.ck!r})"
 
-_NULL_WARNING = ("ddpm_book: warning: this model was trained without label dropout (p_uncond = 0), "
-                 "so its null label ∅ is untrained: unconditional or guided samples will be poor; "
-                 "pass --label without --guidance")
-_NOT_CONDITIONAL_FIX = ("drop --label/--guidance, or train a conditional model: "
-                        "`ddpm_book train --num-classes 10 --p-uncond 0.1`")
+    takes_text = False
+
+    def __init__(
+        self,
+        ck: Checkpoint,  # the loaded checkpoint
+    ):
+        self.ck = ck
+
+    @property
+    def path(self) -> Path:
+        return self.ck.path
+
+    @property
+    def schedule(self):
+        return self.ck.schedule
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.ck.num_classes
+
+    @property
+    def kind(self) -> str:
+        return self.ck.data.get('kind', 'image')  # 'image', or 'points'
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.ck.model.parameters()).device
+
+    def sample(self, n: int, **kw) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, n: int, **kw) -> Tensor:
+        return self.sample(n, **kw)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.ck!r})"
+
+
+_NULL_WARNING = (
+    "ddpm_book: warning: this model was trained without label dropout (p_uncond = 0), "
+    "so its null label ∅ is untrained: unconditional or guided samples will be poor; "
+    "pass --label without --guidance"
+)
+_NOT_CONDITIONAL_FIX = (
+    "drop --label/--guidance, or train a conditional model: "
+    "`ddpm_book train --num-classes 10 --p-uncond 0.1`"
+)
+
 
 class LabelPipeline(Pipeline):
     "A DDPM: unconditional, or class-conditional on a label with classifier-free guidance."
-    def _check(self, label:int|None, guidance:float|None):
+
+    def _check(self, label: int | None, guidance: float | None):
         "The label and the guidance weight fit the model; a warning where ∅ is untrained."
         ck, K = self.ck, self.ck.num_classes
         if exists(guidance) and label is None:
-            raise BookValueError("guidance needs a class to guide towards", "give a label (--label)")
+            raise BookValueError(
+                "guidance needs a class to guide towards", "give a label (--label)"
+            )
         if exists(label) and K is None:
-            raise BookValueError(f"model is not class-conditional ({ck.path} was trained without "
-                                 "labels), so it takes no label (--label)", _NOT_CONDITIONAL_FIX)
+            raise BookValueError(
+                f"model is not class-conditional ({ck.path} was trained without "
+                "labels), so it takes no label (--label)",
+                _NOT_CONDITIONAL_FIX,
+            )
         if exists(label) and not 0 <= label < K:
-            raise BookValueError(f"label {label} is not a class of this model",
-                                 f"choose a label in 0..{K - 1}")
+            raise BookValueError(
+                f"label {label} is not a class of this model", f"choose a label in 0..{K - 1}"
+            )
         p_uncond = (ck.config.get('train') or {}).get('p_uncond', 0)
         if exists(K) and p_uncond == 0 and (label is None or (exists(guidance) and guidance != 1)):
             print(_NULL_WARNING, file=sys.stderr)
 
-    def denoiser(self, label:int|None=None,    # the class to sample (class-conditional models)
-                 guidance:float|None=None,     # γ: None or 1 the conditional model, else guided
-                ) -> Denoiser|CFGDenoiser:
+    def denoiser(
+        self,
+        label: int | None = None,  # the class to sample (class-conditional models)
+        guidance: float | None = None,  # γ: None or 1 the conditional model, else guided
+    ) -> Denoiser | CFGDenoiser:
         "The denoiser of class `label` with weight γ = `guidance`, or of the model unconditionally."
         self._check(label, guidance)
-        if label is None: return self.ck.denoiser
-        if guidance is None or guidance == 1: return self.ck.denoiser_for(label)
+        if label is None:
+            return self.ck.denoiser
+        if guidance is None or guidance == 1:
+            return self.ck.denoiser_for(label)
         return CFGDenoiser(self.ck.model, label, guidance)
 
-    def sample(self, n:int,                 # number of samples
-               sampler:str='ddpm',          # a sampler of chapter 05 (SAMPLERS)
-               steps:int|None=None,         # network calls of a few-step sampler
-               eta:float=0.0,               # DDIM noise level
-               seed:int=0,                  # seeds x_T and the sampler's noise
-               guidance:float|None=None,    # classifier-free guidance γ (with a label)
-               show_progress:bool=True,
-               label:int|None=None,         # the class to sample (class-conditional models)
-               **opts,                      # more options of `sample`: spacing, clip_x0, ...
-              ) -> Tensor:
+    def sample(
+        self,
+        n: int,  # number of samples
+        sampler: str = 'ddpm',  # a sampler of chapter 05 (SAMPLERS)
+        steps: int | None = None,  # network calls of a few-step sampler
+        eta: float = 0.0,  # DDIM noise level
+        seed: int = 0,  # seeds x_T and the sampler's noise
+        guidance: float | None = None,  # classifier-free guidance γ (with a label)
+        show_progress: bool = True,
+        label: int | None = None,  # the class to sample (class-conditional models)
+        **opts,  # more options of `sample`: spacing, clip_x0, ...
+    ) -> Tensor:
         "n samples of the data's shape, on the CPU."
         ck, g = self.ck, torch.Generator().manual_seed(seed)
         den, shape = self.denoiser(label, guidance), (n, *ck.shape)
-        x = _sample(den, ck.schedule, shape, sampler=sampler, steps=steps, eta=eta, pred=ck.pred,
-                    generator=g, device=self.device, show_progress=show_progress, **opts)
+        x = _sample(
+            den,
+            ck.schedule,
+            shape,
+            sampler=sampler,
+            steps=steps,
+            eta=eta,
+            pred=ck.pred,
+            generator=g,
+            device=self.device,
+            show_progress=show_progress,
+            **opts,
+        )
         return x.float().cpu()
+
 
 class TextPipeline(Pipeline):
     "A text-to-image checkpoint (chapter 18): its `TextToImage`, loaded once, draws for a prompt."
+
     takes_text = True
-    def __init__(self, ck:Checkpoint, # the loaded checkpoint
-                 t2i,                 # its TextToImage (U-Net, VAE, CLIP)
-                 gamma:float,         # the guidance weight γ when none is given (SD_GAMMA)
-                ):
+
+    def __init__(
+        self,
+        ck: Checkpoint,  # the loaded checkpoint
+        t2i,  # its TextToImage (U-Net, VAE, CLIP)
+        gamma: float,  # the guidance weight γ when none is given (SD_GAMMA)
+    ):
         super().__init__(ck)
         self.t2i, self.gamma = t2i, gamma
-    @property
-    def num_classes(self) -> None: return None
-    @property
-    def kind(self) -> str: return 'image'
 
-    def sample(self, n:int,                 # number of canvases
-               sampler:str='ddpm',          # 'ddpm' or 'ddim'
-               steps:int|None=None,         # DDIM steps
-               eta:float=0.0,               # DDIM noise level
-               seed:int=0,                  # seeds z_T and the sampler's noise
-               guidance:float|None=None,    # guidance weight γ; None: the book's SD_GAMMA
-               show_progress:bool=True,
-               prompt:str='',               # the caption, e.g. '3 left of 7'; '': the empty one
-               **opts,                      # more options of `sample`
-              ) -> Tensor:
+    @property
+    def num_classes(self) -> None:
+        return None
+
+    @property
+    def kind(self) -> str:
+        return 'image'
+
+    def sample(
+        self,
+        n: int,  # number of canvases
+        sampler: str = 'ddpm',  # 'ddpm' or 'ddim'
+        steps: int | None = None,  # DDIM steps
+        eta: float = 0.0,  # DDIM noise level
+        seed: int = 0,  # seeds z_T and the sampler's noise
+        guidance: float | None = None,  # guidance weight γ; None: the book's SD_GAMMA
+        show_progress: bool = True,
+        prompt: str = '',  # the caption, e.g. '3 left of 7'; '': the empty one
+        **opts,  # more options of `sample`
+    ) -> Tensor:
         "n canvases for one prompt, on the CPU."
         g, gamma = torch.Generator().manual_seed(seed), default(guidance, self.gamma)
-        x = self.t2i([prompt] * n, gamma, sampler, steps, generator=g, eta=eta,
-                     show_progress=show_progress, **opts)
+        x = self.t2i(
+            [prompt] * n,
+            gamma,
+            sampler,
+            steps,
+            generator=g,
+            eta=eta,
+            show_progress=show_progress,
+            **opts,
+        )
         return x.float().cpu()
 
-def load_pipeline(ckpt:str|Path, # a checkpoint folder written by `train`
-                  ema:bool=True, # the EMA weights (else the last step's)
-                  device=None,   # where to put the networks; None: the best available
-                 ) -> Pipeline:
-    "A checkpoint's pipeline, loaded once: a `TextPipeline` (text to image), else a `LabelPipeline`."
+
+def load_pipeline(
+    ckpt: str | Path,  # a checkpoint folder written by `train`
+    ema: bool = True,  # the EMA weights (else the last step's)
+    device=None,  # where to put the networks; None: the best available
+) -> Pipeline:
+    """A checkpoint's pipeline, loaded once: a `TextPipeline` (text to image), else a
+    `LabelPipeline`."""
     ck = load_checkpoint(Path(ckpt).expanduser(), device, ema)
-    if not takes_text(ck.config): return LabelPipeline(ck)
-    from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA   # Part IV: only for text to image
+    if not takes_text(ck.config):
+        return LabelPipeline(ck)
+    from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA  # Part IV: only for text to image
+
     return TextPipeline(ck, TextToImage.from_loaded(ck), SD_GAMMA)

@@ -12,28 +12,37 @@ from .schedule import Schedule
 __all__ = ['posterior_coefs', 'q_posterior']
 
 # %% ../nbs/03_posterior.ipynb #da4cc564
-def posterior_coefs(sched:Schedule,    # the noise schedule
-                    t:Tensor|int,      # times in [1, T], shape (B,) or a single time
-                    x:Tensor|None=None, # if given: cast to its dtype/device, shaped (B, 1, ...) to broadcast
-                   ) -> tuple[Tensor, Tensor]:
+def posterior_coefs(
+    sched: Schedule,  # the noise schedule
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    x: Tensor | None = None,  # if given: cast to its dtype/device, shaped (B, 1, ...) to broadcast
+) -> tuple[Tensor, Tensor]:
     "The coefficients (c_t, c_0) of μ_q(x_t, x_0) = c_t x_t + c_0 x_0 at times `t`."
     t = sched.check_t(t)
     a, ab, abp = sched.alphas, sched.alpha_bar, sched.alpha_bar_prev
-    den = torch.where(ab < 1, 1 - ab, torch.ones_like(ab))   # 1 - ᾱ_t (index 0, never read, set to 1)
-    c_t = a.sqrt() * (1 - abp) / den                          # √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t)
-    c_0 = abp.sqrt() * (1 - a) / den                          # √ᾱ_{t-1} (1 - α_t) / (1 - ᾱ_t)
+    den = torch.where(
+        ab < 1, 1 - ab, torch.ones_like(ab)
+    )  # 1 - ᾱ_t (index 0, never read, set to 1)
+    c_t = a.sqrt() * (1 - abp) / den  # √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t)
+    c_0 = abp.sqrt() * (1 - a) / den  # √ᾱ_{t-1} (1 - α_t) / (1 - ᾱ_t)
     return sched.at(c_t, t, x), sched.at(c_0, t, x)
 
 # %% ../nbs/03_posterior.ipynb #7008e1b0
-def q_posterior(sched:Schedule, # the noise schedule
-                x0:Tensor,      # clean data x_0, shape (B, ...)
-                xt:Tensor,      # noisy data x_t, same shape
-                t:Tensor|int,   # times in [1, T], shape (B,) or a single time
-               ) -> tuple[Tensor, Tensor]:
+def q_posterior(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    xt: Tensor,  # noisy data x_t, same shape
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+) -> tuple[Tensor, Tensor]:
     "Mean μ_q(x_t, x_0) and variance σ_q²(t) (shaped (B, 1, ...)) of q(x_{t-1} | x_t, x_0)."
-    if x0.shape != xt.shape: raise ValueError(f"x0 has shape {tuple(x0.shape)} but xt has {tuple(xt.shape)}: they must match")
-    if xt.ndim == 0: raise ValueError("x0 and xt need a batch dimension: pass tensors of shape (B, ...)")
+    if x0.shape != xt.shape:
+        raise ValueError(
+            f"x0 has shape {tuple(x0.shape)} but xt has {tuple(xt.shape)}: they must match"
+        )
+    if xt.ndim == 0:
+        raise ValueError("x0 and xt need a batch dimension: pass tensors of shape (B, ...)")
     t = sched.check_t(t)
-    if t.ndim == 0: t = t.expand(xt.shape[0])
+    if t.ndim == 0:
+        t = t.expand(xt.shape[0])
     c_t, c_0 = posterior_coefs(sched, t, xt)
     return c_t * xt + c_0 * x0, sched.at('sigma_q2', t, xt)

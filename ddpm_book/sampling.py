@@ -10,7 +10,14 @@ import torch
 from torch import Tensor
 from .utils import default, exists, get_device, progress, check_choice, BookValueError
 from .schedule import Schedule
-from .losses import PRED_TYPES, check_pred, pred_to_x0, pred_to_eps, model_mean, training_target
+from ddpm_book.losses import (
+    PRED_TYPES,
+    check_pred,
+    pred_to_x0,
+    pred_to_eps,
+    model_mean,
+    training_target,
+)
 
 # %% auto #0
 __all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'SPACINGS', 'call_denoiser', 'check_var_type', 'p_mean_variance',
@@ -19,84 +26,123 @@ __all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'SPACINGS', 'call_
            'dpm_solver_step', 'DPMSolverSampler', 'DPMSolverSDESampler', 'dpm_solver_sample', 'threshold_x0', 'ClipX0']
 
 # %% ../nbs/05_sampling.ipynb #3d632228
-def call_denoiser(denoiser,      # any callable (x_t, t) -> prediction shaped like x_t
-                  xt:Tensor,     # x_t, shape (B, ...)
-                  t:Tensor,      # times in [1, T], a long tensor of shape (B,)
-                  pred:str='eps', # what the denoiser predicts (for the error message)
-                 ) -> Tensor:
-    "Call `denoiser(x_t, t)` and check that it returned a tensor shaped like `x_t` (cast to x_t's dtype)."
+def call_denoiser(
+    denoiser,  # any callable (x_t, t) -> prediction shaped like x_t
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: Tensor,  # times in [1, T], a long tensor of shape (B,)
+    pred: str = 'eps',  # what the denoiser predicts (for the error message)
+) -> Tensor:
+    """Call `denoiser(x_t, t)` and check that it returned a tensor shaped like `x_t` (cast to x_t's
+    dtype)."""
     out = denoiser(xt, t)
     if not isinstance(out, Tensor):
-        raise TypeError(f"the denoiser returned a {type(out).__name__}, expected a Tensor of shape {tuple(xt.shape)} (its {pred!r} "
-                        "prediction): wrap models that return tuples or objects, e.g. lambda x, t: model(x, t)[0]")
+        raise TypeError(
+            f"the denoiser returned a {type(out).__name__}, expected a Tensor of shape "
+            f"{tuple(xt.shape)} (its {pred!r} "
+            "prediction): wrap models that return tuples or objects, e.g. lambda x, "
+            "t: model(x, t)[0]"
+        )
     if out.shape != xt.shape:
-        raise ValueError(f"the denoiser returned shape {tuple(out.shape)}, expected {tuple(xt.shape)} (the shape of x_t): a denoiser maps "
-                         f"(x_t of shape (B, ...), t of shape (B,)) to its {pred!r} prediction shaped like x_t")
+        raise ValueError(
+            f"the denoiser returned shape {tuple(out.shape)}, expected {tuple(xt.shape)} (the "
+            "shape of x_t): a denoiser maps "
+            f"(x_t of shape (B, ...), t of shape (B,)) to its {pred!r} prediction "
+            "shaped like x_t"
+        )
     return out.to(xt.dtype)
 
 # %% ../nbs/05_sampling.ipynb #5769e065
-PMeanVar = namedtuple('PMeanVar', 'mean var x0')          # mean and variance of p_θ(x_{t-1}|x_t), and the x̂_0 they use
-StepOutput = namedtuple('StepOutput', 'x_prev x0')        # x_{t-1} (or x_s) and the x̂_0 of the step
-VAR_TYPES = ('fixed_small', 'fixed_large')                # σ_t² = σ_q²(t) (the posterior's), or σ_t² = β_t
+PMeanVar = namedtuple(
+    'PMeanVar', 'mean var x0'
+)  # mean and variance of p_θ(x_{t-1}|x_t), and the x̂_0 they use
+StepOutput = namedtuple('StepOutput', 'x_prev x0')  # x_{t-1} (or x_s) and the x̂_0 of the step
+VAR_TYPES = ('fixed_small', 'fixed_large')  # σ_t² = σ_q²(t) (the posterior's), or σ_t² = β_t
 
-def check_var_type(var_type:str) -> str:
+
+def check_var_type(var_type: str) -> str:
     "`var_type` after checking that it names a reverse variance."
     hint = "σ_q²(t), the lecture's, or β_t (Ho et al. 2020's other choice)"
     return check_choice('var_type', var_type, VAR_TYPES, hint)
 
-def p_mean_variance(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape like xt
-                    xt:Tensor,           # x_t, shape (B, ...)
-                    t:Tensor|int,        # times in [1, T], shape (B,) or a single time
-                    sched:Schedule,      # the noise schedule
-                    pred:str='eps',      # what the output is: 'eps', 'x0' or 'v'
-                    var_type:str='fixed_small', # 'fixed_small': σ_q²(t); 'fixed_large': β_t
-                   ) -> PMeanVar:
-    "Mean μ_θ(x_t, t), variance σ_t² (shaped (B, 1, ...)) and x̂_0 of the reverse step p_θ(x_{t-1} | x_t)."
-    check_pred(pred); check_var_type(var_type); t = sched.check_t(t)
-    var = sched.at('sigma_q2' if var_type == 'fixed_small' else 'betas', t, xt)
-    return PMeanVar(model_mean(sched, xt, t, denoiser_out, pred), var, pred_to_x0(sched, xt, t, denoiser_out, pred))
 
+def p_mean_variance(
+    denoiser_out: Tensor,  # the denoiser's output at (x_t, t), shape like xt
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    sched: Schedule,  # the noise schedule
+    pred: str = 'eps',  # what the output is: 'eps', 'x0' or 'v'
+    var_type: str = 'fixed_small',  # 'fixed_small': σ_q²(t); 'fixed_large': β_t
+) -> PMeanVar:
+    """Mean μ_θ(x_t, t), variance σ_t² (shaped (B, 1, ...)) and x̂_0 of the reverse step p_θ(x_{t-1}
+    | x_t)."""
+    check_pred(pred)
+    check_var_type(var_type)
+    t = sched.check_t(t)
+    var = sched.at('sigma_q2' if var_type == 'fixed_small' else 'betas', t, xt)
+    return PMeanVar(
+        model_mean(sched, xt, t, denoiser_out, pred),
+        var,
+        pred_to_x0(sched, xt, t, denoiser_out, pred),
+    )
 
 # %% ../nbs/05_sampling.ipynb #3ad22ebd
-def _randn(shape, generator:torch.Generator|None, device, dtype) -> Tensor:
-    "Standard normal noise drawn on the generator's device (so a CPU generator gives the same numbers on any device)."
+def _randn(shape, generator: torch.Generator | None, device, dtype) -> Tensor:
+    """Standard normal noise drawn on the generator's device (so a CPU generator gives the same
+    numbers on any device)."""
     gdev = generator.device if exists(generator) else device
     return torch.randn(tuple(shape), generator=generator, device=gdev, dtype=dtype).to(device)
 
-def p_sample_step(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape like xt
-                  xt:Tensor,           # x_t, shape (B, ...)
-                  t:Tensor|int,        # times in [1, T], shape (B,) or a single time
-                  sched:Schedule,      # the noise schedule
-                  pred:str='eps',      # what the output is: 'eps', 'x0' or 'v'
-                  noise:Tensor|None=None, # the ε of line 3, shape like xt; drawn if None
-                  generator:torch.Generator|None=None, # for drawing `noise`
-                  var_type:str='fixed_small', # 'fixed_small': σ_q²(t); 'fixed_large': β_t
-                 ) -> StepOutput:
-    "One step of Algorithm 2: x_{t-1} = μ_θ(x_t, t) + σ_t ε, with ε = 0 where t = 1; returns (x_{t-1}, x̂_0)."
+
+def p_sample_step(
+    denoiser_out: Tensor,  # the denoiser's output at (x_t, t), shape like xt
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: Tensor | int,  # times in [1, T], shape (B,) or a single time
+    sched: Schedule,  # the noise schedule
+    pred: str = 'eps',  # what the output is: 'eps', 'x0' or 'v'
+    noise: Tensor | None = None,  # the ε of line 3, shape like xt; drawn if None
+    generator: torch.Generator | None = None,  # for drawing `noise`
+    var_type: str = 'fixed_small',  # 'fixed_small': σ_q²(t); 'fixed_large': β_t
+) -> StepOutput:
+    """One step of Algorithm 2: x_{t-1} = μ_θ(x_t, t) + σ_t ε, with ε = 0 where t = 1; returns
+    (x_{t-1}, x̂_0)."""
     t = sched.check_t(t)
     mean, var, x0 = p_mean_variance(denoiser_out, xt, t, sched, pred, var_type)
     noise = _randn(xt.shape, generator, xt.device, xt.dtype) if noise is None else noise
-    if noise.shape != xt.shape: raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)")
-    not_last = sched.at((torch.arange(sched.T + 1) > 1).double(), t, xt)    # line 4: ε = 0 if t = 1
+    if noise.shape != xt.shape:
+        raise ValueError(
+            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)"
+        )
+    not_last = sched.at((torch.arange(sched.T + 1) > 1).double(), t, xt)  # line 4: ε = 0 if t = 1
     return StepOutput(mean + var.sqrt() * (not_last * noise), x0)
 
 # %% ../nbs/05_sampling.ipynb #3f74fe58
 def _check_sched(sched):
-    if not isinstance(sched, Schedule): raise TypeError(f"sched must be a ddpm_book.schedule.Schedule, got {type(sched).__name__}: build one with Schedule(T, name)")
+    if not isinstance(sched, Schedule):
+        raise TypeError(
+            f"sched must be a ddpm_book.schedule.Schedule, got {type(sched).__name__}: build one "
+            "with Schedule(T, name)"
+        )
 
-def _model_device(denoiser) -> torch.device|None:
+
+def _model_device(denoiser) -> torch.device | None:
     "The device of the denoiser's parameters, if it is a torch module that has any."
     params = getattr(denoiser, 'parameters', None)
-    if not callable(params): return None
+    if not callable(params):
+        return None
     p = next(iter(params()), None)
     return p.device if isinstance(p, Tensor) else None
+
 
 def _start(denoiser, shape, x_T, generator, device) -> Tensor:
     "x_T: the given one (moved to `device`), or a standard normal draw of `shape`."
     if exists(x_T):
-        if not isinstance(x_T, Tensor) or not x_T.is_floating_point(): raise TypeError("x_T must be a floating-point Tensor of shape (B, ...)")
+        if not isinstance(x_T, Tensor) or not x_T.is_floating_point():
+            raise TypeError("x_T must be a floating-point Tensor of shape (B, ...)")
         if exists(shape) and tuple(shape) != tuple(x_T.shape):
-            raise ValueError(f"shape {tuple(shape)} does not match x_T's shape {tuple(x_T.shape)}: pass shape=None or x_T.shape")
+            raise ValueError(
+                f"shape {tuple(shape)} does not match x_T's shape {tuple(x_T.shape)}: pass "
+                "shape=None or x_T.shape"
+            )
         return x_T.to(get_device(device)) if exists(device) else x_T
     if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"shape must be a tuple of positive ints (B, ...), got {shape!r}")
@@ -104,32 +150,36 @@ def _start(denoiser, shape, x_T, generator, device) -> Tensor:
     return _randn(shape, generator, dev, torch.float32)
 
 # %% ../nbs/05_sampling.ipynb #72a84d83
-SAMPLERS = {}   # name -> sampler class, for `sample(sampler=name)`; each sampler adds its line
+SAMPLERS = {}  # name -> sampler class, for `sample(sampler=name)`; each sampler adds its line
+
 
 class Sampler:
     "A sampler: the times it visits (`timesteps`) and a `step` x_t → x_s that keeps its own state."
-    desc = 'sampler'   # the progress bar's label
 
-    def __init__(self,
-                 sched:Schedule, # the noise schedule the denoiser was trained with
-                 pred:str='eps', # what the denoiser predicts: 'eps', 'x0' or 'v'
-                ):
+    desc = 'sampler'  # the progress bar's label
+
+    def __init__(
+        self,
+        sched: Schedule,  # the noise schedule the denoiser was trained with
+        pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    ):
         _check_sched(sched)
         self.sched, self.pred = sched, check_pred(pred)
         self._set_times(list(range(1, sched.T + 1)))
         self.reset()
 
-    def _set_times(self, times:list[int]):
+    def _set_times(self, times: list[int]):
         "Visit `times` τ_1 < … < τ_S: the step at τ_i jumps to τ_{i-1}, the one at τ_1 to 0."
         self.times, self.prev_of = times, dict(zip(times, [0] + times[:-1]))
 
     @classmethod
-    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+    def resolve_steps(cls, T: int, steps: int | None = None) -> int:
         "The network calls of a run with `steps` asked for (None: the default); all T here."
         return T
 
     @property
-    def steps(self) -> int: return len(self.times)
+    def steps(self) -> int:
+        return len(self.times)
 
     def timesteps(self) -> list[int]:
         "The times of the network calls, in the loop's order (largest first)."
@@ -138,25 +188,28 @@ class Sampler:
     def reset(self):
         "Forget what a previous run left (the multistep samplers' history)."
 
-    def step(self,
-             model_out:Tensor, # the denoiser's output at (x_t, t)
-             t:int,            # the current time, one of `timesteps()`
-             x_t:Tensor,       # x_t, shape (B, ...)
-             generator:torch.Generator|None=None, # for any noise the step draws
-            ) -> StepOutput:
+    def step(
+        self,
+        model_out: Tensor,  # the denoiser's output at (x_t, t)
+        t: int,  # the current time, one of `timesteps()`
+        x_t: Tensor,  # x_t, shape (B, ...)
+        generator: torch.Generator | None = None,  # for any noise the step draws
+    ) -> StepOutput:
         "x_t → x_s, s the next time of the grid (0 after the last); returns (x_s, x̂_0)."
         raise NotImplementedError
 
+
 @torch.no_grad()
-def run_sampler(sampler:Sampler,         # the time grid and the step
-                denoiser,                # callable (x_t, t) -> prediction shaped like x_t
-                shape:tuple|None,        # (B, ...) of the samples; may be None when x_T is given
-                x_T:Tensor|None=None,    # the starting noise; drawn from N(0, I) if None
-                generator:torch.Generator|None=None, # for reproducible noise
-                device=None,             # default: x_T's, else the denoiser's, else `get_device()`
-                return_traj:bool=False,  # also return [x_T, ..., x_0] (on the CPU), one per step
-                show_progress:bool=True, # show a progress bar over the steps
-               ) -> Tensor|tuple[Tensor, list[Tensor]]:
+def run_sampler(
+    sampler: Sampler,  # the time grid and the step
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    shape: tuple | None,  # (B, ...) of the samples; may be None when x_T is given
+    x_T: Tensor | None = None,  # the starting noise; drawn from N(0, I) if None
+    generator: torch.Generator | None = None,  # for reproducible noise
+    device=None,  # default: x_T's, else the denoiser's, else `get_device()`
+    return_traj: bool = False,  # also return [x_T, ..., x_0] (on the CPU), one per step
+    show_progress: bool = True,  # show a progress bar over the steps
+) -> Tensor | tuple[Tensor, list[Tensor]]:
     "The one sampling loop: x_T, then a denoiser call and a `sampler.step` at each of its times."
     x = _start(denoiser, shape, x_T, generator, device)
     traj = [x.cpu()] if return_traj else None
@@ -165,267 +218,352 @@ def run_sampler(sampler:Sampler,         # the time grid and the step
     for t in progress(ts, total=len(ts), desc=sampler.desc, show=show_progress):
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         x = sampler.step(call_denoiser(denoiser, x, tt, sampler.pred), t, x, generator).x_prev
-        if return_traj: traj.append(x.cpu())
+        if return_traj:
+            traj.append(x.cpu())
     return (x, traj) if return_traj else x
 
 # %% ../nbs/05_sampling.ipynb #a21f7069
 class DDPMSampler(Sampler):
     "Algorithm 2: all T steps of p_θ(x_{t-1} | x_t), with fresh noise at each (`p_sample_step`)."
+
     desc = 'DDPM'
 
-    def __init__(self,
-                 sched:Schedule,             # the noise schedule
-                 pred:str='eps',             # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
-                 steps:int|None=None,        # None or T: DDPM visits every time
-                 eta:float=0.0,              # DDIM's option: must stay 0
-                 spacing:str|None=None,      # the few-step samplers' option: must stay None
-                ):
+    def __init__(
+        self,
+        sched: Schedule,  # the noise schedule
+        pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+        var_type: str = 'fixed_small',  # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+        steps: int | None = None,  # None or T: DDPM visits every time
+        eta: float = 0.0,  # DDIM's option: must stay 0
+        spacing: str | None = None,  # the few-step samplers' option: must stay None
+    ):
         super().__init__(sched, pred)
         self.var_type = check_var_type(var_type)
         if steps not in (None, sched.T):
-            raise BookValueError(f"the DDPM sampler visits all T = {sched.T} steps, got {steps=}",
-                                 "use sampler='ddim' or 'dpmpp_2m' for fewer steps "
-                                 "(DDIM with eta=1.0 gives DDPM-like noise)")
+            raise BookValueError(
+                f"the DDPM sampler visits all T = {sched.T} steps, got {steps=}",
+                "use sampler='ddim' or 'dpmpp_2m' for fewer steps "
+                "(DDIM with eta=1.0 gives DDPM-like noise)",
+            )
         if eta != 0:
-            raise BookValueError(f"eta={eta} applies to sampler='ddim' only",
-                                 "drop eta, or use sampler='ddim' (eta=1.0 and steps=T is DDPM)")
+            raise BookValueError(
+                f"eta={eta} applies to sampler='ddim' only",
+                "drop eta, or use sampler='ddim' (eta=1.0 and steps=T is DDPM)",
+            )
         if exists(spacing):
-            raise BookValueError(f"spacing={spacing!r} applies to the few-step samplers",
-                                 "drop spacing: DDPM visits every time")
+            raise BookValueError(
+                f"spacing={spacing!r} applies to the few-step samplers",
+                "drop spacing: DDPM visits every time",
+            )
 
-    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+    def step(self, model_out: Tensor, t: int, x_t: Tensor, generator=None) -> StepOutput:
         "Lines 3 to 6 of Algorithm 2: ε drawn at every t (zeroed at t = 1 by the step)."
         noise = _randn(x_t.shape, generator, x_t.device, x_t.dtype)
-        return p_sample_step(model_out, x_t, t, self.sched, self.pred, noise,
-                             var_type=self.var_type)
+        return p_sample_step(
+            model_out, x_t, t, self.sched, self.pred, noise, var_type=self.var_type
+        )
+
 
 SAMPLERS['ddpm'] = DDPMSampler
 
-def ddpm_sample(denoiser,               # callable (x_t, t) -> prediction shaped like x_t
-                sched:Schedule,         # the noise schedule the denoiser was trained with
-                shape:tuple|None,       # (B, ...) of the samples; may be None when x_T is given
-                pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
-                x_T:Tensor|None=None,   # the starting noise; drawn from N(0, I) if None
-                generator:torch.Generator|None=None, # for reproducible noise
-                device=None,            # default: x_T's, else the denoiser's, else `get_device()`
-                return_traj:bool=False, # also return [x_T, ..., x_0] (on the CPU) for figures
-                show_progress:bool=True, # show a progress bar over the T steps
-                var_type:str='fixed_small', # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
-               ) -> Tensor|tuple[Tensor, list[Tensor]]:
+
+def ddpm_sample(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    shape: tuple | None,  # (B, ...) of the samples; may be None when x_T is given
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    x_T: Tensor | None = None,  # the starting noise; drawn from N(0, I) if None
+    generator: torch.Generator | None = None,  # for reproducible noise
+    device=None,  # default: x_T's, else the denoiser's, else `get_device()`
+    return_traj: bool = False,  # also return [x_T, ..., x_0] (on the CPU) for figures
+    show_progress: bool = True,  # show a progress bar over the T steps
+    var_type: str = 'fixed_small',  # 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+) -> Tensor | tuple[Tensor, list[Tensor]]:
     "Algorithm 2 (ancestral sampling): x_T ~ N(0, I), then T steps of p_θ(x_{t-1} | x_t)."
     smp = DDPMSampler(sched, pred, var_type)
     return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #5b21e873
 class GaussianOracle:
-    "The exact optimal (MMSE) denoiser for data N(mu, Sigma): E[ε|x_t], E[x_0|x_t] or E[v|x_t] in closed form."
-    def __init__(self,
-                 mu:Tensor,        # data mean μ, shape (D,)
-                 Sigma:Tensor,     # data covariance Σ, shape (D, D), symmetric positive semi-definite
-                 sched:Schedule,   # the noise schedule
-                 pred:str='eps',   # what calling the oracle returns: 'eps', 'x0' or 'v'
-                ):
+    """The exact optimal (MMSE) denoiser for data N(mu, Sigma): E[ε|x_t], E[x_0|x_t] or E[v|x_t] in
+    closed form."""
+
+    def __init__(
+        self,
+        mu: Tensor,  # data mean μ, shape (D,)
+        Sigma: Tensor,  # data covariance Σ, shape (D, D), symmetric positive semi-definite
+        sched: Schedule,  # the noise schedule
+        pred: str = 'eps',  # what calling the oracle returns: 'eps', 'x0' or 'v'
+    ):
         _check_sched(sched)
-        self.mu, self.Sigma = torch.as_tensor(mu, dtype=torch.float64).cpu(), torch.as_tensor(Sigma, dtype=torch.float64).cpu()
+        self.mu, self.Sigma = (
+            torch.as_tensor(mu, dtype=torch.float64).cpu(),
+            torch.as_tensor(Sigma, dtype=torch.float64).cpu(),
+        )
         D = self.mu.numel()
-        if self.mu.ndim != 1: raise ValueError(f"mu must have shape (D,), got {tuple(self.mu.shape)}")
-        if self.Sigma.shape != (D, D): raise ValueError(f"Sigma must have shape ({D}, {D}) to match mu, got {tuple(self.Sigma.shape)}")
-        if not torch.allclose(self.Sigma, self.Sigma.T, rtol=1e-10, atol=1e-12): raise ValueError("Sigma must be symmetric")
+        if self.mu.ndim != 1:
+            raise ValueError(f"mu must have shape (D,), got {tuple(self.mu.shape)}")
+        if self.Sigma.shape != (D, D):
+            raise ValueError(
+                f"Sigma must have shape ({D}, {D}) to match mu, got {tuple(self.Sigma.shape)}"
+            )
+        if not torch.allclose(self.Sigma, self.Sigma.T, rtol=1e-10, atol=1e-12):
+            raise ValueError("Sigma must be symmetric")
         lam, U = torch.linalg.eigh(self.Sigma)
-        if lam.min() < -1e-10 * max(lam.max().item(), 1.0): raise ValueError(f"Sigma must be positive semi-definite, smallest eigenvalue {lam.min().item():.3g}")
-        self.lam, self.U, self.D, self.sched, self.pred = lam.clamp(min=0), U, D, sched, check_pred(pred)
+        if lam.min() < -1e-10 * max(lam.max().item(), 1.0):
+            raise ValueError(
+                f"Sigma must be positive semi-definite, smallest eigenvalue {lam.min().item():.3g}"
+            )
+        self.lam, self.U, self.D, self.sched, self.pred = (
+            lam.clamp(min=0),
+            U,
+            D,
+            sched,
+            check_pred(pred),
+        )
         self._cache = {}
 
-    def _consts(self, x:Tensor):
+    def _consts(self, x: Tensor):
         "μ, U, λ and the ᾱ_t table cast to x's device and dtype (cached)."
         key = (x.device, x.dtype)
         if key not in self._cache:
-            self._cache[key] = tuple(v.to(device=x.device, dtype=x.dtype) for v in (self.mu, self.U, self.lam, self.sched.alpha_bar))
+            self._cache[key] = tuple(
+                v.to(device=x.device, dtype=x.dtype)
+                for v in (self.mu, self.U, self.lam, self.sched.alpha_bar)
+            )
         return self._cache[key]
 
-    def _alpha_bar(self, t:Tensor|int, x:Tensor) -> Tensor:
+    def _alpha_bar(self, t: Tensor | int, x: Tensor) -> Tensor:
         "ᾱ_t looked up on x's device, shaped (B, 1) for a batch of times (no copy of t to the CPU)."
         t = self.sched.check_t(t, lo=0)
         ab = self._consts(x)[3][t.to(x.device)]
         return ab[:, None] if ab.ndim == 1 else ab
 
-    def _parts(self, xt:Tensor, t:Tensor|int):
-        "x_t as (B, D), ᾱ_t as (B, 1), the residual x_t − √ᾱ_t μ in the eigenbasis, and the eigenvalues c_t of C_t."
+    def _parts(self, xt: Tensor, t: Tensor | int):
+        """x_t as (B, D), ᾱ_t as (B, 1), the residual x_t − √ᾱ_t μ in the eigenbasis, and the
+        eigenvalues c_t of C_t."""
         x = xt.reshape(xt.shape[0], -1)
-        if x.shape[1] != self.D: raise ValueError(f"x_t has {x.shape[1]} values per sample, the oracle's data has D = {self.D}")
+        if x.shape[1] != self.D:
+            raise ValueError(
+                f"x_t has {x.shape[1]} values per sample, the oracle's data has D = {self.D}"
+            )
         mu, U, lam, _ = self._consts(x)
         ab = self._alpha_bar(t, x)
         y = (x - ab.sqrt() * mu) @ U
         return x, ab, y, ab * lam + (1 - ab)
 
-    def eps(self, xt:Tensor, t:Tensor|int) -> Tensor:
+    def eps(self, xt: Tensor, t: Tensor | int) -> Tensor:
         "E[ε | x_t] = √(1−ᾱ_t) C_t⁻¹ (x_t − √ᾱ_t μ)."
         x, ab, y, c = self._parts(xt, t)
         return ((1 - ab).sqrt() * (y / c) @ self._consts(x)[1].T).reshape(xt.shape)
 
-    def x0(self, xt:Tensor, t:Tensor|int) -> Tensor:
+    def x0(self, xt: Tensor, t: Tensor | int) -> Tensor:
         "E[x_0 | x_t] = μ + √ᾱ_t Σ C_t⁻¹ (x_t − √ᾱ_t μ)."
         x, ab, y, c = self._parts(xt, t)
         mu, U, lam, _ = self._consts(x)
         return (mu + ab.sqrt() * (lam * y / c) @ U.T).reshape(xt.shape)
 
-    def v(self, xt:Tensor, t:Tensor|int) -> Tensor:
+    def v(self, xt: Tensor, t: Tensor | int) -> Tensor:
         "E[v | x_t] = √ᾱ_t E[ε | x_t] − √(1−ᾱ_t) E[x_0 | x_t]."
         ab = self._alpha_bar(t, xt).reshape(-1, *[1] * (xt.ndim - 1))
         return ab.sqrt() * self.eps(xt, t) - (1 - ab).sqrt() * self.x0(xt, t)
 
-    def log_prob(self, xt:Tensor, t:Tensor|int) -> Tensor:
+    def log_prob(self, xt: Tensor, t: Tensor | int) -> Tensor:
         "log q(x_t), shape (B,); t = 0 gives the data density (needs Σ positive definite)."
         x, ab, y, c = self._parts(xt, t)
-        return -0.5 * ((y ** 2 / c).sum(1) + c.log().sum(1) + self.D * math.log(2 * math.pi))
+        return -0.5 * ((y**2 / c).sum(1) + c.log().sum(1) + self.D * math.log(2 * math.pi))
 
-    def marginal(self, t:int) -> tuple[Tensor, Tensor]:
+    def marginal(self, t: int) -> tuple[Tensor, Tensor]:
         "Mean √ᾱ_t μ and covariance C_t = ᾱ_t Σ + (1−ᾱ_t) I of q(x_t), float64."
         ab = self.sched.alpha_bar[self.sched.check_t(t, lo=0)]
-        return ab.sqrt() * self.mu, ab * self.Sigma + (1 - ab) * torch.eye(self.D, dtype=torch.float64)
+        return ab.sqrt() * self.mu, ab * self.Sigma + (1 - ab) * torch.eye(
+            self.D, dtype=torch.float64
+        )
 
-    def sample(self, n:int, generator:torch.Generator|None=None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         "n draws of x_0 ~ N(μ, Σ), float64, shape (n, D)."
-        return self.mu + (torch.randn(n, self.D, generator=generator, dtype=torch.float64) * self.lam.sqrt()) @ self.U.T
+        return (
+            self.mu
+            + (torch.randn(n, self.D, generator=generator, dtype=torch.float64) * self.lam.sqrt())
+            @ self.U.T
+        )
 
-    def __call__(self, xt:Tensor, t:Tensor) -> Tensor:
+    def __call__(self, xt: Tensor, t: Tensor) -> Tensor:
         "The prediction named by `self.pred`, shaped like x_t: a denoiser for the samplers."
         return getattr(self, self.pred)(xt, t)
 
-    def __repr__(self): return f"GaussianOracle(D={self.D}, pred={self.pred!r}, {self.sched})"
+    def __repr__(self):
+        return f"GaussianOracle(D={self.D}, pred={self.pred!r}, {self.sched})"
 
 # %% ../nbs/05_sampling.ipynb #0ff4f9f6
 SPACINGS = ('trailing', 'leading', 'linspace')
 
-def ddim_timesteps(T:int,     # number of diffusion steps of the schedule
-                   steps:int, # how many of them to visit, 1 <= steps <= T
-                   spacing:str='trailing', # 'trailing' (ends at T), 'leading' (starts at 1) or 'linspace' (see below)
-                  ) -> list[int]:
-    "The times τ_1 < … < τ_S that a few-step sampler visits (its network calls), by the named `spacing`."
+
+def ddim_timesteps(
+    T: int,  # number of diffusion steps of the schedule
+    steps: int,  # how many of them to visit, 1 <= steps <= T
+    spacing: str = 'trailing',  # 'trailing' (ends at T), 'leading' (starts at 1) or 'linspace'
+) -> list[int]:
+    """The times τ_1 < … < τ_S that a few-step sampler visits (its network calls), by the named
+    `spacing`."""
     check_choice('spacing', spacing, SPACINGS)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= T:
-        raise BookValueError(f"steps must be an integer between 1 and T = {T}, got {steps!r}",
-                             f"pass 1 <= steps <= {T}; T need not be divisible by it, and steps = {T} visits every time")
-    if spacing == 'trailing': return [(2 * i * T + steps) // (2 * steps) for i in range(1, steps + 1)]   # round(i·T/S), half up
-    if spacing == 'leading': return [1 + i * (T // steps) for i in range(steps)]                      # 1, 1 + ⌊T/S⌋, …
-    ts = (torch.arange(steps + 1, dtype=torch.float64) * ((T - 1) / steps)).round().long() + 1    # S+1 even points of [1, T], half to even
+        raise BookValueError(
+            f"steps must be an integer between 1 and T = {T}, got {steps!r}",
+            f"pass 1 <= steps <= {T}; T need not be divisible by it, and steps = "
+            f"{T} visits every time",
+        )
+    if spacing == 'trailing':
+        return [
+            (2 * i * T + steps) // (2 * steps) for i in range(1, steps + 1)
+        ]  # round(i·T/S), half up
+    if spacing == 'leading':
+        return [1 + i * (T // steps) for i in range(steps)]  # 1, 1 + ⌊T/S⌋, …
+    ts = (
+        torch.arange(steps + 1, dtype=torch.float64) * ((T - 1) / steps)
+    ).round().long() + 1  # S+1 even points of [1, T], half to even
     ts[-1] = T
     ts = ts[1:].tolist()
     if len(set(ts)) < steps:
-        raise BookValueError(f"spacing='linspace' with {steps} steps of T = {T} visits some time twice",
-                             f"use fewer steps (at most {T - 1}) or spacing='trailing'")
+        raise BookValueError(
+            f"spacing='linspace' with {steps} steps of T = {T} visits some time twice",
+            f"use fewer steps (at most {T - 1}) or spacing='trailing'",
+        )
     return ts
 
-
 # %% ../nbs/05_sampling.ipynb #c5f9e17e
-def ddim_mean_variance(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape like xt
-                       xt:Tensor,           # x_t, shape (B, ...)
-                       t:Tensor|int,        # current times in [1, T], shape (B,) or a single time
-                       t_prev:Tensor|int,   # the times s < t to jump to, in [0, T-1]
-                       sched:Schedule,      # the noise schedule
-                       eta:float=0.0,       # 0: deterministic DDIM; 1: DDPM-like noise
-                       pred:str='eps',      # what the output is: 'eps', 'x0' or 'v'
-                      ) -> PMeanVar:
-    "Mean √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂, variance σ² (shaped (B, 1, ...)) and x̂_0 of the DDIM step t → s."
+def ddim_mean_variance(
+    denoiser_out: Tensor,  # the denoiser's output at (x_t, t), shape like xt
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: Tensor | int,  # current times in [1, T], shape (B,) or a single time
+    t_prev: Tensor | int,  # the times s < t to jump to, in [0, T-1]
+    sched: Schedule,  # the noise schedule
+    eta: float = 0.0,  # 0: deterministic DDIM; 1: DDPM-like noise
+    pred: str = 'eps',  # what the output is: 'eps', 'x0' or 'v'
+) -> PMeanVar:
+    """Mean √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂, variance σ² (shaped (B, 1, ...)) and x̂_0 of the DDIM step t
+    → s."""
     check_pred(pred)
-    if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}")
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}")
     t, s = sched.check_t(t), sched.check_t(t_prev, lo=0)
-    if (s >= t).any(): raise ValueError("t_prev must be smaller than t (DDIM steps go backwards in time)")
+    if (s >= t).any():
+        raise ValueError("t_prev must be smaller than t (DDIM steps go backwards in time)")
     ab_t, ab_s = sched.at('alpha_bar', t, xt), sched.at('alpha_bar', s, xt)
-    x0, eps = pred_to_x0(sched, xt, t, denoiser_out, pred), pred_to_eps(sched, xt, t, denoiser_out, pred)
-    var = eta ** 2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
+    x0, eps = (
+        pred_to_x0(sched, xt, t, denoiser_out, pred),
+        pred_to_eps(sched, xt, t, denoiser_out, pred),
+    )
+    var = eta**2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
     return PMeanVar(ab_s.sqrt() * x0 + (1 - ab_s - var).clamp(min=0).sqrt() * eps, var, x0)
 
-def ddim_step(denoiser_out:Tensor, # the denoiser's output at (x_t, t), shape like xt
-              xt:Tensor,           # x_t, shape (B, ...)
-              t:Tensor|int,        # current times in [1, T]
-              t_prev:Tensor|int,   # the times s < t to jump to, in [0, T-1]
-              sched:Schedule,      # the noise schedule
-              eta:float=0.0,       # 0: deterministic DDIM; 1: DDPM-like noise
-              pred:str='eps',      # what the output is: 'eps', 'x0' or 'v'
-              noise:Tensor|None=None, # z, shape like xt; drawn if None (and eta > 0)
-              generator:torch.Generator|None=None, # for drawing `noise`
-             ) -> StepOutput:
+
+def ddim_step(
+    denoiser_out: Tensor,  # the denoiser's output at (x_t, t), shape like xt
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: Tensor | int,  # current times in [1, T]
+    t_prev: Tensor | int,  # the times s < t to jump to, in [0, T-1]
+    sched: Schedule,  # the noise schedule
+    eta: float = 0.0,  # 0: deterministic DDIM; 1: DDPM-like noise
+    pred: str = 'eps',  # what the output is: 'eps', 'x0' or 'v'
+    noise: Tensor | None = None,  # z, shape like xt; drawn if None (and eta > 0)
+    generator: torch.Generator | None = None,  # for drawing `noise`
+) -> StepOutput:
     "One DDIM step x_t → x_s; returns (x_s, x̂_0)."
     mean, var, x0 = ddim_mean_variance(denoiser_out, xt, t, t_prev, sched, eta, pred)
-    if eta == 0: return StepOutput(mean, x0)
+    if eta == 0:
+        return StepOutput(mean, x0)
     noise = _randn(xt.shape, generator, xt.device, xt.dtype) if noise is None else noise
-    if noise.shape != xt.shape: raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)")
+    if noise.shape != xt.shape:
+        raise ValueError(
+            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)"
+        )
     return StepOutput(mean + var.sqrt() * noise, x0)
 
 # %% ../nbs/05_sampling.ipynb #bcce4740
 class DDIMSampler(Sampler):
     "DDIM (Song et al. 2021): `steps` calls at times spaced by `spacing`, noise set by `eta`."
-    def __init__(self,
-                 sched:Schedule,         # the noise schedule
-                 pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 steps:int|None=None,    # network calls, 1 <= steps <= T; None: min(50, T)
-                 eta:float=0.0,          # 0: deterministic; 1 with steps = T: the DDPM sampler
-                 spacing:str|None=None,  # 'trailing' (None), 'leading' or 'linspace'
-                 var_type:str='fixed_small', # DDPM's option: DDIM's variance is set by eta
-                ):
+
+    def __init__(
+        self,
+        sched: Schedule,  # the noise schedule
+        pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+        steps: int | None = None,  # network calls, 1 <= steps <= T; None: min(50, T)
+        eta: float = 0.0,  # 0: deterministic; 1 with steps = T: the DDPM sampler
+        spacing: str | None = None,  # 'trailing' (None), 'leading' or 'linspace'
+        var_type: str = 'fixed_small',  # DDPM's option: DDIM's variance is set by eta
+    ):
         super().__init__(sched, pred)
         if var_type != 'fixed_small':
-            raise BookValueError(f"var_type={var_type!r} applies to sampler='ddpm' only",
-                                 "drop var_type (DDIM's variance is set by eta)")
+            raise BookValueError(
+                f"var_type={var_type!r} applies to sampler='ddpm' only",
+                "drop var_type (DDIM's variance is set by eta)",
+            )
         if not 0 <= eta <= 1:
-            raise BookValueError(f"eta must lie in [0, 1], got {eta}",
-                                 "pass 0 (deterministic DDIM) up to 1 (DDPM-like noise)")
+            raise BookValueError(
+                f"eta must lie in [0, 1], got {eta}",
+                "pass 0 (deterministic DDIM) up to 1 (DDPM-like noise)",
+            )
         self.eta = eta
         steps = self.resolve_steps(sched.T, steps)
         self._set_times(ddim_timesteps(sched.T, steps, default(spacing, 'trailing')))
         self.desc = f'DDIM {self.steps} steps'
 
     @classmethod
-    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+    def resolve_steps(cls, T: int, steps: int | None = None) -> int:
         return default(steps, min(50, T))
 
-    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+    def step(self, model_out: Tensor, t: int, x_t: Tensor, generator=None) -> StepOutput:
         "One DDIM step to the next time of the grid."
         s = self.prev_of[t]
         return ddim_step(model_out, x_t, t, s, self.sched, self.eta, self.pred, generator=generator)
 
+
 SAMPLERS['ddim'] = DDIMSampler
 
-def ddim_sample(denoiser,               # callable (x_t, t) -> prediction shaped like x_t
-                sched:Schedule,         # the noise schedule the denoiser was trained with
-                shape:tuple|None,       # (B, ...) of the samples; may be None when x_T is given
-                steps:int=50,           # how many times to visit, 1 <= steps <= T
-                spacing:str='trailing', # which times: 'trailing', 'leading' or 'linspace'
-                eta:float=0.0,          # 0: deterministic; 1 with steps = T: the DDPM sampler
-                pred:str='eps',         # what the denoiser predicts: 'eps', 'x0' or 'v'
-                x_T:Tensor|None=None,   # the starting noise; drawn from N(0, I) if None
-                generator:torch.Generator|None=None, # for reproducible noise
-                device=None,            # default: x_T's, else the denoiser's, else `get_device()`
-                return_traj:bool=False, # also return [x_T, x_{τ_{S-1}}, ..., x_0] (on the CPU)
-                show_progress:bool=True, # show a progress bar over the steps
-               ) -> Tensor|tuple[Tensor, list[Tensor]]:
+
+def ddim_sample(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    shape: tuple | None,  # (B, ...) of the samples; may be None when x_T is given
+    steps: int = 50,  # how many times to visit, 1 <= steps <= T
+    spacing: str = 'trailing',  # which times: 'trailing', 'leading' or 'linspace'
+    eta: float = 0.0,  # 0: deterministic; 1 with steps = T: the DDPM sampler
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    x_T: Tensor | None = None,  # the starting noise; drawn from N(0, I) if None
+    generator: torch.Generator | None = None,  # for reproducible noise
+    device=None,  # default: x_T's, else the denoiser's, else `get_device()`
+    return_traj: bool = False,  # also return [x_T, x_{τ_{S-1}}, ..., x_0] (on the CPU)
+    show_progress: bool = True,  # show a progress bar over the steps
+) -> Tensor | tuple[Tensor, list[Tensor]]:
     "DDIM sampling (Song et al. 2021) on `steps` times spaced by `spacing`; returns x_0."
     smp = DDIMSampler(sched, pred, steps, eta, spacing)
     return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #c3903f47
-def sampler_steps(sched:Schedule,        # the noise schedule
-                  sampler:str='ddpm',    # one of SAMPLERS
-                  steps:int|None=None,   # the steps asked for; None: the default
-                 ) -> int:
+def sampler_steps(
+    sched: Schedule,  # the noise schedule
+    sampler: str = 'ddpm',  # one of SAMPLERS
+    steps: int | None = None,  # the steps asked for; None: the default
+) -> int:
     "How many network calls `sample` makes: T for DDPM; `steps`, or the sampler's default."
     return SAMPLERS[check_choice('sampler', sampler, SAMPLERS)].resolve_steps(sched.T, steps)
 
-def sample(denoiser,            # callable (x_t, t) -> prediction shaped like x_t
-           sched:Schedule,      # the noise schedule the denoiser was trained with
-           shape:tuple|None,    # (B, ...) of the samples; may be None when x_T is given
-           sampler:str='ddpm',  # a name in SAMPLERS: 'ddpm', 'ddim', 'dpmpp_2m' or 'dpmpp_2m_sde'
-           steps:int|None=None, # DDIM, DPM-Solver++: network calls (default 50, 20); DDPM: None
-           eta:float=0.0,       # DDIM noise level in [0, 1]
-           pred:str='eps',      # what the denoiser predicts: 'eps', 'x0' or 'v'
-           spacing:str|None=None, # DDIM, DPM-Solver++: 'trailing', 'leading' or 'linspace'
-           var_type:str='fixed_small', # DDPM: 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
-           clip_x0:float|None=None,    # clip x̂_0 to [−clip_x0, clip_x0] at every step (`ClipX0`)
-           dynamic_threshold:float|None=None, # or threshold x̂_0 at this quantile, e.g. 0.995
-           **kw,                # x_T, generator, device, return_traj, show_progress (`run_sampler`)
-          ) -> Tensor|tuple[Tensor, list[Tensor]]:
+
+def sample(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    shape: tuple | None,  # (B, ...) of the samples; may be None when x_T is given
+    sampler: str = 'ddpm',  # a name in SAMPLERS: 'ddpm', 'ddim', 'dpmpp_2m' or 'dpmpp_2m_sde'
+    steps: int | None = None,  # DDIM, DPM-Solver++: network calls (default 50, 20); DDPM: None
+    eta: float = 0.0,  # DDIM noise level in [0, 1]
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    spacing: str | None = None,  # DDIM, DPM-Solver++: 'trailing', 'leading' or 'linspace'
+    var_type: str = 'fixed_small',  # DDPM: 'fixed_small' (σ_q²(t)) or 'fixed_large' (β_t)
+    clip_x0: float | None = None,  # clip x̂_0 to [−clip_x0, clip_x0] at every step (`ClipX0`)
+    dynamic_threshold: float | None = None,  # or threshold x̂_0 at this quantile, e.g. 0.995
+    **kw,  # x_T, generator, device, return_traj, show_progress (`run_sampler`)
+) -> Tensor | tuple[Tensor, list[Tensor]]:
     "Draw samples with the named sampler; returns x_0 (and the trajectory if `return_traj=True`)."
     cls = SAMPLERS[check_choice('sampler', sampler, SAMPLERS)]
     smp = cls(sched, pred, steps=steps, eta=eta, spacing=spacing, var_type=var_type)
@@ -434,158 +572,235 @@ def sample(denoiser,            # callable (x_t, t) -> prediction shaped like x_
     return run_sampler(smp, denoiser, shape, **kw)
 
 # %% ../nbs/05_sampling.ipynb #a5b32899
-def half_log_snr(sched:Schedule, # the noise schedule
-                 t:int,          # a time in [0, T]
-                ) -> float:
+def half_log_snr(
+    sched: Schedule,  # the noise schedule
+    t: int,  # a time in [0, T]
+) -> float:
     "λ_t = log(α_t / σ_t) = ½ log(ᾱ_t / (1 − ᾱ_t)), with α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t); +∞ at t = 0."
     ab = sched.alpha_bar[sched.check_t(t, lo=0)].item()
     return math.inf if ab == 1 else 0.5 * (math.log(ab) - math.log1p(-ab))
 
-def dpm_solver_step(x0:Tensor,           # x̂_0 predicted at (x_t, t), shape like xt
-                    xt:Tensor,           # x_t, shape (B, ...)
-                    t:int,               # the current time, in [1, T]
-                    s:int,               # the time to jump to, 0 <= s < t
-                    sched:Schedule,      # the noise schedule
-                    x0_prev:Tensor|None=None, # x̂_0 of the previous step (at time t_prev > t); None: a first-order step
-                    t_prev:int|None=None,     # the previous step's time
-                    noise:Tensor|None=None,   # z ~ N(0, I) shaped like xt: the SDE variant's step; None: the ODE's
-                   ) -> Tensor:
-    "One DPM-Solver++ step t → s: first order without `x0_prev`, second order (2M) with it; the ODE's, or with `noise` the SDE's. Returns x_s."
+
+def dpm_solver_step(
+    x0: Tensor,  # x̂_0 predicted at (x_t, t), shape like xt
+    xt: Tensor,  # x_t, shape (B, ...)
+    t: int,  # the current time, in [1, T]
+    s: int,  # the time to jump to, 0 <= s < t
+    sched: Schedule,  # the noise schedule
+    x0_prev: Tensor
+    | None = None,  # x̂_0 of the previous step (at time t_prev > t); None: a first-order step
+    t_prev: int | None = None,  # the previous step's time
+    noise: Tensor
+    | None = None,  # z ~ N(0, I) shaped like xt: the SDE variant's step; None: the ODE's
+) -> Tensor:
+    """One DPM-Solver++ step t → s: first order without `x0_prev`, second order (2M) with it; the
+    ODE's, or with `noise` the SDE's. Returns x_s."""
     t, s = int(sched.check_t(t)), int(sched.check_t(s, lo=0))
-    if s >= t: raise BookValueError(f"DPM-Solver steps go backwards in time, got t = {t} → s = {s}", "pass a time s < t")
+    if s >= t:
+        raise BookValueError(
+            f"DPM-Solver steps go backwards in time, got t = {t} → s = {s}", "pass a time s < t"
+        )
     ab_t, ab_s = sched.alpha_bar[t].item(), sched.alpha_bar[s].item()
     a_s, sig_t, sig_s = math.sqrt(ab_s), math.sqrt(1 - ab_t), math.sqrt(1 - ab_s)
-    e_mh = (sig_s / a_s) / (sig_t / math.sqrt(ab_t))         # e^{−h}, h = λ_s − λ_t (0 when s = 0)
+    e_mh = (sig_s / a_s) / (sig_t / math.sqrt(ab_t))  # e^{−h}, h = λ_s − λ_t (0 when s = 0)
     D = x0
     if x0_prev is not None:
-        if t_prev is None or t_prev <= t: raise BookValueError(f"the previous step's time t_prev = {t_prev} must be later than t = {t}",
-                                                               "pass the time at which x0_prev was predicted")
-        if s == 0: raise BookValueError("a second-order step cannot end at s = 0 (h = ∞ there)", "take the last step to s = 0 with x0_prev=None")
-        h, h_prev = half_log_snr(sched, s) - half_log_snr(sched, t), half_log_snr(sched, t) - half_log_snr(sched, t_prev)
-        D = x0 + (h / (2 * h_prev)) * (x0 - x0_prev)        # x̂_0 extrapolated to the middle of the step: 1/(2r), r = h_prev/h
-    if noise is None: return (sig_s / sig_t) * xt + a_s * (1 - e_mh) * D
-    if noise.shape != xt.shape: raise BookValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)}", "draw noise shaped like x_t")
-    return (sig_s / sig_t * e_mh) * xt + a_s * (1 - e_mh ** 2) * D + sig_s * math.sqrt(1 - e_mh ** 2) * noise
-
+        if t_prev is None or t_prev <= t:
+            raise BookValueError(
+                f"the previous step's time t_prev = {t_prev} must be later than t = {t}",
+                "pass the time at which x0_prev was predicted",
+            )
+        if s == 0:
+            raise BookValueError(
+                "a second-order step cannot end at s = 0 (h = ∞ there)",
+                "take the last step to s = 0 with x0_prev=None",
+            )
+        h, h_prev = (
+            half_log_snr(sched, s) - half_log_snr(sched, t),
+            half_log_snr(sched, t) - half_log_snr(sched, t_prev),
+        )
+        D = x0 + (h / (2 * h_prev)) * (
+            x0 - x0_prev
+        )  # x̂_0 extrapolated to the middle of the step: 1/(2r), r = h_prev/h
+    if noise is None:
+        return (sig_s / sig_t) * xt + a_s * (1 - e_mh) * D
+    if noise.shape != xt.shape:
+        raise BookValueError(
+            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)}",
+            "draw noise shaped like x_t",
+        )
+    return (
+        (sig_s / sig_t * e_mh) * xt
+        + a_s * (1 - e_mh**2) * D
+        + sig_s * math.sqrt(1 - e_mh**2) * noise
+    )
 
 # %% ../nbs/05_sampling.ipynb #797f0ff9
 class DPMSolverSampler(Sampler):
     "DPM-Solver++(2M) (Lu et al. 2022) on the probability-flow ODE; it keeps the last x̂_0."
-    sde = False   # True: the SDE variant, fresh noise at every step but the last
 
-    def __init__(self,
-                 sched:Schedule,          # the noise schedule
-                 pred:str='eps',          # what the denoiser predicts: 'eps', 'x0' or 'v'
-                 steps:int|None=None,     # network calls, 1 <= steps <= T; None: min(20, T − 1)
-                 spacing:str|None=None,   # which times; None: 'linspace', diffusers' default
-                 order:int=2,             # 2: DPM-Solver++(2M); 1: first order, which is DDIM
-                 eta:float=0.0,           # DDIM's option: must stay 0
-                 var_type:str='fixed_small', # DDPM's option: must stay 'fixed_small'
-                ):
+    sde = False  # True: the SDE variant, fresh noise at every step but the last
+
+    def __init__(
+        self,
+        sched: Schedule,  # the noise schedule
+        pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+        steps: int | None = None,  # network calls, 1 <= steps <= T; None: min(20, T − 1)
+        spacing: str | None = None,  # which times; None: 'linspace', diffusers' default
+        order: int = 2,  # 2: DPM-Solver++(2M); 1: first order, which is DDIM
+        eta: float = 0.0,  # DDIM's option: must stay 0
+        var_type: str = 'fixed_small',  # DDPM's option: must stay 'fixed_small'
+    ):
         super().__init__(sched, pred)
         if var_type != 'fixed_small':
-            raise BookValueError(f"var_type={var_type!r} applies to sampler='ddpm' only",
-                                 "drop var_type (DPM-Solver++ has no variance to choose)")
+            raise BookValueError(
+                f"var_type={var_type!r} applies to sampler='ddpm' only",
+                "drop var_type (DPM-Solver++ has no variance to choose)",
+            )
         if eta != 0:
-            raise BookValueError(f"eta={eta} applies to sampler='ddim' only",
-                                 "drop eta: sampler='dpmpp_2m_sde' is the stochastic DPM-Solver++")
+            raise BookValueError(
+                f"eta={eta} applies to sampler='ddim' only",
+                "drop eta: sampler='dpmpp_2m_sde' is the stochastic DPM-Solver++",
+            )
         if order not in (1, 2):
-            raise BookValueError(f"order must be 1 or 2, got {order!r}",
-                                 "pass order=2 (DPM-Solver++(2M)) or order=1 (DDIM)")
+            raise BookValueError(
+                f"order must be 1 or 2, got {order!r}",
+                "pass order=2 (DPM-Solver++(2M)) or order=1 (DDIM)",
+            )
         self.order = order
         steps = self.resolve_steps(sched.T, steps)
         self._set_times(ddim_timesteps(sched.T, steps, default(spacing, 'linspace')))
         self.desc = f"DPM-Solver++{' SDE' if self.sde else ''} {self.steps} steps"
 
     @classmethod
-    def resolve_steps(cls, T:int, steps:int|None=None) -> int:
+    def resolve_steps(cls, T: int, steps: int | None = None) -> int:
         return default(steps, max(1, min(20, T - 1)))
 
     def reset(self):
         "Forget the previous step's x̂_0 and time: a run starts first order."
         self.x0_prev = self.t_prev = None
 
-    def step(self, model_out:Tensor, t:int, x_t:Tensor, generator=None) -> StepOutput:
+    def step(self, model_out: Tensor, t: int, x_t: Tensor, generator=None) -> StepOutput:
         "One `dpm_solver_step`: second order if there is a previous x̂_0 and s > 0."
         s = self.prev_of[t]
         x0 = pred_to_x0(self.sched, x_t, t, model_out, self.pred)
-        second = self.order == 2 and self.x0_prev is not None and s > 0   # first order to s = 0
+        second = self.order == 2 and self.x0_prev is not None and s > 0  # first order to s = 0
         z = _randn(x_t.shape, generator, x_t.device, x_t.dtype) if self.sde and s > 0 else None
         x0_prev = self.x0_prev if second else None
         x_s = dpm_solver_step(x0, x_t, t, s, self.sched, x0_prev, self.t_prev, z)
         self.x0_prev, self.t_prev = x0, t
         return StepOutput(x_s, x0)
 
+
 class DPMSolverSDESampler(DPMSolverSampler):
     "SDE-DPM-Solver++(2M): `DPMSolverSampler` on the reverse SDE, fresh noise at each step."
+
     sde = True
+
 
 SAMPLERS['dpmpp_2m'] = DPMSolverSampler
 SAMPLERS['dpmpp_2m_sde'] = DPMSolverSDESampler
 
-def dpm_solver_sample(denoiser,             # callable (x_t, t) -> prediction shaped like x_t
-                      sched:Schedule,       # the noise schedule the denoiser was trained with
-                      shape:tuple|None,     # (B, ...) of the samples; may be None when x_T is given
-                      steps:int=20,         # network evaluations, 1 <= steps <= T
-                      pred:str='eps',       # what the denoiser predicts: 'eps', 'x0' or 'v'
-                      spacing:str='linspace', # which times (`ddim_timesteps`); diffusers' default
-                      order:int=2,          # 2: DPM-Solver++(2M); 1: first order, which is DDIM
-                      sde:bool=False,       # False: the probability-flow ODE; True: the SDE variant
-                      x_T:Tensor|None=None, # the starting noise; drawn from N(0, I) if None
-                      generator:torch.Generator|None=None, # for drawing x_T (and the SDE's noise)
-                      device=None,          # default: x_T's, else the denoiser's, else get_device()
-                      return_traj:bool=False, # also return [x_T, ..., x_0] (on the CPU)
-                      show_progress:bool=True, # show a progress bar over the steps
-                     ) -> Tensor|tuple[Tensor, list[Tensor]]:
+
+def dpm_solver_sample(
+    denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+    sched: Schedule,  # the noise schedule the denoiser was trained with
+    shape: tuple | None,  # (B, ...) of the samples; may be None when x_T is given
+    steps: int = 20,  # network evaluations, 1 <= steps <= T
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+    spacing: str = 'linspace',  # which times (`ddim_timesteps`); diffusers' default
+    order: int = 2,  # 2: DPM-Solver++(2M); 1: first order, which is DDIM
+    sde: bool = False,  # False: the probability-flow ODE; True: the SDE variant
+    x_T: Tensor | None = None,  # the starting noise; drawn from N(0, I) if None
+    generator: torch.Generator | None = None,  # for drawing x_T (and the SDE's noise)
+    device=None,  # default: x_T's, else the denoiser's, else get_device()
+    return_traj: bool = False,  # also return [x_T, ..., x_0] (on the CPU)
+    show_progress: bool = True,  # show a progress bar over the steps
+) -> Tensor | tuple[Tensor, list[Tensor]]:
     "DPM-Solver++(2M) (Lu et al. 2022): the probability-flow ODE (with `sde` the reverse SDE) in λ."
     smp = (DPMSolverSDESampler if sde else DPMSolverSampler)(sched, pred, steps, spacing, order)
     return run_sampler(smp, denoiser, shape, x_T, generator, device, return_traj, show_progress)
 
 # %% ../nbs/05_sampling.ipynb #3263eb19
-def threshold_x0(x0:Tensor,                # x̂_0, shape (B, ...)
-                 clip:float|None=None,     # clamp to [−clip, clip]
-                 dynamic:float|None=None,  # quantile p in (0, 1) of |x̂_0| per sample for dynamic thresholding
-                 max_value:float|None=None, # the largest threshold s (diffusers' sample_max_value); None: no cap
-                ) -> Tensor:
-    "x̂_0 clipped to [−clip, clip], or dynamically thresholded: s = max(1, quantile_p |x̂_0|) per sample, clamp to [−s, s], divide by s."
-    if exists(clip) and exists(dynamic): raise BookValueError("clip and dynamic thresholding were both given", "pass one of clip= or dynamic=")
+def threshold_x0(
+    x0: Tensor,  # x̂_0, shape (B, ...)
+    clip: float | None = None,  # clamp to [−clip, clip]
+    dynamic: float
+    | None = None,  # quantile p in (0, 1) of |x̂_0| per sample for dynamic thresholding
+    max_value: float
+    | None = None,  # the largest threshold s (diffusers' sample_max_value); None: no cap
+) -> Tensor:
+    """x̂_0 clipped to [−clip, clip], or dynamically thresholded: s = max(1, quantile_p |x̂_0|) per
+    sample, clamp to [−s, s], divide by s."""
+    if exists(clip) and exists(dynamic):
+        raise BookValueError(
+            "clip and dynamic thresholding were both given", "pass one of clip= or dynamic="
+        )
     if exists(clip):
-        if not clip > 0: raise BookValueError(f"clip must be positive, got {clip}", "pass the data's range, e.g. clip=1.0 for images in [-1, 1]")
+        if not clip > 0:
+            raise BookValueError(
+                f"clip must be positive, got {clip}",
+                "pass the data's range, e.g. clip=1.0 for images in [-1, 1]",
+            )
         return x0.clamp(-clip, clip)
     if exists(dynamic):
-        if not 0 < dynamic < 1: raise BookValueError(f"dynamic must be a quantile in (0, 1), got {dynamic}", "pass e.g. dynamic=0.995 (Imagen's value)")
+        if not 0 < dynamic < 1:
+            raise BookValueError(
+                f"dynamic must be a quantile in (0, 1), got {dynamic}",
+                "pass e.g. dynamic=0.995 (Imagen's value)",
+            )
         flat = x0.reshape(len(x0), -1)
-        a = flat.abs() if flat.dtype in (torch.float32, torch.float64) else flat.abs().float()    # quantile needs float32 or float64
-        s = torch.quantile(a, dynamic, dim=1).to(x0.dtype).clamp(min=1, max=max_value if exists(max_value) else None)[:, None]
+        a = (
+            flat.abs() if flat.dtype in (torch.float32, torch.float64) else flat.abs().float()
+        )  # quantile needs float32 or float64
+        s = (
+            torch.quantile(a, dynamic, dim=1)
+            .to(x0.dtype)
+            .clamp(min=1, max=max_value if exists(max_value) else None)[:, None]
+        )
         return (torch.minimum(torch.maximum(flat, -s), s) / s).reshape(x0.shape)
     return x0
 
+
 class ClipX0:
-    "A denoiser whose x̂_0 is clipped or thresholded (`threshold_x0`) and whose prediction is re-derived from it."
-    def __init__(self,
-                 denoiser,                  # callable (x_t, t) -> prediction shaped like x_t
-                 sched:Schedule,            # the schedule it was trained with
-                 pred:str='eps',            # what it predicts: 'eps', 'x0' or 'v'
-                 clip:float|None=None,      # clamp x̂_0 to [−clip, clip]
-                 dynamic:float|None=None,   # or: dynamic thresholding at this quantile
-                 max_value:float|None=None, # the cap on the dynamic threshold
-                ):
-        if not (exists(clip) or exists(dynamic)): raise BookValueError("ClipX0 needs clip= or dynamic=", "pass clip=1.0 or dynamic=0.995")
-        threshold_x0(torch.zeros(1, 1), clip, dynamic, max_value)                 # checks the options now, not at the first step
+    """A denoiser whose x̂_0 is clipped or thresholded (`threshold_x0`) and whose prediction is
+    re-derived from it."""
+
+    def __init__(
+        self,
+        denoiser,  # callable (x_t, t) -> prediction shaped like x_t
+        sched: Schedule,  # the schedule it was trained with
+        pred: str = 'eps',  # what it predicts: 'eps', 'x0' or 'v'
+        clip: float | None = None,  # clamp x̂_0 to [−clip, clip]
+        dynamic: float | None = None,  # or: dynamic thresholding at this quantile
+        max_value: float | None = None,  # the cap on the dynamic threshold
+    ):
+        if not (exists(clip) or exists(dynamic)):
+            raise BookValueError("ClipX0 needs clip= or dynamic=", "pass clip=1.0 or dynamic=0.995")
+        threshold_x0(
+            torch.zeros(1, 1), clip, dynamic, max_value
+        )  # checks the options now, not at the first step
         self.denoiser, self.sched, self.pred = denoiser, sched, check_pred(pred)
         self.clip, self.dynamic, self.max_value = clip, dynamic, max_value
 
-    def parameters(self): return _model_device_params(self.denoiser)
+    def parameters(self):
+        return _model_device_params(self.denoiser)
 
-    def __call__(self, xt:Tensor, t:Tensor) -> Tensor:
+    def __call__(self, xt: Tensor, t: Tensor) -> Tensor:
         out = call_denoiser(self.denoiser, xt, t, self.pred)
-        x0 = threshold_x0(pred_to_x0(self.sched, xt, t, out, self.pred), self.clip, self.dynamic, self.max_value)
-        return training_target(self.sched, x0, pred_to_eps(self.sched, xt, t, x0, 'x0'), t, self.pred)
+        x0 = threshold_x0(
+            pred_to_x0(self.sched, xt, t, out, self.pred), self.clip, self.dynamic, self.max_value
+        )
+        return training_target(
+            self.sched, x0, pred_to_eps(self.sched, xt, t, x0, 'x0'), t, self.pred
+        )
 
-    def __repr__(self): return f"ClipX0({self.denoiser!r}, clip={self.clip}, dynamic={self.dynamic}, max_value={self.max_value})"
+    def __repr__(self):
+        opts = f"clip={self.clip}, dynamic={self.dynamic}, max_value={self.max_value}"
+        return f"ClipX0({self.denoiser!r}, {opts})"
+
 
 def _model_device_params(denoiser):
     "The parameters of a wrapped denoiser (so the samplers find its device), or none."
     params = getattr(denoiser, 'parameters', None)
     return params() if callable(params) else iter(())
-

@@ -14,15 +14,20 @@ __all__ = ['SCHEDULES', 'make_betas', 'Schedule', 'q_step', 'q_sample', 'iterate
 # %% ../nbs/01_forward_process.ipynb #391b77e3
 SCHEDULES = ('linear', 'cosine')
 
-def make_betas(name:str='linear', # 'linear' (Ho et al. 2020) or 'cosine' (Nichol & Dhariwal 2021)
-               T:int=1000,        # number of diffusion steps
-               beta_start:float=1e-4, beta_end:float=0.02, # end points of the linear schedule
-               s:float=0.008,     # offset of the cosine schedule
-              ) -> Tensor:
+
+def make_betas(
+    name: str = 'linear',  # 'linear' (Ho et al. 2020) or 'cosine' (Nichol & Dhariwal 2021)
+    T: int = 1000,  # number of diffusion steps
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,  # end points of the linear schedule
+    s: float = 0.008,  # offset of the cosine schedule
+) -> Tensor:
     "β_1 … β_T as a float64 tensor of shape (T,)."
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1: raise ValueError(f"T must be an integer >= 1, got {T!r}")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ValueError(f"T must be an integer >= 1, got {T!r}")
     if name == 'linear':
-        if not 0 < beta_start <= beta_end < 1: raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
+        if not 0 < beta_start <= beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
         return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
     if name == 'cosine':
         t = torch.arange(T + 1, dtype=torch.float64) / T
@@ -34,105 +39,157 @@ def make_betas(name:str='linear', # 'linear' (Ho et al. 2020) or 'cosine' (Nicho
 # %% ../nbs/01_forward_process.ipynb #0b3f5eaa
 class Schedule:
     "Every quantity of a noise schedule, in float64, indexed by time t = 0 … T (index t is time t)."
-    def __init__(self,
-                 T:int=1000,           # number of diffusion steps
-                 name:str='linear',    # 'linear' or 'cosine'
-                 beta_start:float=1e-4, beta_end:float=0.02, s:float=0.008):
+
+    def __init__(
+        self,
+        T: int = 1000,  # number of diffusion steps
+        name: str = 'linear',  # 'linear' or 'cosine'
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        s: float = 0.008,
+    ):
         self.T, self.name = T, name
         self.beta_start, self.beta_end, self.s = beta_start, beta_end, s
         b = make_betas(name, T, beta_start, beta_end, s)
-        self.betas = torch.cat([b.new_zeros(1), b])                      # β_t, β_0 = 0
-        self.alphas = 1 - self.betas                                     # α_t = 1 - β_t
-        self.alpha_bar = torch.cumprod(self.alphas, 0)                   # ᾱ_t = α_1 ⋯ α_t, ᾱ_0 = 1
-        self.alpha_bar_prev = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar[:-1]])  # ᾱ_{t-1}; at t = 0 set to 1
+        self.betas = torch.cat([b.new_zeros(1), b])  # β_t, β_0 = 0
+        self.alphas = 1 - self.betas  # α_t = 1 - β_t
+        self.alpha_bar = torch.cumprod(self.alphas, 0)  # ᾱ_t = α_1 ⋯ α_t, ᾱ_0 = 1
+        # ᾱ_{t-1}; at t = 0 set to 1
+        self.alpha_bar_prev = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar[:-1]])
         one_m = (1 - self.alpha_bar).clamp(min=1e-300)
-        self.sigma_q2 = torch.where(torch.arange(T + 1) == 0, torch.zeros_like(one_m),
-                                    self.betas * (1 - self.alpha_bar_prev) / one_m)  # σ_q²(t); σ_q²(1) = 0
+        self.sigma_q2 = torch.where(
+            torch.arange(T + 1) == 0,
+            torch.zeros_like(one_m),
+            # σ_q²(t); σ_q²(1) = 0
+            self.betas * (1 - self.alpha_bar_prev) / one_m,
+        )
         self.snr = self.alpha_bar / one_m
-        self._cache = {}                                                 # device copies made by `at`
+        self._cache = {}  # device copies made by `at`
 
     def config(self) -> dict:
         "The arguments that rebuild this schedule (stored in checkpoints)."
-        return dict(T=self.T, name=self.name, beta_start=self.beta_start, beta_end=self.beta_end, s=self.s)
+        return dict(
+            T=self.T, name=self.name, beta_start=self.beta_start, beta_end=self.beta_end, s=self.s
+        )
 
     @classmethod
-    def from_config(cls, cfg:dict) -> Schedule: return cls(**cfg)
+    def from_config(cls, cfg: dict) -> Schedule:
+        return cls(**cfg)
 
-    def __repr__(self): return f"Schedule(T={self.T}, name={self.name!r})"
-    def __eq__(self, o): return isinstance(o, Schedule) and self.config() == o.config()
+    def __repr__(self):
+        return f"Schedule(T={self.T}, name={self.name!r})"
 
-    def check_t(self, t:Tensor, lo:int=1) -> Tensor:
+    def __eq__(self, o):
+        return isinstance(o, Schedule) and self.config() == o.config()
+
+    def check_t(self, t: Tensor, lo: int = 1) -> Tensor:
         "`t` as a long tensor, after checking that every time lies in [lo, T]."
         t = torch.as_tensor(t)
-        if t.is_floating_point(): raise TypeError(f"times must be integers in [{lo}, {self.T}], got a {t.dtype} tensor")
+        if t.is_floating_point():
+            raise TypeError(f"times must be integers in [{lo}, {self.T}], got a {t.dtype} tensor")
         t = t.long()
-        if t.device.type != 'cpu': return t     # on an accelerator the times come from the trainer or a sampler: a check would stall it every step
+        if t.device.type != 'cpu':
+            # on an accelerator the times come from the trainer or a sampler: a check would stall it
+            return t
         if t.numel() and (t.min() < lo or t.max() > self.T):
-            raise ValueError(f"times must lie in [{lo}, {self.T}] (t counts from 1 as in the paper), got min {int(t.min())}, max {int(t.max())}")
+            raise ValueError(
+                f"times must lie in [{lo}, {self.T}] (t counts from 1 as in the paper), got min "
+                f"{int(t.min())}, max {int(t.max())}"
+            )
         return t
 
-    def at(self, name:str|Tensor, # an attribute name ('alpha_bar', 'betas', ...) or a (T+1,) tensor indexed by t
-           t:Tensor|int,          # times, an int or a long tensor of shape (B,), each in [0, T]
-           x:Tensor|None=None,    # if given: cast to its dtype/device and shape (B, 1, 1, ...) to broadcast against it
-          ) -> Tensor:
+    def at(
+        self,
+        name: str
+        | Tensor,  # an attribute name ('alpha_bar', 'betas', ...) or a (T+1,) tensor indexed by t
+        t: Tensor | int,  # times, an int or a long tensor of shape (B,), each in [0, T]
+        x: Tensor
+        | None = None,  # if given: cast to its dtype/device, shaped (B, 1, 1, ...) to broadcast
+    ) -> Tensor:
         "The value of a schedule quantity at times `t`, ready to combine with `x`."
         v = getattr(self, name) if isinstance(name, str) else name
         t = self.check_t(t, lo=0)
-        if x is None: return v[t.cpu()]
+        if x is None:
+            return v[t.cpu()]
         dtype = x.dtype if x.is_floating_point() else torch.float32
         key = (name, x.device, dtype) if isinstance(name, str) else None
         arr = self._cache.get(key) if key else None
-        if arr is None:                      # a copy on x's device and dtype, made once (float64 is cast first: MPS has none)
+        if (
+            arr is None
+        ):  # a copy on x's device and dtype, made once (float64 is cast first: MPS has none)
             arr = v.to(dtype).to(x.device)
-            if key: self._cache[key] = arr
+            if key:
+                self._cache[key] = arr
         out = arr[t.to(x.device)]
         if out.ndim == 1 and x.ndim >= 1:
             if out.shape[0] not in (1, x.shape[0]):
-                raise ValueError(f"got {out.shape[0]} times for a batch of {x.shape[0]}: pass one time per sample or a single time")
+                raise ValueError(
+                    f"got {out.shape[0]} times for a batch of {x.shape[0]}: pass one time per "
+                    "sample or a single time"
+                )
             out = out.reshape(-1, *([1] * (x.ndim - 1)))
         return out
 
 # %% ../nbs/01_forward_process.ipynb #ef84ba2d
-def q_step(sched:Schedule, # the noise schedule
-           x_prev:Tensor,  # x_{t-1}, shape (B, ...)
-           t:Tensor,       # times in [1, T], shape (B,) or a single time
-           eps:Tensor|None=None, # the noise ε; drawn if None
-          ) -> Tensor:
-    "One step of the forward process: x_t = √(1-β_t) x_{t-1} + √β_t ε, a draw from q(x_t | x_{t-1})."
+def q_step(
+    sched: Schedule,  # the noise schedule
+    x_prev: Tensor,  # x_{t-1}, shape (B, ...)
+    t: Tensor,  # times in [1, T], shape (B,) or a single time
+    eps: Tensor | None = None,  # the noise ε; drawn if None
+) -> Tensor:
+    """One step of the forward process: x_t = √(1-β_t) x_{t-1} + √β_t ε, a draw from q(x_t |
+    x_{t-1})."""
     t = sched.check_t(t)
     eps = torch.randn_like(x_prev) if eps is None else eps
-    if eps.shape != x_prev.shape: raise ValueError(f"eps has shape {tuple(eps.shape)} but x_prev has {tuple(x_prev.shape)}: they must match")
+    if eps.shape != x_prev.shape:
+        raise ValueError(
+            f"eps has shape {tuple(eps.shape)} but x_prev has {tuple(x_prev.shape)}: they must "
+            "match"
+        )
     b = sched.at('betas', t, x_prev)
     return (1 - b).sqrt() * x_prev + b.sqrt() * eps
 
-def q_sample(sched:Schedule, # the noise schedule
-             x0:Tensor,      # clean data x_0, shape (B, ...)
-             t:Tensor,       # times in [0, T], shape (B,) or a single time
-             eps:Tensor|None=None, # the noise ε; drawn if None
-            ) -> Tensor:
+
+def q_sample(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data x_0, shape (B, ...)
+    t: Tensor,  # times in [0, T], shape (B,) or a single time
+    eps: Tensor | None = None,  # the noise ε; drawn if None
+) -> Tensor:
     "A draw from q(x_t | x_0): x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε."
     eps = torch.randn_like(x0) if eps is None else eps
-    if eps.shape != x0.shape: raise ValueError(f"eps has shape {tuple(eps.shape)} but x0 has {tuple(x0.shape)}: they must match")
+    if eps.shape != x0.shape:
+        raise ValueError(
+            f"eps has shape {tuple(eps.shape)} but x0 has {tuple(x0.shape)}: they must match"
+        )
     ab = sched.at('alpha_bar', t, x0)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
 
 # %% ../nbs/01_forward_process.ipynb #55bb2ef3
-def iterate_forward(sched:Schedule, # the noise schedule
-                    x0:Tensor,      # clean data, shape (B, ...)
-                    ts:list[int],   # the times at which to record x_t
-                    generator:torch.Generator|None=None) -> dict[int, Tensor]:
+def iterate_forward(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...)
+    ts: list[int],  # the times at which to record x_t
+    generator: torch.Generator | None = None,
+) -> dict[int, Tensor]:
     "Run the one-step process q(x_t|x_{t-1}) from x_0 up to max(ts); return {t: x_t} for t in `ts`."
     x, out, ts = x0, {}, sorted(set(ts))
     for t in range(1, ts[-1] + 1):
-        x = q_step(sched, x, torch.tensor(t), torch.randn(x.shape, generator=generator, dtype=x.dtype))
-        if t in ts: out[t] = x
+        x = q_step(
+            sched, x, torch.tensor(t), torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        )
+        if t in ts:
+            out[t] = x
     return out
 
 # %% ../nbs/01_forward_process.ipynb #b9498d91
-def kl_prior(sched:Schedule, # the noise schedule
-             x0:Tensor,      # clean data, shape (B, ...)
-            ) -> Tensor:
+def kl_prior(
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # clean data, shape (B, ...)
+) -> Tensor:
     "KL(q(x_T|x_0) ‖ N(0, I)) per dimension, in nats, shape like `x0`."
     ab = sched.alpha_bar[-1].to(x0.dtype if x0.is_floating_point() else torch.float64)
     m2, v = ab * x0.double() ** 2, 1 - ab.double()
-    return (0.5 * (v + m2 - 1 - torch.log(v))).to(x0.dtype if x0.is_floating_point() else torch.float64)
+    return (0.5 * (v + m2 - 1 - torch.log(v))).to(
+        x0.dtype if x0.is_floating_point() else torch.float64
+    )

@@ -14,89 +14,118 @@ from .losses import pred_to_eps, check_pred, PRED_TYPES
 __all__ = ['eps_to_score', 'score_to_eps', 'score_fn', 'GaussianMixture']
 
 # %% ../nbs/12_score.ipynb #014e5bfa
-def eps_to_score(sched:Schedule, # the noise schedule
-                 eps:Tensor,     # ε_θ(x_t, t), shape (B, ...)
-                 t:Tensor,       # times in [1, T], shape (B,)
-                ) -> Tensor:
+def eps_to_score(
+    sched: Schedule,  # the noise schedule
+    eps: Tensor,  # ε_θ(x_t, t), shape (B, ...)
+    t: Tensor,  # times in [1, T], shape (B,)
+) -> Tensor:
     "The score s = −ε/√(1−ᾱ_t)."
     return -eps / (1 - sched.at('alpha_bar', sched.check_t(t), eps)).sqrt()
 
-def score_to_eps(sched:Schedule, score:Tensor, t:Tensor) -> Tensor:
+
+def score_to_eps(sched: Schedule, score: Tensor, t: Tensor) -> Tensor:
     "The inverse map: ε = −√(1−ᾱ_t) s."
     return -score * (1 - sched.at('alpha_bar', sched.check_t(t), score)).sqrt()
 
-def score_fn(denoiser,              # any callable (x_t, t) -> prediction, as the samplers take
-             sched:Schedule,        # the noise schedule it was trained with
-             pred:str='eps',        # what the denoiser predicts: 'eps', 'x0' or 'v'
-            ):
+
+def score_fn(
+    denoiser,  # any callable (x_t, t) -> prediction, as the samplers take
+    sched: Schedule,  # the noise schedule it was trained with
+    pred: str = 'eps',  # what the denoiser predicts: 'eps', 'x0' or 'v'
+):
     "Turn a denoiser into the score function s_θ(x_t, t)."
     check_pred(pred)
-    def s(x:Tensor, t:Tensor) -> Tensor:
+
+    def s(x: Tensor, t: Tensor) -> Tensor:
         return eps_to_score(sched, pred_to_eps(sched, x, t, denoiser(x, t), pred), t)
+
     return s
 
 # %% ../nbs/12_score.ipynb #a93351d9
 class GaussianMixture:
-    "A mixture of isotropic Gaussians as data, with everything about its noised marginals q(x_t) in closed form."
-    def __init__(self,
-                 means:Tensor,          # component means μ_k, shape (K, D)
-                 stds:Tensor|float,     # component standard deviations s_k, shape (K,) or a float
-                 weights:Tensor|None=None, # mixture weights π_k, shape (K,); uniform if None
-                 sched:Schedule|None=None, # the noise schedule; the paper's linear T = 1000 if None
-                ):
+    """A mixture of isotropic Gaussians as data, with everything about its noised marginals q(x_t)
+    in closed form."""
+
+    def __init__(
+        self,
+        means: Tensor,  # component means μ_k, shape (K, D)
+        stds: Tensor | float,  # component standard deviations s_k, shape (K,) or a float
+        weights: Tensor | None = None,  # mixture weights π_k, shape (K,); uniform if None
+        sched: Schedule | None = None,  # the noise schedule; the paper's linear T = 1000 if None
+    ):
         self.means = torch.as_tensor(means, dtype=torch.float64)
-        if self.means.ndim != 2: raise ValueError(f"means must have shape (K, D), got {tuple(self.means.shape)}")
+        if self.means.ndim != 2:
+            raise ValueError(f"means must have shape (K, D), got {tuple(self.means.shape)}")
         K = self.means.shape[0]
         self.stds = torch.as_tensor(stds, dtype=torch.float64).expand(K).clone()
-        self.weights = torch.full((K,), 1 / K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        if self.weights.shape != (K,) or (self.weights < 0).any() or abs(self.weights.sum().item() - 1) > 1e-6:
-            raise ValueError(f"weights must be {K} non-negative numbers that sum to 1, got {self.weights.tolist()}")
+        self.weights = (
+            torch.full((K,), 1 / K, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64)
+        )
+        if (
+            self.weights.shape != (K,)
+            or (self.weights < 0).any()
+            or abs(self.weights.sum().item() - 1) > 1e-6
+        ):
+            raise ValueError(
+                f"weights must be {K} non-negative numbers that sum to 1, got "
+                f"{self.weights.tolist()}"
+            )
         self.weights = self.weights / self.weights.sum()
-        if (self.stds <= 0).any(): raise ValueError("stds must be positive")
+        if (self.stds <= 0).any():
+            raise ValueError("stds must be positive")
         self.sched = sched if sched is not None else Schedule(1000)
 
     @classmethod
-    def ring(cls, k:int=8, radius:float=2.0, std:float=0.2, sched:Schedule|None=None) -> GaussianMixture:
+    def ring(
+        cls, k: int = 8, radius: float = 2.0, std: float = 0.2, sched: Schedule | None = None
+    ) -> GaussianMixture:
         "`k` equal Gaussians evenly spaced on a circle."
         a = torch.arange(k, dtype=torch.float64) * 2 * math.pi / k
         return cls(torch.stack([radius * a.cos(), radius * a.sin()], 1), std, sched=sched)
 
-    def sample(self, n:int, generator:torch.Generator|None=None) -> tuple[Tensor, Tensor]:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         "n draws of x_0 and their component labels."
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.means.shape[1], generator=generator, dtype=torch.float64)
         return self.means[k] + self.stds[k, None] * z, k
 
-    def _parts(self, x:Tensor, t:Tensor):
+    def _parts(self, x: Tensor, t: Tensor):
         t = self.sched.check_t(t, lo=0)
-        ab = self.sched.alpha_bar[t.cpu()].to(x.device)[:, None]                        # (B, 1)
-        v = ab * self.stds.to(x.device) ** 2 + 1 - ab                                    # (B, K)
-        m = ab.sqrt()[:, :, None] * self.means.to(x.device)                              # (B, K, D)
+        ab = self.sched.alpha_bar[t.cpu()].to(x.device)[:, None]  # (B, 1)
+        v = ab * self.stds.to(x.device) ** 2 + 1 - ab  # (B, K)
+        m = ab.sqrt()[:, :, None] * self.means.to(x.device)  # (B, K, D)
         D = x.shape[-1]
         logn = -0.5 * ((x[:, None, :] - m) ** 2).sum(-1) / v - 0.5 * D * torch.log(2 * math.pi * v)
         return ab, v, m, logn + self.weights.to(x.device).log()
 
-    def log_prob(self, x:Tensor, t:Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, t: Tensor) -> Tensor:
         "log q(x_t) at times t (t = 0 gives the data density), shape (B,)."
         return torch.logsumexp(self._parts(x, t)[3], -1)
 
-    def class_posterior(self, x:Tensor, t:Tensor) -> Tensor:
+    def class_posterior(self, x: Tensor, t: Tensor) -> Tensor:
         "The responsibilities p(k | x_t), shape (B, K)."
         return torch.softmax(self._parts(x, t)[3], -1)
 
-    def eps_star(self, x:Tensor, t:Tensor, y:Tensor|None=None) -> Tensor:
-        "The optimal noise prediction E[ε | x_t] (or E[ε | x_t, k = y] for given components y), by Gaussian conditioning."
+    def eps_star(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """The optimal noise prediction E[ε | x_t] (or E[ε | x_t, k = y] for given components y), by
+        Gaussian conditioning."""
         ab, v, m, logits = self._parts(x, t)
-        per_k = (1 - ab).sqrt()[:, :, None] * (x[:, None, :] - m) / v[:, :, None]      # E[ε | x_t, k], (B, K, D)
-        if y is not None: return per_k[torch.arange(len(x)), y]
+        per_k = (
+            (1 - ab).sqrt()[:, :, None] * (x[:, None, :] - m) / v[:, :, None]
+        )  # E[ε | x_t, k], (B, K, D)
+        if y is not None:
+            return per_k[torch.arange(len(x)), y]
         return (torch.softmax(logits, -1)[:, :, None] * per_k).sum(1)
 
-    def score(self, x:Tensor, t:Tensor) -> Tensor:
+    def score(self, x: Tensor, t: Tensor) -> Tensor:
         "∇ log q(x_t) by autograd."
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             return torch.autograd.grad(self.log_prob(x, t).sum(), x)[0]
 
-    def denoiser(self, y:Tensor|None=None):
-        "The exact ε-denoiser as a callable (x_t, t) for the samplers; conditional on components `y` if given."
+    def denoiser(self, y: Tensor | None = None):
+        """The exact ε-denoiser as a callable (x_t, t) for the samplers; conditional on components
+        `y` if given."""
         return lambda x, t: self.eps_star(x, t, None if y is None else y.to(x.device))

@@ -29,203 +29,374 @@ __all__ = ['PART_RECIPES', 'PARTS_FIX', 'SD_GAMMA', 'get_part', 'with_parts_root
            'LatentDiffusionTask', 'sd_recipe', 'TextToImage', 'halves', 'pair_report', 'measure']
 
 # %% ../nbs/18_stable_diffusion.ipynb #c55cffb3
-PART_RECIPES = {'mnist-pairs-vae': vae_recipe, 'mnist-pairs-clip': clip_recipe}   # the parts a text-to-image run can name
+PART_RECIPES = {
+    'mnist-pairs-vae': vae_recipe,
+    'mnist-pairs-clip': clip_recipe,
+}  # the parts a text-to-image run can name
 
-PARTS_FIX = ("train the VAE and CLIP into the store first, in one process (get_part(name, root), or one run of "
-             "`ddpm_book train` without torchrun), then start torchrun")
+PARTS_FIX = (
+    "train the VAE and CLIP into the store first, in one process (get_part(name, root), or one run "
+    "of "
+    "`ddpm_book train` without torchrun), then start torchrun"
+)
 
-def get_part(name:str,              # a store name: a key of PART_RECIPES, with '-test' for its tiny version
-             root:str|Path='runs',  # the store's folder: the part lives in root/<name>
-             device=None, show_progress:bool=False,
-            ) -> nn.Module:
-    "The frozen network a text-to-image run names (a VAE or a CLIP), from the store: loaded, or trained there first."
+
+def get_part(
+    name: str,  # a store name: a key of PART_RECIPES, with '-test' for its tiny version
+    root: str | Path = 'runs',  # the store's folder: the part lives in root/<name>
+    device=None,
+    show_progress: bool = False,
+) -> nn.Module:
+    """The frozen network a text-to-image run names (a VAE or a CLIP), from the store: loaded, or
+    trained there first."""
     base, test = (name[:-5], True) if name.endswith('-test') else (name, False)
-    if base not in PART_RECIPES: raise BookValueError(f"unknown part {name!r}: the parts are {sorted(PART_RECIPES)} (and their '-test' versions)",
-                                                      "name a VAE and a CLIP of PART_RECIPES in the run's model dict")
+    if base not in PART_RECIPES:
+        raise BookValueError(
+            f"unknown part {name!r}: the parts are {sorted(PART_RECIPES)} (and their '-test' "
+            "versions)",
+            "name a VAE and a CLIP of PART_RECIPES in the run's model dict",
+        )
     folder = Path(root).expanduser() / name
-    return load_or_train(PART_RECIPES[base](test=test), folder, device=device, show_progress=show_progress).model.requires_grad_(False)
+    return load_or_train(
+        PART_RECIPES[base](test=test), folder, device=device, show_progress=show_progress
+    ).model.requires_grad_(False)
 
-def with_parts_root(cfg:TrainConfig, # a text-to-image run (its model: a dict naming 'vae' and 'clip')
-                    root:str|Path,   # the store its VAE and CLIP live in
-                   ) -> TrainConfig:
-    "The run with its parts taken from the store `root`, recorded as model['parts_root']; 'runs' is the default, left out."
+
+def with_parts_root(
+    cfg: TrainConfig,  # a text-to-image run (its model: a dict naming 'vae' and 'clip')
+    root: str | Path,  # the store its VAE and CLIP live in
+) -> TrainConfig:
+    """The run with its parts taken from the store `root`, recorded as model['parts_root']; 'runs'
+    is the default, left out."""
     model = {k: v for k, v in cfg.model.items() if k != 'parts_root'}
-    if Path(root) != Path('runs'): model['parts_root'] = str(root)
+    if Path(root) != Path('runs'):
+        model['parts_root'] = str(root)
     return cfg.replace(model=model)
 
 # %% ../nbs/18_stable_diffusion.ipynb #8374f7ea
-def pad_latent(z:Tensor,     # latents (B, C, h, w)
-               k:int=2,      # pad h and w up to multiples of k (2^(levels−1) of the U-Net)
-              ) -> Tensor:
+def pad_latent(
+    z: Tensor,  # latents (B, C, h, w)
+    k: int = 2,  # pad h and w up to multiples of k (2^(levels−1) of the U-Net)
+) -> Tensor:
     "Latents padded with zeros at the bottom and on the right to sizes divisible by k."
     return F.pad(z, (0, -z.shape[-1] % k, 0, -z.shape[-2] % k))
 
-def crop_latent(z:Tensor, size:tuple) -> Tensor:
+
+def crop_latent(z: Tensor, size: tuple) -> Tensor:
     "The top-left (h, w) = size of padded latents: `pad_latent` undone."
-    return z[..., :size[0], :size[1]]
+    return z[..., : size[0], : size[1]]
 
 # %% ../nbs/18_stable_diffusion.ipynb #890477c9
-def null_text(clip:CLIP) -> dict:
-    "τ(∅): the condition {'context', 'context_mask'} of the empty prompt '' (one row), the same at training and at sampling."
-    with torch.no_grad(): return text_states(clip, [''])
+def null_text(clip: CLIP) -> dict:
+    """τ(∅): the condition {'context', 'context_mask'} of the empty prompt '' (one row), the same at
+    training and at sampling."""
+    with torch.no_grad():
+        return text_states(clip, [''])
 
 # %% ../nbs/18_stable_diffusion.ipynb #39eb19fa
 class LatentDiffusionTask(Task):
-    "Algorithm 1 on VAE latents of the canvases, conditioned on the frozen CLIP text encoder's token states, with caption dropout to ''."
+    """Algorithm 1 on VAE latents of the canvases, conditioned on the frozen CLIP text encoder's
+    token states, with caption dropout to ''."""
+
     name, denoises, data_parallel = 'latent_ddpm', True, True
 
     def _spec(self, tr) -> dict:
         m = tr.cfg.model
         if not (isinstance(m, dict) and {'unet', 'vae', 'clip'} <= set(m)):
-            raise BookValueError(f"the task 'latent_ddpm' needs model= a dict with 'unet', 'vae' and 'clip', got {m!r}", "start from sd_recipe()")
+            raise BookValueError(
+                "the task 'latent_ddpm' needs model= a dict with 'unet', 'vae' and 'clip', got "
+                f"{m!r}",
+                "start from sd_recipe()",
+            )
         return m
 
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         m = self._spec(tr)
-        if y is None or y.ndim != 2 or y.shape[1] != 2: raise BookValueError("the task 'latent_ddpm' needs two-digit canvases with their pairs (N, 2)", "train on data='mnist_pairs'")
-        root = m.get('parts_root', 'runs')                                                    # the store of its parts
-        if tr.dist: on_all_ranks('find the VAE and CLIP in the store', lambda: self._stored(m, root), PARTS_FIX)
+        if y is None or y.ndim != 2 or y.shape[1] != 2:
+            raise BookValueError(
+                "the task 'latent_ddpm' needs two-digit canvases with their pairs (N, 2)",
+                "train on data='mnist_pairs'",
+            )
+        root = m.get('parts_root', 'runs')  # the store of its parts
+        if tr.dist:
+            on_all_ranks(
+                'find the VAE and CLIP in the store', lambda: self._stored(m, root), PARTS_FIX
+            )
         tr.vae, tr.clip = get_part(m['vae'], root, tr.device), get_part(m['clip'], root, tr.device)
-        tr.X = torch.cat([tr.vae.to_latent(X[i:i + 500].float().to(tr.device)) for i in range(0, len(X), 500)])   # z_0 = c μ_φ(x), once
+        tr.X = torch.cat(
+            [tr.vae.to_latent(X[i : i + 500].float().to(tr.device)) for i in range(0, len(X), 500)]
+        )  # z_0 = c μ_φ(x), once
         tr.y, tr.text_null = y.long().to(tr.device), null_text(tr.clip)
 
-    def _stored(self, m:dict, root) -> None:
-        "Under torchrun the parts must be in the store already: training them there would need every rank."
-        missing = [m[k] for k in ('vae', 'clip') if not (Path(root).expanduser() / m[k] / 'config.json').exists()]
-        if missing: raise FileNotFoundError(f"the part(s) {missing} are not in the store {root}")
+    def _stored(self, m: dict, root) -> None:
+        """Under torchrun the parts must be in the store already: training them there would need
+        every rank."""
+        missing = [
+            m[k]
+            for k in ('vae', 'clip')
+            if not (Path(root).expanduser() / m[k] / 'config.json').exists()
+        ]
+        if missing:
+            raise FileNotFoundError(f"the part(s) {missing} are not in the store {root}")
 
     def build(self, tr) -> nn.Module:
         m = self._spec(tr)
         kw = {**m['unet'], **tr.cfg.model_overrides}
-        unet = UNet(in_ch=tr.X.shape[1], context_dim=tr.clip.width, transformer_depth=kw.pop('transformer_depth', 1), **kw)
+        unet = UNet(
+            in_ch=tr.X.shape[1],
+            context_dim=tr.clip.width,
+            transformer_depth=kw.pop('transformer_depth', 1),
+            **kw,
+        )
         k = 2 ** (unet.levels - 1)
         z = pad_latent(tr.X[:2].cpu(), k)
-        if unet.image_size != z.shape[2]: raise BookValueError(f"the U-Net's image_size is {unet.image_size} but the padded latents are {tuple(z.shape[2:])}", f"set image_size={z.shape[2]}")
+        if unet.image_size != z.shape[2]:
+            raise BookValueError(
+                f"the U-Net's image_size is {unet.image_size} but the padded latents are "
+                f"{tuple(z.shape[2:])}",
+                f"set image_size={z.shape[2]}",
+            )
         return unet
 
     def loss(self, tr) -> Tensor:
         cfg, k, B, dev = tr.cfg, 2 ** (tr.model.levels - 1), tr.cfg.batch_size, tr.device
         idx = torch.randint(0, len(tr.X), (B,), generator=tr.gen, device=dev)
-        z0 = pad_latent(tr.X[idx], k)                                                         # 1. z_0 from the latents
-        ids, mask = pair_tokens(tr.y[idx], 'random', generator=tr.gen)                        # captions in a random form
-        with torch.no_grad(): cond = {'context': tr.clip.text(ids, mask)[1], 'context_mask': mask}   # τ(c), frozen
-        cond = drop_cond(cond, cfg.model.get('p_uncond', 0.0), tr.text_null, tr.gen)          # some become τ(∅)
-        t = torch.randint(1, tr.sched.T + 1, (B,), generator=tr.gen, device=dev)              # 2. t, for the whole batch
-        eps = torch.randn(z0.shape, generator=tr.gen, device=dev, dtype=z0.dtype)             # 3. ε
-        z0, t, eps, cond = tr.shard(z0, t, eps, cond)                                         # this process's share
-        return train_step(tr.net, tr.sched, z0, pred=cfg.pred, cond=cond, t=t, eps=eps)       # 4.–7.
+        z0 = pad_latent(tr.X[idx], k)  # 1. z_0 from the latents
+        ids, mask = pair_tokens(tr.y[idx], 'random', generator=tr.gen)  # captions in a random form
+        with torch.no_grad():
+            cond = {'context': tr.clip.text(ids, mask)[1], 'context_mask': mask}  # τ(c), frozen
+        cond = drop_cond(
+            cond, cfg.model.get('p_uncond', 0.0), tr.text_null, tr.gen
+        )  # some become τ(∅)
+        t = torch.randint(
+            1, tr.sched.T + 1, (B,), generator=tr.gen, device=dev
+        )  # 2. t, for the whole batch
+        eps = torch.randn(z0.shape, generator=tr.gen, device=dev, dtype=z0.dtype)  # 3. ε
+        z0, t, eps, cond = tr.shard(z0, t, eps, cond)  # this process's share
+        return train_step(tr.net, tr.sched, z0, pred=cfg.pred, cond=cond, t=t, eps=eps)  # 4.–7.
 
-    def parts(self, tr) -> dict: return {'vae': tr.vae, 'clip': tr.clip}
+    def parts(self, tr) -> dict:
+        return {'vae': tr.vae, 'clip': tr.clip}
+
 
 register_task(LatentDiffusionTask());
 
 # %% ../nbs/18_stable_diffusion.ipynb #0c53a37e
-def sd_recipe(test:bool=False, # the tiny version that checks the machinery
-             ) -> TrainConfig:
-    "The book's latent diffusion run on the two-digit canvases: its U-Net, the VAE and CLIP it names, the caption dropout p."
-    unet = dict(ch=32, ch_mult=[1, 2], num_res_blocks=1, attn_res=[], image_size=8, num_heads=4, norm_groups=8, transformer_depth=1)
+def sd_recipe(
+    test: bool = False,  # the tiny version that checks the machinery
+) -> TrainConfig:
+    """The book's latent diffusion run on the two-digit canvases: its U-Net, the VAE and CLIP it
+    names, the caption dropout p."""
+    unet = dict(
+        ch=32,
+        ch_mult=[1, 2],
+        num_res_blocks=1,
+        attn_res=[],
+        image_size=8,
+        num_heads=4,
+        norm_groups=8,
+        transformer_depth=1,
+    )
     model = dict(unet=unet, vae='mnist-pairs-vae', clip='mnist-pairs-clip', p_uncond=0.1)
-    cfg = TrainConfig(task='latent_ddpm', data='mnist_pairs', model=model, steps=4000, batch_size=32, lr=2e-3,
-                      lr_schedule='onecycle', pct_start=0.1, ema_decay=0.995, grad_clip=1.0)
-    if test: cfg = cfg.replace(model={**model, 'unet': {**unet, 'ch': 8, 'num_heads': 2, 'norm_groups': 4},
-                                      'vae': 'mnist-pairs-vae-test', 'clip': 'mnist-pairs-clip-test'}, steps=30, batch_size=8, ema_decay=0.9)
+    cfg = TrainConfig(
+        task='latent_ddpm',
+        data='mnist_pairs',
+        model=model,
+        steps=4000,
+        batch_size=32,
+        lr=2e-3,
+        lr_schedule='onecycle',
+        pct_start=0.1,
+        ema_decay=0.995,
+        grad_clip=1.0,
+    )
+    if test:
+        cfg = cfg.replace(
+            model={
+                **model,
+                'unet': {**unet, 'ch': 8, 'num_heads': 2, 'norm_groups': 4},
+                'vae': 'mnist-pairs-vae-test',
+                'clip': 'mnist-pairs-clip-test',
+            },
+            steps=30,
+            batch_size=8,
+            ema_decay=0.9,
+        )
     return cfg
 
 # %% ../nbs/18_stable_diffusion.ipynb #02518919
-SD_GAMMA = 5.0   # the recommended guidance weight γ for the book's run: the sweep below measures it
+SD_GAMMA = 5.0  # the recommended guidance weight γ for the book's run: the sweep below measures it
+
 
 class TextToImage:
-    "Stable Diffusion in small: prompts to canvases with the U-Net, the VAE and the CLIP text encoder of one checkpoint."
-    def __init__(self, unet:UNet, vae:VAE, clip:CLIP, schedule:Schedule, pred:str='eps',
-                 image_shape:tuple=(1, 28, 56)): # the shape of a canvas (the VAE's input)
-        self.unet, self.vae, self.clip, self.schedule, self.pred = unet.eval(), vae.eval(), clip.eval(), schedule, pred
+    """Stable Diffusion in small: prompts to canvases with the U-Net, the VAE and the CLIP text
+    encoder of one checkpoint."""
+
+    def __init__(
+        self,
+        unet: UNet,
+        vae: VAE,
+        clip: CLIP,
+        schedule: Schedule,
+        pred: str = 'eps',
+        image_shape: tuple = (1, 28, 56),
+    ):  # the shape of a canvas (the VAE's input)
+        self.unet, self.vae, self.clip, self.schedule, self.pred = (
+            unet.eval(),
+            vae.eval(),
+            clip.eval(),
+            schedule,
+            pred,
+        )
         self.image_shape = tuple(image_shape)
         f = vae.factor
         self.latent_size = (image_shape[1] // f, image_shape[2] // f)
         self.null = null_text(clip)
 
     @classmethod
-    def from_checkpoint(cls, path:str|Path, # a checkpoint folder of a 'latent_ddpm' run
-                        device=None,
-                        ema:bool=True,      # the U-Net's EMA weights (else the last step's)
-                       ) -> TextToImage:
-        "The pipeline of a text-to-image checkpoint: its U-Net, schedule, and its parts 'vae' and 'clip'."
+    def from_checkpoint(
+        cls,
+        path: str | Path,  # a checkpoint folder of a 'latent_ddpm' run
+        device=None,
+        ema: bool = True,  # the U-Net's EMA weights (else the last step's)
+    ) -> TextToImage:
+        """The pipeline of a text-to-image checkpoint: its U-Net, schedule, and its parts 'vae' and
+        'clip'."""
         return cls.from_loaded(load_checkpoint(path, device, ema))
 
     @classmethod
-    def from_loaded(cls, ck:Checkpoint, # a loaded checkpoint of a 'latent_ddpm' run (`load_checkpoint`)
-                   ) -> TextToImage:
-        "The pipeline of a loaded text-to-image checkpoint: its U-Net as loaded, and its parts 'vae' and 'clip'."
+    def from_loaded(
+        cls,
+        ck: Checkpoint,  # a loaded checkpoint of a 'latent_ddpm' run (`load_checkpoint`)
+    ) -> TextToImage:
+        """The pipeline of a loaded text-to-image checkpoint: its U-Net as loaded, and its parts
+        'vae' and 'clip'."""
         task = (ck.config.get('train') or {}).get('task')
         if task != LatentDiffusionTask.name or not {'vae', 'clip'} <= set(ck.parts):
-            raise BookValueError(f"{ck.path} holds a run of the task {task!r}, not a text-to-image model (task 'latent_ddpm' with parts 'vae' and 'clip')",
-                                 "pass the folder of a run of sd_recipe(), e.g. runs/mnist-pairs-sd")
-        return cls(ck.model, ck.part('vae'), ck.part('clip'), ck.schedule, ck.pred, ck.shape or (1, 28, 56))
+            raise BookValueError(
+                f"{ck.path} holds a run of the task {task!r}, not a text-to-image model (task "
+                "'latent_ddpm' with parts 'vae' and 'clip')",
+                "pass the folder of a run of sd_recipe(), e.g. runs/mnist-pairs-sd",
+            )
+        return cls(
+            ck.model, ck.part('vae'), ck.part('clip'), ck.schedule, ck.pred, ck.shape or (1, 28, 56)
+        )
 
-    def encode(self, prompts:str|list[str]) -> dict:
-        "τ(c) for the prompts: {'context', 'context_mask'}; an unknown word is an error that lists the vocabulary."
-        with torch.no_grad(): return text_states(self.clip, [prompts] if isinstance(prompts, str) else list(prompts))
+    def encode(self, prompts: str | list[str]) -> dict:
+        """τ(c) for the prompts: {'context', 'context_mask'}; an unknown word is an error that lists
+        the vocabulary."""
+        with torch.no_grad():
+            return text_states(self.clip, [prompts] if isinstance(prompts, str) else list(prompts))
 
-    def latents(self, prompts:str|list[str], gamma:float=SD_GAMMA, sampler:str='ddim', steps:int|None=50, eta:float=0.0,
-                generator:torch.Generator|None=None, **kw) -> Tensor:
-        "Scaled latents z_0 (B, C, h, w) sampled for the prompts with guidance weight γ (0: the empty prompt, 1: conditional)."
+    def latents(
+        self,
+        prompts: str | list[str],
+        gamma: float = SD_GAMMA,
+        sampler: str = 'ddim',
+        steps: int | None = 50,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        **kw,
+    ) -> Tensor:
+        """Scaled latents z_0 (B, C, h, w) sampled for the prompts with guidance weight γ (0: the
+        empty prompt, 1: conditional)."""
         cond = self.encode(prompts)
         den = CFGDenoiser(self.unet, cond, gamma, null=self.null)
         k = 2 ** (self.unet.levels - 1)
         shape = pad_latent(torch.zeros(1, self.vae.z_ch, *self.latent_size), k).shape[1:]
-        z = sample(den, self.schedule, (len(cond['context']), *shape), sampler=sampler, steps=None if sampler == 'ddpm' else steps,
-                   eta=eta, pred=self.pred, generator=generator, **kw)
+        z = sample(
+            den,
+            self.schedule,
+            (len(cond['context']), *shape),
+            sampler=sampler,
+            steps=None if sampler == 'ddpm' else steps,
+            eta=eta,
+            pred=self.pred,
+            generator=generator,
+            **kw,
+        )
         return crop_latent(z, self.latent_size)
 
-    def __call__(self, prompts:str|list[str], # one prompt or a list, e.g. '3 left of 7'; '' is the empty prompt
-                 gamma:float=SD_GAMMA,       # guidance weight γ: 0 unconditional, 1 conditional, > 1 guided
-                 sampler:str='ddim',         # 'ddim' or 'ddpm'
-                 steps:int|None=50,          # DDIM steps
-                 generator:torch.Generator|None=None, # seeds z_T and the sampler's noise
-                 **kw) -> Tensor:
-        "Canvases (B, 1, 28, 56) in [-1, 1] for the prompts: text states, guided latent sampling, the VAE's decoder."
-        return self.vae.from_latent(self.latents(prompts, gamma, sampler, steps, generator=generator, **kw))
+    def __call__(
+        self,
+        prompts: str
+        | list[str],  # one prompt or a list, e.g. '3 left of 7'; '' is the empty prompt
+        gamma: float = SD_GAMMA,  # guidance weight γ: 0 unconditional, 1 conditional, > 1 guided
+        sampler: str = 'ddim',  # 'ddim' or 'ddpm'
+        steps: int | None = 50,  # DDIM steps
+        generator: torch.Generator | None = None,  # seeds z_T and the sampler's noise
+        **kw,
+    ) -> Tensor:
+        """Canvases (B, 1, 28, 56) in [-1, 1] for the prompts: text states, guided latent sampling,
+        the VAE's decoder."""
+        return self.vae.from_latent(
+            self.latents(prompts, gamma, sampler, steps, generator=generator, **kw)
+        )
 
-    def __repr__(self): return f"TextToImage(U-Net {sum(p.numel() for p in self.unet.parameters()):,} parameters, latents {self.vae.z_ch}×{self.latent_size[0]}×{self.latent_size[1]}, {self.schedule})"
+    def __repr__(self):
+        n = sum(p.numel() for p in self.unet.parameters())
+        z = f"{self.vae.z_ch}×{self.latent_size[0]}×{self.latent_size[1]}"
+        return f"TextToImage(U-Net {n:,} parameters, latents {z}, {self.schedule})"
 
 # %% ../nbs/18_stable_diffusion.ipynb #41e7774c
-def _rate(hits:Tensor) -> dict:
-    n = max(1, hits.numel()); p = hits.double().mean().item() if hits.numel() else float('nan')
+def _rate(hits: Tensor) -> dict:
+    n = max(1, hits.numel())
+    p = hits.double().mean().item() if hits.numel() else float('nan')
     return dict(rate=p, se=math.sqrt(p * (1 - p) / n), n=hits.numel())
 
-def halves(x:Tensor) -> tuple[Tensor, Tensor]:
+
+def halves(x: Tensor) -> tuple[Tensor, Tensor]:
     "The left and right 28×28 halves of canvases (B, 1, 28, 56)."
     w = x.shape[-1] // 2
     return x[..., :w], x[..., w:]
 
-def pair_report(left:Tensor,   # the classes read in the left halves (n,)
-                right:Tensor,  # ... in the right halves (n,)
-                labels:Tensor, # the pairs the prompts asked for (n, 2) [left, right]
-               ) -> dict:
-    "Per-half and pair accuracy on seen and held-out pairs, and the swap rate, with standard errors."
-    labels = labels.long().cpu(); left, right = left.cpu(), right.cpu()
-    held = torch.zeros(10, 10, dtype=torch.bool); held[tuple(torch.tensor(HELD_OUT_PAIRS).T)] = True
+
+def pair_report(
+    left: Tensor,  # the classes read in the left halves (n,)
+    right: Tensor,  # ... in the right halves (n,)
+    labels: Tensor,  # the pairs the prompts asked for (n, 2) [left, right]
+) -> dict:
+    """Per-half and pair accuracy on seen and held-out pairs, and the swap rate, with standard
+    errors."""
+    labels = labels.long().cpu()
+    left, right = left.cpu(), right.cpu()
+    held = torch.zeros(10, 10, dtype=torch.bool)
+    held[tuple(torch.tensor(HELD_OUT_PAIRS).T)] = True
     h, diff = held[labels[:, 0], labels[:, 1]], labels[:, 0] != labels[:, 1]
     ok_l, ok_r = left == labels[:, 0], right == labels[:, 1]
     pair, swap = ok_l & ok_r, (left == labels[:, 1]) & (right == labels[:, 0]) & diff
-    return dict(half=_rate(torch.cat([ok_l, ok_r])), pair=_rate(pair), seen=_rate(pair[~h]), held_out=_rate(pair[h]),
-                half_held_out=_rate(torch.cat([ok_l[h], ok_r[h]])), swap=_rate(swap[diff]), swap_held_out=_rate(swap[diff & h]))
+    return dict(
+        half=_rate(torch.cat([ok_l, ok_r])),
+        pair=_rate(pair),
+        seen=_rate(pair[~h]),
+        held_out=_rate(pair[h]),
+        half_held_out=_rate(torch.cat([ok_l[h], ok_r[h]])),
+        swap=_rate(swap[diff]),
+        swap_held_out=_rate(swap[diff & h]),
+    )
 
 # %% ../nbs/18_stable_diffusion.ipynb #7d2f749b
-def measure(pipe:TextToImage,           # the pipeline
-            clf,                        # the digit classifier (get_evaluator('mnist5k').classifier())
-            labels:Tensor,              # the pairs to ask for (n, 2)
-            gamma:float=SD_GAMMA,       # guidance weight
-            steps:int=25,               # DDIM steps
-            seed:int=0,                 # seeds the caption forms, z_T and the noise
-            bs:int=500,                 # canvases per call
-            empty:bool=False,           # ask with the empty prompt instead (the chance level)
-            evaluator:str='mnist5k',    # the evaluator that reads the halves
-           ) -> tuple[dict, Tensor]:
-    "The pair report of canvases generated for the pairs `labels` (captions in a random form), and the canvases."
+def measure(
+    pipe: TextToImage,  # the pipeline
+    clf,  # the digit classifier (get_evaluator('mnist5k').classifier())
+    labels: Tensor,  # the pairs to ask for (n, 2)
+    gamma: float = SD_GAMMA,  # guidance weight
+    steps: int = 25,  # DDIM steps
+    seed: int = 0,  # seeds the caption forms, z_T and the noise
+    bs: int = 500,  # canvases per call
+    empty: bool = False,  # ask with the empty prompt instead (the chance level)
+    evaluator: str = 'mnist5k',  # the evaluator that reads the halves
+) -> tuple[dict, Tensor]:
+    """The pair report of canvases generated for the pairs `labels` (captions in a random form), and
+    the canvases."""
     ev = get_evaluator(evaluator)
     g = torch.Generator().manual_seed(seed)
     prompts = [''] * len(labels) if empty else pair_captions(labels, 'random', generator=g)
-    x = torch.cat([pipe(prompts[i:i + bs], gamma, steps=steps, generator=g, show_progress=False) for i in range(0, len(prompts), bs)])
+    x = torch.cat(
+        [
+            pipe(prompts[i : i + bs], gamma, steps=steps, generator=g, show_progress=False)
+            for i in range(0, len(prompts), bs)
+        ]
+    )
     l, r = halves(x)
     return pair_report(ev.predict(l, clf), ev.predict(r, clf), labels), x

@@ -16,96 +16,129 @@ from torch import Tensor
 from .utils import BookValueError
 
 # %% ../nbs/09_evaluation.ipynb #06779808
-def _check_feats(a:Tensor, name:str) -> Tensor:
+def _check_feats(a: Tensor, name: str) -> Tensor:
     a = torch.as_tensor(a)
     if a.ndim != 2 or len(a) < 2:
-        raise ValueError(f"{name} must be features of shape (N, d) with N >= 2, "
-                         f"got {tuple(a.shape)}: flatten images or call digits_features first")
+        raise ValueError(
+            f"{name} must be features of shape (N, d) with N >= 2, "
+            f"got {tuple(a.shape)}: flatten images or call digits_features first"
+        )
     return a.double()
 
-def gaussian_stats(feats:Tensor # features, shape (N, d)
-                  ) -> tuple[Tensor, Tensor]:
+
+def gaussian_stats(
+    feats: Tensor,  # features, shape (N, d)
+) -> tuple[Tensor, Tensor]:
     "Mean (d,) and unbiased covariance (d, d) of the features, in float64."
     f = _check_feats(feats, 'feats')
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
-def trace_sqrt_product(S1:Tensor, S2:Tensor) -> Tensor:
-    ("tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, "
-     "by two symmetric eigendecompositions.")
+
+def trace_sqrt_product(S1: Tensor, S2: Tensor) -> Tensor:
+    """tr (S1^{1/2} S2 S1^{1/2})^{1/2} = tr (S1 S2)^{1/2} for symmetric PSD matrices, by two
+    symmetric eigendecompositions."""
     lam, U = torch.linalg.eigh(S1.double())
-    r = (U * lam.clamp(min=0).sqrt()) @ U.T                    # S1^{1/2}
+    r = (U * lam.clamp(min=0).sqrt()) @ U.T  # S1^{1/2}
     M = r @ S2.double() @ r
     return torch.linalg.eigvalsh((M + M.T) / 2).clamp(min=0).sqrt().sum()
 
-def frechet_distance(mu1:Tensor, S1:Tensor, # mean and covariance of the first Gaussian
-                     mu2:Tensor, S2:Tensor, # mean and covariance of the second
-                    ) -> float:
+
+def frechet_distance(
+    mu1: Tensor,
+    S1: Tensor,  # mean and covariance of the first Gaussian
+    mu2: Tensor,
+    S2: Tensor,  # mean and covariance of the second
+) -> float:
     "Squared 2-Wasserstein distance between N(mu1, S1) and N(mu2, S2)."
     mu1, mu2, S1, S2 = (torch.as_tensor(v).double() for v in (mu1, mu2, S1, S2))
     if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances "
-                         f"{tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)")
-    return ((mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace()
-            - 2 * trace_sqrt_product(S1, S2)).item()
+        raise ValueError(
+            f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances "
+            f"{tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)"
+        )
+    return (
+        (mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace() - 2 * trace_sqrt_product(S1, S2)
+    ).item()
 
-def fid(feats_a:Tensor, # features of the first set, shape (N_a, d)
-        feats_b:Tensor, # features of the second set, shape (N_b, d)
-       ) -> float:
+
+def fid(
+    feats_a: Tensor,  # features of the first set, shape (N_a, d)
+    feats_b: Tensor,  # features of the second set, shape (N_b, d)
+) -> float:
     "Fréchet distance between Gaussians fitted to two sets of features."
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
-                         "use the same feature extractor")
+        raise ValueError(
+            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
+            "use the same feature extractor"
+        )
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 # %% ../nbs/09_evaluation.ipynb #32f09190
-def poly_kernel(x:Tensor, y:Tensor) -> Tensor:
+def poly_kernel(x: Tensor, y: Tensor) -> Tensor:
     "The KID kernel k(x, y) = (x·y/d + 1)³ for all pairs, shape (len(x), len(y))."
     return (x @ y.T / x.shape[1] + 1) ** 3
 
-def distance_kernel(x:Tensor, y:Tensor) -> Tensor:
+
+def distance_kernel(x: Tensor, y: Tensor) -> Tensor:
     "k(x, y) = -‖x - y‖ for all pairs: the MMD² of this kernel is the energy distance."
     return -torch.cdist(x, y)
 
-def mmd2_unbiased(x:Tensor, y:Tensor, kernel=poly_kernel) -> Tensor:
+
+def mmd2_unbiased(x: Tensor, y: Tensor, kernel=poly_kernel) -> Tensor:
     "The unbiased estimate of MMD² between the samples x (m, d) and y (n, d)."
     m, n = len(x), len(y)
     kxx, kyy = kernel(x, x), kernel(y, y)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
-            + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
-            - 2 * kernel(x, y).mean())
+    return (
+        (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+        + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+        - 2 * kernel(x, y).mean()
+    )
 
 # %% ../nbs/09_evaluation.ipynb #5206981c
-def _block_sums(kernel, x:Tensor, y:Tensor, A:Tensor, B:Tensor, chunk:int=2048) -> Tensor:
-    ("Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks "
-     "(memory O(chunk · len(y))).")
-    return sum(A[k:k + chunk].T @ kernel(x[k:k + chunk], y) @ B for k in range(0, len(x), chunk))
+def _block_sums(kernel, x: Tensor, y: Tensor, A: Tensor, B: Tensor, chunk: int = 2048) -> Tensor:
+    """Aᵀ K(x, y) B, the sums of the kernel over pairs of groups, computed in row chunks (memory
+    O(chunk · len(y)))."""
+    return sum(
+        A[k : k + chunk].T @ kernel(x[k : k + chunk], y) @ B for k in range(0, len(x), chunk)
+    )
 
-def mmd2_jackknife(x:Tensor, y:Tensor, kernel=poly_kernel,
-                   groups:int=20,                        # number of jackknife groups G
-                   generator:torch.Generator|None=None,  # for the random groups
-                   unbiased:bool=True,  # False: the plug-in (V-statistic) MMD², i = j included
-                  ) -> tuple[float, float]:
-    ("The MMD² of all of x and y (unbiased by default) "
-     "and its delete-a-group jackknife standard error.")
+
+def mmd2_jackknife(
+    x: Tensor,
+    y: Tensor,
+    kernel=poly_kernel,
+    groups: int = 20,  # number of jackknife groups G
+    generator: torch.Generator | None = None,  # for the random groups
+    unbiased: bool = True,  # False: the plug-in (V-statistic) MMD², i = j included
+) -> tuple[float, float]:
+    """The MMD² of all of x and y (unbiased by default) and its delete-a-group jackknife standard
+    error."""
     m, n = len(x), len(y)
     G = min(groups, m // 2, n // 2)
     if G < 2:
-        raise ValueError(f"need at least 4 points in each set for a standard error, "
-                         f"got {m} and {n}")
+        raise ValueError(
+            f"need at least 4 points in each set for a standard error, got {m} and {n}"
+        )
     A = F.one_hot(torch.randperm(m, generator=generator) % G, G).double()
     B = F.one_hot(torch.randperm(n, generator=generator) % G, G).double()
-    def sums(z, Z):    # sums within z over the pairs used, all and with group g left out
+
+    def sums(z, Z):  # sums within z over the pairs used, all and with group g left out
         S = _block_sums(kernel, z, z, Z, Z)
-        d = Z.T @ torch.cat([kernel(z[k:k + 512], z[k:k + 512]).diagonal()  # k(z_i, z_i), per group
-                             for k in range(0, len(z), 512)])
+        d = Z.T @ torch.cat(
+            [
+                kernel(z[k : k + 512], z[k : k + 512]).diagonal()  # k(z_i, z_i), per group
+                for k in range(0, len(z), 512)
+            ]
+        )
         keep = S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
         return (S.sum() - d.sum(), keep - (d.sum() - d)) if unbiased else (S.sum(), keep)
+
     sxx, sxx_g = sums(x, A)
     syy, syy_g = sums(y, B)
     S = _block_sums(kernel, x, y, A, B)
     sxy, sxy_g = S.sum(), S.sum() - S.sum(0) - S.sum(1) + S.diagonal()
-    ma, nb = m - A.sum(0), n - B.sum(0)                  # sizes with group g left out
+    ma, nb = m - A.sum(0), n - B.sum(0)  # sizes with group g left out
     pairs = (lambda k: k * (k - 1)) if unbiased else (lambda k: k * k)
     est = lambda xx, yy, xy, m_, n_: xx / pairs(m_) + yy / pairs(n_) - 2 * xy / (m_ * n_)
     full = est(sxx, syy, sxy, m, n)
@@ -114,40 +147,51 @@ def mmd2_jackknife(x:Tensor, y:Tensor, kernel=poly_kernel,
     return full.item(), se.item()
 
 # %% ../nbs/09_evaluation.ipynb #8ad8892d
-def kid(feats_a:Tensor,          # features of the first set, shape (N_a, d)
-        feats_b:Tensor,          # features of the second set, shape (N_b, d)
-        subsets:int=100,         # number of random subsets
-        subset_size:int=1000,    # points per subset (clipped to the smaller set)
-        groups:int=20,           # jackknife groups for the standard error
-        generator:torch.Generator|None=None,
-       ) -> tuple[float, float]:
-    ("Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², "
-     "its standard error).")
+def kid(
+    feats_a: Tensor,  # features of the first set, shape (N_a, d)
+    feats_b: Tensor,  # features of the second set, shape (N_b, d)
+    subsets: int = 100,  # number of random subsets
+    subset_size: int = 1000,  # points per subset (clipped to the smaller set)
+    groups: int = 20,  # jackknife groups for the standard error
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """Kernel inception distance: (mean over subsets of the unbiased polynomial-kernel MMD², its
+    standard error)."""
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
-                         "use the same feature extractor")
+        raise ValueError(
+            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
+            "use the same feature extractor"
+        )
     if subsets < 1 or subset_size < 2:
         raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
     m = min(subset_size, len(a), len(b))
     if m == len(a) == len(b):
-        vals = mmd2_unbiased(a, b)[None]          # every subset would be the whole of both sets
+        vals = mmd2_unbiased(a, b)[None]  # every subset would be the whole of both sets
     else:
-        vals = torch.stack([mmd2_unbiased(a[torch.randperm(len(a), generator=generator)[:m]],
-                                          b[torch.randperm(len(b), generator=generator)[:m]])
-                            for _ in range(subsets)])
+        vals = torch.stack(
+            [
+                mmd2_unbiased(
+                    a[torch.randperm(len(a), generator=generator)[:m]],
+                    b[torch.randperm(len(b), generator=generator)[:m]],
+                )
+                for _ in range(subsets)
+            ]
+        )
     _, se = mmd2_jackknife(a, b, poly_kernel, groups, generator)
     mc = vals.var().item() / len(vals) if len(vals) > 1 else 0.0
-    return vals.mean().item(), math.sqrt(se ** 2 + mc)
+    return vals.mean().item(), math.sqrt(se**2 + mc)
 
 # %% ../nbs/09_evaluation.ipynb #b365e8e3
-def energy_distance(x:Tensor,   # first sample, shape (N_a, d) (2-D points: d = 2)
-                    y:Tensor,   # second sample, shape (N_b, d)
-                    unbiased:bool=True, # False: the plug-in estimate (empirical distributions)
-                    groups:int=20, generator:torch.Generator|None=None,
-                   ) -> tuple[float, float]:
-    ("Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) "
-     "and its jackknife standard error.")
+def energy_distance(
+    x: Tensor,  # first sample, shape (N_a, d) (2-D points: d = 2)
+    y: Tensor,  # second sample, shape (N_b, d)
+    unbiased: bool = True,  # False: the plug-in estimate (empirical distributions)
+    groups: int = 20,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """Energy distance 2E‖x−y‖ − E‖x−x'‖ − E‖y−y'‖ (unbiased by default) and its jackknife standard
+    error."""
     a, b = _check_feats(x, 'x'), _check_feats(y, 'y')
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
@@ -155,17 +199,23 @@ def energy_distance(x:Tensor,   # first sample, shape (N_a, d) (2-D points: d = 
 
 # %% ../nbs/09_evaluation.ipynb #a02e458e
 @torch.no_grad()
-def nearest_distances(a:Tensor, # points or images (N, ...)
-                      b:Tensor, # the reference set (M, ...) of the same shape
-                      chunk:int=512,
-                     ) -> tuple[Tensor, Tensor]:
-    ("For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index "
-     "(float64 and long, on the CPU).")
+def nearest_distances(
+    a: Tensor,  # points or images (N, ...)
+    b: Tensor,  # the reference set (M, ...) of the same shape
+    chunk: int = 512,
+) -> tuple[Tensor, Tensor]:
+    """For each row of `a`, the ℓ2 distance to its nearest row of `b` and that row's index (float64
+    and long, on the CPU)."""
     a, b = a.flatten(1).double().cpu(), b.flatten(1).double().cpu()
     if a.shape[1] != b.shape[1]:
-        raise BookValueError(f"a and b must have the same shape per row, "
-                             f"got {a.shape[1]} and {b.shape[1]} values",
-                             "compare images of one dataset")
-    d, j = zip(*(torch.cdist(a[k:k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1)
-                 for k in range(0, len(a), chunk)))
+        raise BookValueError(
+            f"a and b must have the same shape per row, got {a.shape[1]} and {b.shape[1]} values",
+            "compare images of one dataset",
+        )
+    d, j = zip(
+        *(
+            torch.cdist(a[k : k + chunk], b, compute_mode='donot_use_mm_for_euclid_dist').min(1)
+            for k in range(0, len(a), chunk)
+        )
+    )
     return torch.cat(d), torch.cat(j)

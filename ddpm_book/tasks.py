@@ -21,38 +21,56 @@ __all__ = ['AMP_MODES', 'LR_SCHEDULES', 'TASKS', 'TrainConfig', 'build_model', '
 
 # %% ../nbs/08b_tasks.ipynb #0e1a9b63
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
-LR_SCHEDULES = ('warmup', 'onecycle')   # linear warm-up then constant; PyTorch's one-cycle (warm-up, then cosine decay)
+LR_SCHEDULES = (
+    'warmup',
+    'onecycle',
+)  # linear warm-up then constant; PyTorch's one-cycle (warm-up, then cosine decay)
+
 
 @dataclass
 class TrainConfig:
     "Everything that decides a training run, JSON-serialisable."
-    task:str='ddpm'              # what is trained, a name in TASKS: 'ddpm' (Algorithm 1), 'classify', 'noisy_classify', ...
-    data:str='digits'            # dataset name (ddpm_book.data.DATASETS)
-    model:str|dict='digits'      # a preset of ddpm_book.unet.MODEL_PRESETS ('digits', 'tiny', 'toy2d', ...) or a model.config() dict
-    model_overrides:dict=field(default_factory=dict) # changes to the preset, e.g. {'ch': 64}
-    schedule:dict=field(default_factory=lambda: dict(T=1000, name='linear')) # arguments of Schedule
-    pred:str='eps'               # what the network predicts: 'eps', 'x0' or 'v'
-    steps:int=4000               # gradient steps in all
-    batch_size:int=128           # images (or points) per step
-    lr:float=1e-3                # AdamW learning rate after warm-up (the peak of a one-cycle schedule)
-    weight_decay:float=0.0       # AdamW weight decay
-    warmup:int=200               # steps of linear learning-rate warm-up (lr_schedule='warmup')
-    lr_schedule:str='warmup'     # 'warmup' (linear warm-up, then constant) or 'onecycle' (torch's OneCycleLR)
-    pct_start:float=0.3          # share of the steps spent rising, for 'onecycle'
-    grad_clip:float|None=1.0     # clip the gradient norm at this value (None: no clipping)
-    ema_decay:float=0.999        # β of the EMA of the weights (0: no EMA; the last weights are the result)
-    num_classes:int|None=None    # train class-conditionally with this many classes (None: unconditional)
-    p_uncond:float=0.0           # probability of replacing a label by the null label ∅ (classifier-free guidance)
-    amp:str='auto'               # mixed precision on CUDA: 'auto' (bf16 where supported, else fp16), 'bf16', 'fp16', 'none'
-    seed:int=0                   # seeds the weights, the batches, t, ε and the label dropout
+
+    task: str = 'ddpm'  # what is trained, a name in TASKS: 'ddpm' (Algorithm 1), 'classify', ...
+    data: str = 'digits'  # dataset name (ddpm_book.data.DATASETS)
+    model: str | dict = (
+        'digits'  # a preset of ddpm_book.unet.MODEL_PRESETS ('digits', 'tiny', ...) or a dict
+    )
+    model_overrides: dict = field(default_factory=dict)  # changes to the preset, e.g. {'ch': 64}
+    schedule: dict = field(
+        default_factory=lambda: dict(T=1000, name='linear')
+    )  # arguments of Schedule
+    pred: str = 'eps'  # what the network predicts: 'eps', 'x0' or 'v'
+    steps: int = 4000  # gradient steps in all
+    batch_size: int = 128  # images (or points) per step
+    lr: float = 1e-3  # AdamW learning rate after warm-up (the peak of a one-cycle schedule)
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup: int = 200  # steps of linear learning-rate warm-up (lr_schedule='warmup')
+    lr_schedule: str = (
+        'warmup'  # 'warmup' (linear warm-up, then constant) or 'onecycle' (torch's OneCycleLR)
+    )
+    pct_start: float = 0.3  # share of the steps spent rising, for 'onecycle'
+    grad_clip: float | None = 1.0  # clip the gradient norm at this value (None: no clipping)
+    ema_decay: float = (
+        0.999  # β of the EMA of the weights (0: no EMA; the last weights are the result)
+    )
+    num_classes: int | None = (
+        None  # train class-conditionally with this many classes (None: unconditional)
+    )
+    p_uncond: float = (
+        0.0  # probability of replacing a label by the null label ∅ (classifier-free guidance)
+    )
+    amp: str = 'auto'  # mixed precision on CUDA: 'auto' (bf16, else fp16), 'bf16', 'fp16', 'none'
+    seed: int = 0  # seeds the weights, the batches, t, ε and the label dropout
 
     def to_dict(self) -> dict:
         "A JSON-ready dict (a deep copy)."
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, d:dict) -> TrainConfig:
-        "A config from `to_dict`'s output (fields it lacks take their defaults); unknown keys are an error."
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """A config from `to_dict`'s output (fields it lacks take their defaults); unknown keys are
+        an error."""
         names = [f.name for f in fields(cls)]
         bad = [k for k in d if k not in names]
         if bad:
@@ -65,117 +83,182 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         "Check every field; return self."
+
         def need(ok, msg, fix='change the field to a value it accepts (see TrainConfig)'):
             if not ok:
                 raise BookValueError(msg, fix)
-        need(isinstance(self.task, str) and self.task != '', f"task must be a task name such as 'ddpm', got {self.task!r}")
+
+        need(
+            isinstance(self.task, str) and self.task != '',
+            f"task must be a task name such as 'ddpm', got {self.task!r}",
+        )
         check_choice('lr_schedule', self.lr_schedule, LR_SCHEDULES)
         need(0 < self.pct_start < 1, f"pct_start must lie in (0, 1), got {self.pct_start}")
         check_pred(self.pred)
         check_choice('amp', self.amp, AMP_MODES)
         for k in ('steps', 'batch_size'):
             v = getattr(self, k)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{k} must be a positive integer, got {v!r}")
-        need(isinstance(self.warmup, int) and self.warmup >= 0, f"warmup must be an integer >= 0, got {self.warmup!r}")
+            need(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                f"{k} must be a positive integer, got {v!r}",
+            )
+        need(
+            isinstance(self.warmup, int) and self.warmup >= 0,
+            f"warmup must be an integer >= 0, got {self.warmup!r}",
+        )
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
         need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
-        need(self.num_classes is None or (isinstance(self.num_classes, int) and self.num_classes >= 1),
-             f"num_classes must be None or a positive integer, got {self.num_classes!r}")
+        need(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"grad_clip must be > 0 or None, got {self.grad_clip}",
+        )
+        need(
+            self.num_classes is None
+            or (isinstance(self.num_classes, int) and self.num_classes >= 1),
+            f"num_classes must be None or a positive integer, got {self.num_classes!r}",
+        )
         need(0 <= self.p_uncond < 1, f"p_uncond must lie in [0, 1), got {self.p_uncond}")
-        need(self.p_uncond == 0 or self.num_classes is not None,
-             f"p_uncond={self.p_uncond} drops class labels, but num_classes is None: set num_classes to train class-conditionally")
-        need(isinstance(self.model, (str, dict)), f"model must be a preset name or a config dict, got {type(self.model).__name__}")
-        need(isinstance(self.schedule, dict), f"schedule must be a dict of Schedule arguments, e.g. {{'T': 1000, 'name': 'linear'}}")
+        need(
+            self.p_uncond == 0 or self.num_classes is not None,
+            f"p_uncond={self.p_uncond} drops class labels, but num_classes is None: set "
+            "num_classes to train class-conditionally",
+        )
+        need(
+            isinstance(self.model, (str, dict)),
+            f"model must be a preset name or a config dict, got {type(self.model).__name__}",
+        )
+        need(
+            isinstance(self.schedule, dict),
+            f"schedule must be a dict of Schedule arguments, e.g. {{'T': 1000, 'name': 'linear'}}",
+        )
         return self
 
 # %% ../nbs/08b_tasks.ipynb #bbf33936
-def build_model(cfg:TrainConfig,   # the run's configuration
-                shape:tuple,       # shape of one data sample, e.g. (1, 8, 8) or (2,)
-               ) -> nn.Module:
+def build_model(
+    cfg: TrainConfig,  # the run's configuration
+    shape: tuple,  # shape of one data sample, e.g. (1, 8, 8) or (2,)
+) -> nn.Module:
     "The network of `cfg` (fresh weights), checked against the data shape."
     kw = dict(cfg.model_overrides)
-    if exists(cfg.num_classes): kw['num_classes'] = cfg.num_classes
+    if exists(cfg.num_classes):
+        kw['num_classes'] = cfg.num_classes
     model = make_model(cfg.model, **kw)
     x = torch.zeros(2, *shape)
     try:
-        with torch.no_grad(): out = model(x, torch.ones(2, dtype=torch.long))
+        with torch.no_grad():
+            out = model(x, torch.ones(2, dtype=torch.long))
     except (ValueError, RuntimeError) as e:
-        raise BookValueError(f"the model {cfg.model!r} does not fit data of shape {tuple(shape)} ({e})",
-                             f"choose a model preset for the data {cfg.data!r} (ddpm_book.unet.MODEL_PRESETS) "
-                             "or set model_overrides") from e
+        raise BookValueError(
+            f"the model {cfg.model!r} does not fit data of shape {tuple(shape)} ({e})",
+            f"choose a model preset for the data {cfg.data!r} "
+            "(ddpm_book.unet.MODEL_PRESETS) "
+            "or set model_overrides",
+        ) from e
     if out.shape != x.shape:
-        raise BookValueError(f"the model {cfg.model!r} maps data of shape {tuple(shape)} to {tuple(out.shape[1:])}",
-                             f"choose a preset that fits {cfg.data!r}")
+        raise BookValueError(
+            f"the model {cfg.model!r} maps data of shape {tuple(shape)} to {tuple(out.shape[1:])}",
+            f"choose a preset that fits {cfg.data!r}",
+        )
     return model
 
 # %% ../nbs/08b_tasks.ipynb #7693c0b7
 class Task:
-    "What a training run optimises: its network, its batches and its loss. Subclass it and `register_task` an instance."
-    name:str = ''
-    denoises:bool = False    # True: the network is a denoiser ε_θ(x_t, t, ...), its checkpoint records the schedule and pred
-    data_parallel:bool = False  # True: its loss draws the whole batch with tr.gen and trains on tr.shard(...) of it through tr.net (several processes)
+    """What a training run optimises: its network, its batches and its loss. Subclass it and
+    `register_task` an instance."""
 
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+    name: str = ''
+    # True: the network is a denoiser ε_θ(x_t, t, ...), its checkpoint records the schedule and pred
+    denoises: bool = False
+    # True: its loss draws the whole batch with tr.gen and trains on tr.shard(...) of it through
+    # tr.net (several processes)
+    data_parallel: bool = False
+
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         "Check the training data and keep them on the trainer's device as tr.X, tr.y."
         tr.X, tr.y = X.float().to(tr.device), (y.long().to(tr.device) if exists(y) else None)
 
     def build(self, tr) -> nn.Module:
         "A fresh network for tr.cfg and data shaped like tr.X."
-        raise NotImplementedError(f"the task {self.name!r} must say how its network is built (Task.build)")
+        raise NotImplementedError(
+            f"the task {self.name!r} must say how its network is built (Task.build)"
+        )
 
     def loss(self, tr) -> Tensor:
-        "Draw a batch with tr.gen and return the loss of the network on it (a 0-dim tensor with its graph)."
+        """Draw a batch with tr.gen and return the loss of the network on it (a 0-dim tensor with
+        its graph)."""
         raise NotImplementedError(f"the task {self.name!r} must define its loss (Task.loss)")
 
     def finish(self, tr):
         "Called once after the last step, before the final save (e.g. to calibrate features)."
 
     def parts(self, tr) -> dict:
-        "Networks the run uses but does not train (e.g. a frozen VAE and text encoder), saved by name beside the trained one."
+        """Networks the run uses but does not train (e.g. a frozen VAE and text encoder), saved by
+        name beside the trained one."""
         return {}
 
-TASKS:dict[str, Task] = Registry('task', "set TrainConfig(task=...) to one of them, or register_task your own")
 
-def register_task(task:Task|type) -> Task|type:
-    "Make a task trainable by name (TrainConfig(task=task.name)); on a Task subclass, a decorator that registers an instance."
+TASKS: dict[str, Task] = Registry(
+    'task', "set TrainConfig(task=...) to one of them, or register_task your own"
+)
+
+
+def register_task(task: Task | type) -> Task | type:
+    """Make a task trainable by name (TrainConfig(task=task.name)); on a Task subclass, a decorator
+    that registers an instance."""
     inst = task() if isinstance(task, type) and issubclass(task, Task) else task
     if not isinstance(inst, Task) or not inst.name:
-        raise BookValueError(f"register a Task with a name, got {task!r}", "subclass ddpm_book.tasks.Task and set name")
+        raise BookValueError(
+            f"register a Task with a name, got {task!r}",
+            "subclass ddpm_book.tasks.Task and set name",
+        )
     TASKS[inst.name] = inst
     return task
 
-def get_task(name:str) -> Task:
-    "The registered task `name` (importing the library's modules, where tasks register, if need be)."
+
+def get_task(name: str) -> Task:
+    """The registered task `name` (importing the library's modules, where tasks register, if need
+    be)."""
     return TASKS.find(name)
 
 # %% ../nbs/08b_tasks.ipynb #fac40ae9
 @register_task
 class DiffusionTask(Task):
-    "Algorithm 1: x_0 from the data, t and ε at random, the L_simple loss of the network's prediction."
+    """Algorithm 1: x_0 from the data, t and ε at random, the L_simple loss of the network's
+    prediction."""
+
     name, denoises, data_parallel = 'ddpm', True, True
 
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
         cfg = tr.cfg
         if exists(cfg.num_classes):
             if y is None:
-                raise BookValueError("num_classes is set but the data have no labels",
-                                     "pass data=(X, y) or set num_classes=None")
+                raise BookValueError(
+                    "num_classes is set but the data have no labels",
+                    "pass data=(X, y) or set num_classes=None",
+                )
             if int(y.min()) < 0 or int(y.max()) >= cfg.num_classes:
-                raise BookValueError(f"labels lie in [{int(y.min())}, {int(y.max())}] but num_classes={cfg.num_classes}",
-                                     f"set num_classes to {int(y.max()) + 1} or more (index num_classes is the null label)")
+                raise BookValueError(
+                    f"labels lie in [{int(y.min())}, {int(y.max())}] but "
+                    f"num_classes={cfg.num_classes}",
+                    f"set num_classes to {int(y.max()) + 1} or more (index "
+                    "num_classes is the null label)",
+                )
         tr.X = X.float().to(tr.device)
         tr.y = y.long().to(tr.device) if exists(y) and exists(cfg.num_classes) else None
 
-    def build(self, tr) -> nn.Module: return build_model(tr.cfg, tuple(tr.X.shape[1:]))
+    def build(self, tr) -> nn.Module:
+        return build_model(tr.cfg, tuple(tr.X.shape[1:]))
 
     def loss(self, tr) -> Tensor:
         cfg, B, dev, g = tr.cfg, tr.cfg.batch_size, tr.device, tr.gen
         idx = torch.randint(0, len(tr.X), (B,), generator=g, device=dev)
-        x0 = tr.X[idx]                                                                     # 1. x_0 from the data
-        cond = {'y': tr.y[idx]} if exists(tr.y) else {}                                    # the samples' conditions
-        if cfg.p_uncond: cond = drop_cond(cond, cfg.p_uncond, tr.null, g)                  # some become ∅
-        t = torch.randint(1, tr.sched.T + 1, (B,), generator=g, device=dev)                # 2. t ~ U{1, T}, for the whole batch
-        eps = torch.randn(x0.shape, generator=g, device=dev, dtype=x0.dtype)               # 3. ε ~ N(0, I)
-        x0, t, eps, cond = tr.shard(x0, t, eps, cond)                                      # this process's share (all of it in one)
-        return train_step(tr.net, tr.sched, x0, pred=cfg.pred, cond=cond, t=t, eps=eps)   # 4.–7.
+        x0 = tr.X[idx]  # 1. x_0 from the data
+        cond = {'y': tr.y[idx]} if exists(tr.y) else {}  # the samples' conditions
+        if cfg.p_uncond:
+            cond = drop_cond(cond, cfg.p_uncond, tr.null, g)  # some become ∅
+        t = torch.randint(
+            1, tr.sched.T + 1, (B,), generator=g, device=dev
+        )  # 2. t ~ U{1, T}, for the whole batch
+        eps = torch.randn(x0.shape, generator=g, device=dev, dtype=x0.dtype)  # 3. ε ~ N(0, I)
+        x0, t, eps, cond = tr.shard(x0, t, eps, cond)  # this process's share (all of it in one)
+        return train_step(tr.net, tr.sched, x0, pred=cfg.pred, cond=cond, t=t, eps=eps)  # 4.–7.

@@ -12,284 +12,522 @@ from torch import Tensor, nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
-from .utils import (exists, default, get_device, seed_everything, progress, fingerprint, check_choice,
-                             BookValueError)
+from ddpm_book.utils import (
+    exists,
+    default,
+    get_device,
+    seed_everything,
+    progress,
+    fingerprint,
+    check_choice,
+    BookValueError,
+)
 from .schedule import Schedule
 from .data import DATASET_INFO, get_dataset
 from .conditions import expand_cond, null_cond
 from .training import EMA
 from .tasks import AMP_MODES, TrainConfig, Task, get_task
-from .distributed import (derive_seed, dist_on, rank_world, on_all_ranks, distributed,
-                                   check_shared_folder, SHARED_FIX)
-from .checkpoint import (Checkpoint, save_checkpoint, read_checkpoint_config, load_weights,
-                                  load_checkpoint, _files, _read_version)
+from ddpm_book.distributed import (
+    derive_seed,
+    dist_on,
+    rank_world,
+    on_all_ranks,
+    distributed,
+    check_shared_folder,
+    SHARED_FIX,
+)
+from ddpm_book.checkpoint import (
+    Checkpoint,
+    save_checkpoint,
+    read_checkpoint_config,
+    load_weights,
+    load_checkpoint,
+    _files,
+    _read_version,
+)
 
 # %% auto #0
 __all__ = ['DATA_FIX', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'train', 'load_or_train']
 
 # %% ../nbs/08d_trainer.ipynb #065dd5e0
-def amp_dtype(amp:str, # 'auto', 'bf16', 'fp16' or 'none'
-              device:torch.device) -> torch.dtype|None:
+def amp_dtype(
+    amp: str,  # 'auto', 'bf16', 'fp16' or 'none'
+    device: torch.device,
+) -> torch.dtype | None:
     "The autocast dtype for `amp` on `device` (None: full precision; always None off CUDA)."
     check_choice('amp', amp, AMP_MODES)
-    if device.type != 'cuda' or amp == 'none': return None
-    if amp == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type != 'cuda' or amp == 'none':
+        return None
+    if amp == 'auto':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if amp == 'bf16' else torch.float16
 
-def data_info(name:str,            # dataset name
-              X:Tensor,            # the training data
-              y:Tensor|None=None,  # their labels, if any
-             ) -> dict:
-    "What a checkpoint records about its data: name, sample shape, kind, pixel levels, classes, size and a fingerprint of (X, y)."
-    info = DATASET_INFO.get(name, {})
-    return dict(name=name, shape=list(X.shape[1:]), kind=info.get('kind', 'image' if X.ndim == 4 else 'points'),
-                levels=info.get('levels'), num_classes=info.get('num_classes'), n=len(X),
-                fingerprint=fingerprint(*(t for t in (X, y) if exists(t))))
 
+def data_info(
+    name: str,  # dataset name
+    X: Tensor,  # the training data
+    y: Tensor | None = None,  # their labels, if any
+) -> dict:
+    """What a checkpoint records about its data: name, sample shape, kind, pixel levels, classes,
+    size and a fingerprint of (X, y)."""
+    info = DATASET_INFO.get(name, {})
+    return dict(
+        name=name,
+        shape=list(X.shape[1:]),
+        kind=info.get('kind', 'image' if X.ndim == 4 else 'points'),
+        levels=info.get('levels'),
+        num_classes=info.get('num_classes'),
+        n=len(X),
+        fingerprint=fingerprint(*(t for t in (X, y) if exists(t))),
+    )
 
 # %% ../nbs/08d_trainer.ipynb #d3eca963
-DATA_FIX = "give every process the same training data: the dataset's files at the same path on every machine (--data-root), or the same data=(X, y)"
+DATA_FIX = (
+    "give every process the same training data: the dataset's files at the same path on every "
+    "machine (--data-root), or the same data=(X, y)"
+)
 
-def check_data_parallel(cfg:TrainConfig, # the run
-                        task:Task,       # its task
-                        world:int,       # the number of processes
-                       ):
+
+def check_data_parallel(
+    cfg: TrainConfig,  # the run
+    task: Task,  # its task
+    world: int,  # the number of processes
+):
     "Refuse a run that cannot be split over `world` processes, saying how to fix it."
     if not task.data_parallel:
-        raise BookValueError(f"the task {task.name!r} trains in one process only",
-                             "run it without torchrun, or make its loss draw the whole batch with tr.gen and train on tr.shard(...) of it "
-                             "through tr.net (as DiffusionTask does), then set data_parallel = True")
+        raise BookValueError(
+            f"the task {task.name!r} trains in one process only",
+            "run it without torchrun, or make its loss draw the whole batch with "
+            "tr.gen and train on tr.shard(...) of it "
+            "through tr.net (as DiffusionTask does), then set data_parallel = "
+            "True",
+        )
     if cfg.batch_size % world:
         b = cfg.batch_size
-        raise BookValueError(f"a batch of {b} does not split evenly over {world} processes",
-                             f"pass a batch size that is a multiple of {world} (e.g. --batch-size {max(world, b - b % world)}), "
-                             f"or start a number of processes that divides {b} (torchrun --nproc_per_node)")
+        raise BookValueError(
+            f"a batch of {b} does not split evenly over {world} processes",
+            f"pass a batch size that is a multiple of {world} (e.g. --batch-size "
+            f"{max(world, b - b % world)}), "
+            f"or start a number of processes that divides {b} (torchrun "
+            "--nproc_per_node)",
+        )
+
 
 class Trainer:
-    "The one training loop: a task's loss with AdamW, a learning-rate schedule, clipping, EMA and mixed precision; saves and resumes checkpoints; one process or several (torchrun)."
-    def __init__(self,
-                 cfg:TrainConfig|None=None,  # the run; default TrainConfig()
-                 device=None,                # 'cpu', 'cuda', ... or None for the best available
-                 data:tuple|None=None,       # (X, y) to train on instead of cfg.data's train split (y may be None)
-                ):
+    """The one training loop: a task's loss with AdamW, a learning-rate schedule, clipping, EMA and
+    mixed precision; saves and resumes checkpoints; one process or several (torchrun)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig | None = None,  # the run; default TrainConfig()
+        device=None,  # 'cpu', 'cuda', ... or None for the best available
+        data: tuple
+        | None = None,  # (X, y) to train on instead of cfg.data's train split (y may be None)
+    ):
         self.cfg = cfg = default(cfg, TrainConfig).validate()
         self.device = get_device(device)
-        self.rank, self.world = rank_world()                             # 0, 1 in one process
-        self.dist = dist_on()                                            # one of several processes (torchrun): data parallel
+        self.rank, self.world = rank_world()  # 0, 1 in one process
+        self.dist = dist_on()  # one of several processes (torchrun): data parallel
         if self.dist:
-            on_all_ranks('agree on the configuration', lambda: json.dumps(cfg.to_dict(), sort_keys=True), "start every process with the same configuration", same=True)
+            on_all_ranks(
+                'agree on the configuration',
+                lambda: json.dumps(cfg.to_dict(), sort_keys=True),
+                "start every process with the same configuration",
+                same=True,
+            )
             check_data_parallel(cfg, get_task(cfg.task), self.world)
-        seed_everything(cfg.seed)                                        # the initial weights (the same on every rank)
+        seed_everything(cfg.seed)  # the initial weights (the same on every rank)
         self.task = get_task(cfg.task)
-        X, y = on_all_ranks('read the training data', lambda: data if exists(data) else get_dataset(cfg.data, 'train'), DATA_FIX)
-        self.task.prepare(self, X, y)                                    # self.X, self.y on the device
+        X, y = on_all_ranks(
+            'read the training data',
+            lambda: data if exists(data) else get_dataset(cfg.data, 'train'),
+            DATA_FIX,
+        )
+        self.task.prepare(self, X, y)  # self.X, self.y on the device
         self.data = data_info(cfg.data, X, y)
-        if self.dist: on_all_ranks('fingerprint the training data', lambda: self.data['fingerprint'], DATA_FIX, same=True)
+        if self.dist:
+            on_all_ranks(
+                'fingerprint the training data',
+                lambda: self.data['fingerprint'],
+                DATA_FIX,
+                same=True,
+            )
         self.sched = Schedule(**cfg.schedule)
         self.model = self.task.build(self).to(self.device)
-        gpu = [default(self.device.index, torch.cuda.current_device)] if self.device.type == 'cuda' else None
-        self.net = DDP(self.model, device_ids=gpu) if self.dist else self.model   # DDP averages the ranks' gradients; what the task calls in training
-        self.null = expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None   # ∅ for label dropout
-        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None   # rank 0 keeps it, and saves it
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.lr_sched = (torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.pct_start)
-                         if cfg.lr_schedule == 'onecycle' else None)
+        gpu = (
+            [default(self.device.index, torch.cuda.current_device)]
+            if self.device.type == 'cuda'
+            else None
+        )
+        self.net = (
+            DDP(self.model, device_ids=gpu) if self.dist else self.model
+        )  # DDP averages the ranks' gradients; what the task calls in training
+        self.null = (
+            expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None
+        )  # ∅ for label dropout
+        self.ema = (
+            EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None
+        )  # rank 0 keeps it, and saves it
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.lr_sched = (
+            torch.optim.lr_scheduler.OneCycleLR(
+                self.opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.pct_start
+            )
+            if cfg.lr_schedule == 'onecycle'
+            else None
+        )
         self.amp = amp_dtype(cfg.amp, self.device)
-        self.scaler = torch.amp.GradScaler('cuda' if self.device.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
-        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)   # every draw of the task: indices, t, ε, label dropout
+        self.scaler = torch.amp.GradScaler(
+            'cuda' if self.device.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16
+        )
+        self.gen = torch.Generator(self.device).manual_seed(
+            cfg.seed
+        )  # every draw of the task: indices, t, ε, label dropout
         self.step, self.losses, self.wall_time, self.task_state = 0, [], 0.0, {}
 
-    def lr_at(self, step:int) -> float:
-        "The learning rate of step `step` (0-based) under lr_schedule='warmup': linear warm-up, then constant."
-        return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup) if self.cfg.warmup else self.cfg.lr
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step `step` (0-based) under lr_schedule='warmup': linear warm-up,
+        then constant."""
+        return (
+            self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup) if self.cfg.warmup else self.cfg.lr
+        )
 
-    def shard(self, *xs:Tensor|dict) -> tuple|Tensor|dict:
-        "This process's share of each whole-batch tensor (or condition dict) in `xs`: rows rank·b to (rank+1)·b, b = batch_size / world; in one process, all."
-        if not self.dist: return xs if len(xs) > 1 else xs[0]
+    def shard(self, *xs: Tensor | dict) -> tuple | Tensor | dict:
+        """This process's share of each whole-batch tensor (or condition dict) in `xs`: rows rank·b
+        to (rank+1)·b, b = batch_size / world; in one process, all."""
+        if not self.dist:
+            return xs if len(xs) > 1 else xs[0]
         B, b = self.cfg.batch_size, self.cfg.batch_size // self.world
+
         def cut(x):
-            if isinstance(x, dict): return {k: cut(v) for k, v in x.items()}
-            if x.ndim == 0 or x.shape[0] != B: raise BookValueError(f"tr.shard takes whole-batch tensors of {B} rows, got shape {tuple(x.shape)}",
-                                                                    "draw the whole batch (batch_size rows) on every rank, then shard it")
-            return x[self.rank * b:(self.rank + 1) * b]
+            if isinstance(x, dict):
+                return {k: cut(v) for k, v in x.items()}
+            if x.ndim == 0 or x.shape[0] != B:
+                raise BookValueError(
+                    f"tr.shard takes whole-batch tensors of {B} rows, got shape {tuple(x.shape)}",
+                    "draw the whole batch (batch_size rows) on every rank, then shard it",
+                )
+            return x[self.rank * b : (self.rank + 1) * b]
+
         out = tuple(cut(x) for x in xs)
         return out if len(out) > 1 else out[0]
 
     def __repr__(self):
         n = sum(p.numel() for p in self.model.parameters())
-        return (f"Trainer({type(self.model).__name__} with {n:,} parameters on {self.cfg.data!r}, task={self.cfg.task!r}"
-                f"{f', pred={self.cfg.pred!r}' if self.task.denoises else ''}, "
-                f"step {self.step}/{self.cfg.steps}, {self.device}{', ' + str(self.amp).replace('torch.', '') if self.amp else ''}"
-                f"{f', rank {self.rank} of {self.world}' if self.dist else ''})")
+        return (
+            f"Trainer({type(self.model).__name__} with {n:,} parameters on {self.cfg.data!r}, "
+            f"task={self.cfg.task!r}"
+            f"{f', pred={self.cfg.pred!r}' if self.task.denoises else ''}, "
+            f"step {self.step}/{self.cfg.steps}, "
+            f"{self.device}{', ' + str(self.amp).replace('torch.', '') if self.amp else ''}"
+            f"{f', rank {self.rank} of {self.world}' if self.dist else ''})"
+        )
 
 # %% ../nbs/08d_trainer.ipynb #6b0e2cc5
 @patch
-def train_batch(self:Trainer) -> Tensor:
-    "One step of the loop on a fresh batch of the task (for a DDPM: one repetition of Algorithm 1); returns the loss (0-dim, on the device)."
+def train_batch(self: Trainer) -> Tensor:
+    """One step of the loop on a fresh batch of the task (for a DDPM: one repetition of Algorithm
+    1); returns the loss (0-dim, on the device)."""
     cfg = self.cfg
-    if self.dist:                                      # several processes: every draw of step s is a function of (seed, s) ...
+    if self.dist:  # several processes: every draw of step s is a function of (seed, s) ...
         self.gen.manual_seed(derive_seed(cfg.seed, self.step))
-        torch.manual_seed(derive_seed(cfg.seed, self.step, self.rank))   # ... and the network's dropout of (seed, s, rank)
+        torch.manual_seed(
+            derive_seed(cfg.seed, self.step, self.rank)
+        )  # ... and the network's dropout of (seed, s, rank)
     if self.lr_sched is None:
-        for g in self.opt.param_groups: g['lr'] = self.lr_at(self.step)
+        for g in self.opt.param_groups:
+            g['lr'] = self.lr_at(self.step)
     self.net.train()
     with torch.autocast(self.device.type, dtype=self.amp, enabled=exists(self.amp)):
-        loss = self.task.loss(self)                                                            # for a DDPM: steps 1.–7.
-    self.opt.zero_grad(set_to_none=True)                                                       # 8. the gradient ...
-    self.scaler.scale(loss).backward()                                                         # (DDP averages the ranks' gradients here)
+        loss = self.task.loss(self)  # for a DDPM: steps 1.–7.
+    self.opt.zero_grad(set_to_none=True)  # 8. the gradient ...
+    self.scaler.scale(loss).backward()  # (DDP averages the ranks' gradients here)
     if exists(cfg.grad_clip):
         self.scaler.unscale_(self.opt)
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-    self.scaler.step(self.opt); self.scaler.update()                                           # ... and the AdamW step
-    if exists(self.lr_sched): self.lr_sched.step()
-    if exists(self.ema): self.ema.update(self.model)
+    self.scaler.step(self.opt)
+    self.scaler.update()  # ... and the AdamW step
+    if exists(self.lr_sched):
+        self.lr_sched.step()
+    if exists(self.ema):
+        self.ema.update(self.model)
     self.step += 1
     return loss.detach()
 
 # %% ../nbs/08d_trainer.ipynb #3417da9f
 @patch
-@torch.enable_grad()                # training works even when called inside a caller's torch.no_grad()
-def fit(self:Trainer,
-        steps:int|None=None,        # train this many more steps; None: until cfg.steps
-        out:str|Path|None=None,     # checkpoint folder, written at the end (and on Ctrl-C)
-        ckpt_every:int|None=None,   # also write the checkpoint every this many steps
-        show_progress:bool=True,    # a progress bar with the running loss
-        log_every:int=50,           # fetch the losses from the device every this many steps
-       ) -> Trainer:
-    "Run the training loop; keep every step's loss (of the whole batch, on every rank); save to `out` (rank 0 writes)."
+@torch.enable_grad()  # training works even when called inside a caller's torch.no_grad()
+def fit(
+    self: Trainer,
+    steps: int | None = None,  # train this many more steps; None: until cfg.steps
+    out: str | Path | None = None,  # checkpoint folder, written at the end (and on Ctrl-C)
+    ckpt_every: int | None = None,  # also write the checkpoint every this many steps
+    show_progress: bool = True,  # a progress bar with the running loss
+    log_every: int = 50,  # fetch the losses from the device every this many steps
+) -> Trainer:
+    """Run the training loop; keep every step's loss (of the whole batch, on every rank); save to
+    `out` (rank 0 writes)."""
     end = self.cfg.steps if steps is None else self.step + steps
     show_progress = show_progress and self.rank == 0
-    bar = progress(range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress)
+    bar = progress(
+        range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress
+    )
     pending, t0, interrupted = [], time.perf_counter(), False
+
     def flush():
         nonlocal pending, t0
         if pending:
             v, pending = torch.stack(pending).float(), []
-            if self.dist: dist.all_reduce(v); v /= self.world                    # the whole batch's loss: the mean of the ranks' (equal shares)
+            if self.dist:
+                dist.all_reduce(v)
+                v /= self.world  # the whole batch's loss: the mean of the ranks' (equal shares)
             vals = v.cpu().tolist()
             self.losses += vals
             if not all(map(math.isfinite, vals)):
-                raise FloatingPointError(f"the loss became {vals[-1]} near step {self.step}: lower lr (now {self.cfg.lr}) or set grad_clip")
-        now = time.perf_counter(); self.wall_time += now - t0; t0 = now
+                raise FloatingPointError(
+                    f"the loss became {vals[-1]} near step {self.step}: lower lr (now "
+                    f"{self.cfg.lr}) or set grad_clip"
+                )
+        now = time.perf_counter()
+        self.wall_time += now - t0
+        t0 = now
+
     try:
         for _ in bar:
             pending.append(self.train_batch())
             if len(pending) >= log_every:
                 flush()
-                if show_progress: bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
-            if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end: flush(); self.save(out)
+                if show_progress:
+                    bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
+            if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end:
+                flush()
+                self.save(out)
     except KeyboardInterrupt:
-        if self.dist: raise KeyboardInterrupt(f"stopped at step {self.step}; the other processes cannot be waited for, so nothing was saved: "
-                                              f"resume from the last checkpoint (every ckpt_every steps)")
+        if self.dist:
+            raise KeyboardInterrupt(
+                f"stopped at step {self.step}; the other processes cannot be waited for, so "
+                "nothing was saved: "
+                "resume from the last checkpoint (every ckpt_every "
+                "steps)"
+            )
         interrupted = True
     flush()
-    if not interrupted and self.step >= self.cfg.steps: self.task.finish(self)
-    if exists(out): self.save(out)
-    if interrupted: raise KeyboardInterrupt(f"stopped at step {self.step}" + (f"; saved to {out}, continue with resume={str(out)!r}" if exists(out) else ''))
+    if not interrupted and self.step >= self.cfg.steps:
+        self.task.finish(self)
+    if exists(out):
+        self.save(out)
+    if interrupted:
+        raise KeyboardInterrupt(
+            f"stopped at step {self.step}"
+            + (f"; saved to {out}, continue with resume={str(out)!r}" if exists(out) else '')
+        )
     return self
 
 # %% ../nbs/08d_trainer.ipynb #335cef80
 @patch
-def save(self:Trainer, path:str|Path) -> Path:
-    "Write the full state of the run (weights, EMA, optimiser, schedule of the lr, generators, task state, losses) to the folder `path`; on several processes every rank calls it, rank 0 writes."
+def save(self: Trainer, path: str | Path) -> Path:
+    """Write the full state of the run (weights, EMA, optimiser, schedule of the lr, generators,
+    task state, losses) to the folder `path`; on several processes every rank calls it, rank 0
+    writes."""
+
     def write() -> Path:
-        extra = dict(scaler=self.scaler.state_dict(), generator=self.gen.get_state(), generator_device=self.device.type,
-                     torch_rng=torch.get_rng_state(), ema_updates=self.ema.updates if exists(self.ema) else 0,
-                     lr_sched=self.lr_sched.state_dict() if exists(self.lr_sched) else None, task_state=self.task_state)
-        if self.device.type == 'cuda': extra['cuda_rng'] = torch.cuda.get_rng_state_all()
+        extra = dict(
+            scaler=self.scaler.state_dict(),
+            generator=self.gen.get_state(),
+            generator_device=self.device.type,
+            torch_rng=torch.get_rng_state(),
+            ema_updates=self.ema.updates if exists(self.ema) else 0,
+            lr_sched=self.lr_sched.state_dict() if exists(self.lr_sched) else None,
+            task_state=self.task_state,
+        )
+        if self.device.type == 'cuda':
+            extra['cuda_rng'] = torch.cuda.get_rng_state_all()
         den = self.task.denoises
-        state = dict(step=self.step, losses=self.losses, wall_time=self.wall_time, device=str(self.device), threads=torch.get_num_threads())
-        if self.dist: state['world_size'] = self.world
-        return save_checkpoint(path, self.model, self.ema, self.opt, schedule=self.sched if den else None, pred=self.cfg.pred if den else None,
-                               data=self.data, train=self.cfg.to_dict(), state=state, extra=extra, parts=self.task.parts(self))
-    return on_all_ranks(f'write the checkpoint {path}', write if self.rank == 0 else lambda: Path(path).expanduser(),
-                        "choose a checkpoint folder that rank 0 can write")
+        state = dict(
+            step=self.step,
+            losses=self.losses,
+            wall_time=self.wall_time,
+            device=str(self.device),
+            threads=torch.get_num_threads(),
+        )
+        if self.dist:
+            state['world_size'] = self.world
+        return save_checkpoint(
+            path,
+            self.model,
+            self.ema,
+            self.opt,
+            schedule=self.sched if den else None,
+            pred=self.cfg.pred if den else None,
+            data=self.data,
+            train=self.cfg.to_dict(),
+            state=state,
+            extra=extra,
+            parts=self.task.parts(self),
+        )
+
+    return on_all_ranks(
+        f'write the checkpoint {path}',
+        write if self.rank == 0 else lambda: Path(path).expanduser(),
+        "choose a checkpoint folder that rank 0 can write",
+    )
 
 # %% ../nbs/08d_trainer.ipynb #0a49a7dd
 @patch(cls_method=True)
-def from_checkpoint(cls:Trainer,
-                    path:str|Path,             # a checkpoint folder written by Trainer.save
-                    cfg:TrainConfig|None=None, # the configuration to continue with (only `steps` may differ); None: the saved one
-                    device=None, data:tuple|None=None,
-                   ) -> Trainer:
-    "A trainer that continues the run saved in `path` exactly where it stopped (written by any number of processes, resumed on any number)."
-    if dist_on(): on_all_ranks(f'read the checkpoint {path}', lambda: read_checkpoint_config(path)[1], SHARED_FIX, same=True)   # the same version everywhere
+def from_checkpoint(
+    cls: Trainer,
+    path: str | Path,  # a checkpoint folder written by Trainer.save
+    cfg: TrainConfig
+    | None = None,  # the configuration to continue with (only `steps` may differ); None: saved
+    device=None,
+    data: tuple | None = None,
+) -> Trainer:
+    """A trainer that continues the run saved in `path` exactly where it stopped (written by any
+    number of processes, resumed on any number)."""
+    if dist_on():
+        on_all_ranks(
+            f'read the checkpoint {path}',
+            lambda: read_checkpoint_config(path)[1],
+            SHARED_FIX,
+            same=True,
+        )  # the same version everywhere
     return _read_version(path, lambda path, meta: _resume(cls, path, meta, cfg, device, data))
 
-def _resume(cls, path:Path, meta:dict, cfg, device, data) -> Trainer:
+
+def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
     "`from_checkpoint` on the version `meta` of the folder `path`."
     files = _files(path, meta)
     if not meta.get('train') or 'optimizer' not in files:
-        raise BookValueError(f"{path} holds no training state (no TrainConfig or optimizer.pt), so it cannot be resumed",
-                             "train into a new folder")
+        raise BookValueError(
+            f"{path} holds no training state (no TrainConfig or optimizer.pt), so it cannot be "
+            "resumed",
+            "train into a new folder",
+        )
     saved = TrainConfig.from_dict(meta['train'])
     if exists(cfg):
         cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
-        diff = [k for k, v in saved.to_dict().items() if (k != 'steps' or saved.lr_schedule == 'onecycle') and cfg.to_dict()[k] != v]
+        diff = [
+            k
+            for k, v in saved.to_dict().items()
+            if (k != 'steps' or saved.lr_schedule == 'onecycle') and cfg.to_dict()[k] != v
+        ]
         if diff:
             changes = ', '.join(f'{k}: {getattr(saved, k)!r} → {getattr(cfg, k)!r}' for k in diff)
-            raise BookValueError(f"cannot resume {path} with a different configuration ({changes}); only steps may change "
-                                 "(and not under a one-cycle schedule, whose length is fixed)",
-                                 "continue the saved run unchanged (--resume alone), or train into a new folder")
+            raise BookValueError(
+                f"cannot resume {path} with a different configuration ({changes}); only steps may "
+                "change "
+                "(and not under a one-cycle schedule, whose length is fixed)",
+                "continue the saved run unchanged (--resume alone), or train into a new folder",
+            )
     tr = cls(default(cfg, saved), device, data)
     load_weights(tr.model, files['model'])
-    if exists(tr.ema): load_weights(tr.ema.model, files['ema'])
+    if exists(tr.ema):
+        load_weights(tr.ema.model, files['ema'])
     st = torch.load(files['optimizer'], map_location='cpu', weights_only=True)
     tr.opt.load_state_dict(st['optimizer'])
-    if st.get('scaler'): tr.scaler.load_state_dict(st['scaler'])
-    if st.get('generator_device') == tr.device.type: tr.gen.set_state(st['generator'])
-    else: tr.gen.manual_seed(tr.cfg.seed + int(meta['state']['step']))    # another kind of device: a fresh, still seeded stream
+    if st.get('scaler'):
+        tr.scaler.load_state_dict(st['scaler'])
+    if st.get('generator_device') == tr.device.type:
+        tr.gen.set_state(st['generator'])
+    else:
+        tr.gen.manual_seed(
+            tr.cfg.seed + int(meta['state']['step'])
+        )  # another kind of device: a fresh, still seeded stream
     torch.set_rng_state(st['torch_rng'])
-    if 'cuda_rng' in st and tr.device.type == 'cuda': torch.cuda.set_rng_state_all(st['cuda_rng'])
-    if exists(tr.ema): tr.ema.updates = st['ema_updates']
-    if exists(tr.lr_sched): tr.lr_sched.load_state_dict(st['lr_sched'])
+    if 'cuda_rng' in st and tr.device.type == 'cuda':
+        torch.cuda.set_rng_state_all(st['cuda_rng'])
+    if exists(tr.ema):
+        tr.ema.updates = st['ema_updates']
+    if exists(tr.lr_sched):
+        tr.lr_sched.load_state_dict(st['lr_sched'])
     tr.task_state = st.get('task_state') or {}
-    tr.step, tr.losses, tr.wall_time = meta['state']['step'], list(meta['state']['losses']), meta['state']['wall_time']
+    tr.step, tr.losses, tr.wall_time = (
+        meta['state']['step'],
+        list(meta['state']['losses']),
+        meta['state']['wall_time'],
+    )
     return tr
 
 # %% ../nbs/08d_trainer.ipynb #fc83a090
-def train(cfg:TrainConfig|dict|None=None, # the run; default TrainConfig() (the digits)
-          out:str|Path|None=None,          # checkpoint folder to write (at the end, every ckpt_every steps, on Ctrl-C)
-          resume:str|Path|None=None,       # continue the run saved in this folder (out defaults to it)
-          device=None,                     # 'cpu', 'cuda', ... or None for the best available
-          data:tuple|None=None,            # (X, y) to train on instead of cfg.data
-          show_progress:bool=True,
-          ckpt_every:int|None=None,
-         ) -> Trainer:
-    "Train what `cfg` says (a DDPM by default), or continue the run in `resume`; returns the trainer. Under torchrun: one of several processes (data parallel)."
-    if isinstance(cfg, dict): cfg = TrainConfig.from_dict(cfg)
-    with distributed(device) as device:                  # under torchrun: join the other processes; else nothing happens
-        if exists(resume): out = default(out, resume)
-        if exists(out): check_shared_folder(out)        # on several processes: every rank sees the folder rank 0 writes
-        if exists(resume): tr = Trainer.from_checkpoint(resume, cfg, device, data)
-        else: tr = Trainer(cfg, device, data)
+def train(
+    cfg: TrainConfig | dict | None = None,  # the run; default TrainConfig() (the digits)
+    out: str
+    | Path
+    | None = None,  # checkpoint folder to write (at the end, every ckpt_every steps, on Ctrl-C)
+    resume: str | Path | None = None,  # continue the run saved in this folder (out defaults to it)
+    device=None,  # 'cpu', 'cuda', ... or None for the best available
+    data: tuple | None = None,  # (X, y) to train on instead of cfg.data
+    show_progress: bool = True,
+    ckpt_every: int | None = None,
+) -> Trainer:
+    """Train what `cfg` says (a DDPM by default), or continue the run in `resume`; returns the
+    trainer. Under torchrun: one of several processes (data parallel)."""
+    if isinstance(cfg, dict):
+        cfg = TrainConfig.from_dict(cfg)
+    with distributed(
+        device
+    ) as device:  # under torchrun: join the other processes; else nothing happens
+        if exists(resume):
+            out = default(out, resume)
+        if exists(out):
+            check_shared_folder(
+                out
+            )  # on several processes: every rank sees the folder rank 0 writes
+        if exists(resume):
+            tr = Trainer.from_checkpoint(resume, cfg, device, data)
+        else:
+            tr = Trainer(cfg, device, data)
         return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
 
 # %% ../nbs/08d_trainer.ipynb #4cf570f1
-def _match(folder:Path, cfg:TrainConfig, fp:str) -> str:
-    "'done' if `folder` holds a finished run of `cfg` on data with fingerprint `fp`; 'partial' if an unfinished one; else ''."
-    try: _, meta = read_checkpoint_config(folder)
-    except (FileNotFoundError, ValueError): return ''
-    try: saved = TrainConfig.from_dict(meta.get('train') or {})
-    except (ValueError, TypeError): return ''
-    if saved.to_dict() != cfg.to_dict(): return ''
-    seen = (meta.get('data') or {}).get('fingerprint')         # runs saved before fingerprints were recorded match on their config
-    if exists(seen) and seen != fp: return ''
+def _match(folder: Path, cfg: TrainConfig, fp: str) -> str:
+    """'done' if `folder` holds a finished run of `cfg` on data with fingerprint `fp`; 'partial' if
+    an unfinished one; else ''."""
+    try:
+        _, meta = read_checkpoint_config(folder)
+    except (FileNotFoundError, ValueError):
+        return ''
+    try:
+        saved = TrainConfig.from_dict(meta.get('train') or {})
+    except (ValueError, TypeError):
+        return ''
+    if saved.to_dict() != cfg.to_dict():
+        return ''
+    seen = (meta.get('data') or {}).get(
+        'fingerprint'
+    )  # runs saved before fingerprints were recorded match on their config
+    if exists(seen) and seen != fp:
+        return ''
     return 'done' if (meta.get('state') or {}).get('step', 0) >= cfg.steps else 'partial'
 
-def load_or_train(cfg:TrainConfig,        # the run
-                  folder:str|Path,        # its checkpoint folder
-                  device=None,            # where to load (and train) the network
-                  retrain:bool=False,     # train from the start even if the folder holds this run
-                  data:tuple|None=None,   # (X, y) instead of cfg.data's train split
-                  show_progress:bool=True,
-                  ema:bool=True,          # load the EMA weights (when the run kept an EMA)
-                 ) -> Checkpoint:
-    "The network `cfg` trains: loaded from `folder` if it holds this finished run, resumed if it holds it unfinished, else trained and saved there."
-    cfg, folder = (TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg).validate(), Path(folder).expanduser()
+
+def load_or_train(
+    cfg: TrainConfig,  # the run
+    folder: str | Path,  # its checkpoint folder
+    device=None,  # where to load (and train) the network
+    retrain: bool = False,  # train from the start even if the folder holds this run
+    data: tuple | None = None,  # (X, y) instead of cfg.data's train split
+    show_progress: bool = True,
+    ema: bool = True,  # load the EMA weights (when the run kept an EMA)
+) -> Checkpoint:
+    """The network `cfg` trains: loaded from `folder` if it holds this finished run, resumed if it
+    holds it unfinished, else trained and saved there."""
+    cfg, folder = (
+        (TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg).validate(),
+        Path(folder).expanduser(),
+    )
     X, y = data if exists(data) else get_dataset(cfg.data, 'train')
     state = '' if retrain else _match(folder, cfg, fingerprint(*(t for t in (X, y) if exists(t))))
     if state != 'done':
-        train(cfg, out=folder, resume=folder if state == 'partial' else None, device=device, data=(X, y),
-              show_progress=show_progress, ckpt_every=max(1, cfg.steps // 10))
+        train(
+            cfg,
+            out=folder,
+            resume=folder if state == 'partial' else None,
+            device=device,
+            data=(X, y),
+            show_progress=show_progress,
+            ckpt_every=max(1, cfg.steps // 10),
+        )
     return load_checkpoint(folder, device, ema=ema)

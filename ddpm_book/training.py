@@ -17,34 +17,46 @@ from torch import nn
 __all__ = ['train_step', 'gaussian_loss_floor', 'EMA', 'moving_average', 'plot_losses']
 
 # %% ../nbs/08_training.ipynb #f737d784
-def train_step(model,                 # the network: model(x_t, t, **cond) -> its prediction, shaped like x_t
-               sched:Schedule,        # the noise schedule
-               x0:Tensor,             # step 1: a batch of training data x_0, shape (B, ...)
-               opt:torch.optim.Optimizer|None=None, # step 8 with this optimiser; None: stop after step 7
-               pred:str='eps',        # what the network predicts: 'eps', 'x0' or 'v'
-               cond:dict|None=None,   # the condition of each sample (`as_cond`), e.g. {'y': labels}
-               generator:torch.Generator|None=None, # draws t and ε (on x0's device)
-               t:Tensor|None=None,    # step 2's times, (B,); None: drawn here
-               eps:Tensor|None=None,  # step 3's noise, shaped like x0; None: drawn here
-              ) -> Tensor:
-    "One repetition of Algorithm 1 with L_simple; returns the loss (with its graph when `opt` is None)."
+def train_step(
+    model,  # the network: model(x_t, t, **cond) -> its prediction, shaped like x_t
+    sched: Schedule,  # the noise schedule
+    x0: Tensor,  # step 1: a batch of training data x_0, shape (B, ...)
+    opt: torch.optim.Optimizer | None = None,  # step 8 with this optimiser; None: stop after step 7
+    pred: str = 'eps',  # what the network predicts: 'eps', 'x0' or 'v'
+    cond: dict | None = None,  # the condition of each sample (`as_cond`), e.g. {'y': labels}
+    generator: torch.Generator | None = None,  # draws t and ε (on x0's device)
+    t: Tensor | None = None,  # step 2's times, (B,); None: drawn here
+    eps: Tensor | None = None,  # step 3's noise, shaped like x0; None: drawn here
+) -> Tensor:
+    """One repetition of Algorithm 1 with L_simple; returns the loss (with its graph when `opt` is
+    None)."""
     B, dev = x0.shape[0], x0.device
-    if t is None: t = torch.randint(1, sched.T + 1, (B,), generator=generator, device=dev)           # 2. t ~ U{1, T}
-    if eps is None: eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype)   # 3. ε ~ N(0, I)
+    if t is None:
+        t = torch.randint(1, sched.T + 1, (B,), generator=generator, device=dev)  # 2. t ~ U{1, T}
+    if eps is None:
+        eps = torch.randn(
+            x0.shape, generator=generator, device=dev, dtype=x0.dtype
+        )  # 3. ε ~ N(0, I)
     ab = sched.at('alpha_bar', t, x0)
-    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps                                        # 4. x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
-    out = model(xt, t, **(cond or {}))                                                 # 5.–6. the network's guess (μ_q, σ_q² drop out)
-    loss = diffusion_loss(out.float(), training_target(sched, x0, eps, t, pred))       # 7. LOSS = ‖ε_θ(x_t, t) − ε‖² (L_simple)
-    if opt is not None:                                                                # 8. ∂LOSS/∂θ and a gradient step
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps  # 4. x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
+    out = model(xt, t, **(cond or {}))  # 5.–6. the network's guess (μ_q, σ_q² drop out)
+    loss = diffusion_loss(
+        out.float(), training_target(sched, x0, eps, t, pred)
+    )  # 7. LOSS = ‖ε_θ(x_t, t) − ε‖² (L_simple)
+    if opt is not None:  # 8. ∂LOSS/∂θ and a gradient step
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
     return loss
 
 # %% ../nbs/08_training.ipynb #e2e3dae3
-def gaussian_loss_floor(sched:Schedule,   # the noise schedule
-                        Sigma:Tensor,     # covariance of the Gaussian data, (d, d)
-                        pred:str='eps',   # 'eps', 'x0' or 'v'
-                       ) -> float:
-    "The smallest possible L_simple, E_t min E‖out − target‖²/d, for data N(μ, Σ): the floor of the training loss."
+def gaussian_loss_floor(
+    sched: Schedule,  # the noise schedule
+    Sigma: Tensor,  # covariance of the Gaussian data, (d, d)
+    pred: str = 'eps',  # 'eps', 'x0' or 'v'
+) -> float:
+    """The smallest possible L_simple, E_t min E‖out − target‖²/d, for data N(μ, Σ): the floor of
+    the training loss."""
     check_pred(pred)
     lam = torch.linalg.eigvalsh(torch.as_tensor(Sigma, dtype=torch.float64))
     ab = sched.alpha_bar[1:, None]
@@ -53,14 +65,19 @@ def gaussian_loss_floor(sched:Schedule,   # the noise schedule
 
 # %% ../nbs/08_training.ipynb #6528b8c9
 class EMA:
-    "An exponential moving average θ̄ ← β θ̄ + (1−β) θ of a model's weights, kept in a frozen copy of the model."
-    def __init__(self,
-                 model:nn.Module,    # the model being trained
-                 decay:float=0.999,  # β, the decay per update
-                 warmup:bool=True,   # use min(β, (1+n)/(10+n)) at the n-th update
-                ):
+    """An exponential moving average θ̄ ← β θ̄ + (1−β) θ of a model's weights, kept in a frozen copy
+    of the model."""
+
+    def __init__(
+        self,
+        model: nn.Module,  # the model being trained
+        decay: float = 0.999,  # β, the decay per update
+        warmup: bool = True,  # use min(β, (1+n)/(10+n)) at the n-th update
+    ):
         if not 0 <= decay < 1:
-            raise BookValueError(f"the EMA decay must lie in [0, 1), got {decay}", "pass a decay such as 0.999")
+            raise BookValueError(
+                f"the EMA decay must lie in [0, 1), got {decay}", "pass a decay such as 0.999"
+            )
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay, self.warmup, self.updates = float(decay), warmup, 0
 
@@ -70,17 +87,20 @@ class EMA:
         return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
 
     @torch.no_grad()
-    def update(self, model:nn.Module):
+    def update(self, model: nn.Module):
         "Fold the current weights of `model` into the average (buffers are copied)."
         b = self.beta()
-        for e, p in zip(self.model.parameters(), model.parameters()): e.lerp_(p.detach(), 1 - b)
-        for e, p in zip(self.model.buffers(), model.buffers()): e.copy_(p)
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1 - b)
+        for e, p in zip(self.model.buffers(), model.buffers()):
+            e.copy_(p)
         self.updates += 1
 
 # %% ../nbs/08_training.ipynb #58c004ce
-def moving_average(x:list|np.ndarray, # a sequence of numbers
-                   window:int=100,    # the averaging window
-                  ) -> np.ndarray:
+def moving_average(
+    x: list | np.ndarray,  # a sequence of numbers
+    window: int = 100,  # the averaging window
+) -> np.ndarray:
     "The mean over a window centred on each value (shorter at the two ends)."
     x = np.asarray(x, dtype=np.float64)
     c = np.concatenate([[0.0], np.cumsum(x)])
@@ -88,15 +108,31 @@ def moving_average(x:list|np.ndarray, # a sequence of numbers
     lo, hi = np.maximum(0, i - window // 2), np.minimum(len(x), i + (window + 1) // 2)
     return (c[hi] - c[lo]) / (hi - lo)
 
-def plot_losses(losses:list,        # the loss of every step
-                window:int|None=None, # moving-average window; None: 1/50 of the run
-                ax=None, label:str|None=None, title:str|None=None):
+
+def plot_losses(
+    losses: list,  # the loss of every step
+    window: int | None = None,  # moving-average window; None: 1/50 of the run
+    ax=None,
+    label: str | None = None,
+    title: str | None = None,
+):
     "The loss curve: every step (light) and its moving average, on a log scale."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 3.2))
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
     window = default(window, max(5, len(losses) // 50))
-    line, = ax.plot(losses, alpha=0.25, lw=0.5)
-    ax.plot(moving_average(losses, window), color=line.get_color(), lw=1.5, label=default(label, f'moving average ({window} steps)'))
-    ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('L_simple'); ax.legend()
-    if title: ax.set_title(title)
+    (line,) = ax.plot(losses, alpha=0.25, lw=0.5)
+    ax.plot(
+        moving_average(losses, window),
+        color=line.get_color(),
+        lw=1.5,
+        label=default(label, f'moving average ({window} steps)'),
+    )
+    ax.set_yscale('log')
+    ax.set_xlabel('step')
+    ax.set_ylabel('L_simple')
+    ax.legend()
+    if title:
+        ax.set_title(title)
     return ax

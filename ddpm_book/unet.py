@@ -17,127 +17,210 @@ __all__ = ['UNET_PRESETS', 'MODEL_PRESETS', 'ARCHS', 'sinusoidal_embedding', 'gr
            'num_params']
 
 # %% ../nbs/06_unet.ipynb #d5cd346e
-def sinusoidal_embedding(t:Tensor|int|float, # times, shape (B,) (long or float) or a single time
-                         dim:int,             # D, the length of the code
-                        ) -> Tensor:
-    "The lecture's code of t: v_i = sin(t/10000^(i/D)) for even i, cos(t/10000^(i/D)) for odd i; shape (B, D), float32."
-    if not isinstance(dim, int) or dim < 1: raise ValueError(f"dim must be a positive integer, got {dim!r}")
+def sinusoidal_embedding(
+    t: Tensor | int | float,  # times, shape (B,) (long or float) or a single time
+    dim: int,  # D, the length of the code
+) -> Tensor:
+    """The lecture's code of t: v_i = sin(t/10000^(i/D)) for even i, cos(t/10000^(i/D)) for odd i;
+    shape (B, D), float32."""
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
     t = torch.as_tensor(t)
-    if t.dtype == torch.bool or t.is_complex(): raise TypeError(f"times must be integers or real numbers, got {t.dtype}")
-    if t.ndim == 0: t = t[None]
-    if t.ndim != 1: raise ValueError(f"times must have shape (B,), got {tuple(t.shape)}: pass one time per sample")
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"times must be integers or real numbers, got {t.dtype}")
+    if t.ndim == 0:
+        t = t[None]
+    if t.ndim != 1:
+        raise ValueError(
+            f"times must have shape (B,), got {tuple(t.shape)}: pass one time per sample"
+        )
     i = torch.arange(dim, device=t.device)
     arg = t.float()[:, None] * torch.exp(-(i.float() / dim) * math.log(10000.0))  # t / 10000^(i/D)
     return torch.where(i % 2 == 0, torch.sin(arg), torch.cos(arg))
 
 # %% ../nbs/06_unet.ipynb #df983b8b
-def group_norm(ch:int,              # number of channels
-               groups:int=32,       # the number of groups wanted
-               min_per_group:int=4, # at least this many channels per group (fewer erase the time embedding)
-              ) -> nn.GroupNorm:
-    "GroupNorm over `ch` channels: the most groups, up to `groups`, that divide `ch` with ≥ `min_per_group` channels each."
+def group_norm(
+    ch: int,  # number of channels
+    groups: int = 32,  # the number of groups wanted
+    min_per_group: int = 4,  # at least this many channels per group (fewer erase the time signal)
+) -> nn.GroupNorm:
+    """GroupNorm over `ch` channels: the most groups, up to `groups`, that divide `ch` with ≥
+    `min_per_group` channels each."""
     g = max(1, min(groups, ch // min_per_group))
-    while ch % g: g -= 1
+    while ch % g:
+        g -= 1
     return nn.GroupNorm(g, ch)
 
 # %% ../nbs/06_unet.ipynb #44fa64fa
 class ConvBlock(nn.Module):
-    "Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the embedding (if `emb_dim` is set) added after the first conv."
-    def __init__(self,
-                 in_ch:int,               # input channels
-                 out_ch:int,              # output channels
-                 emb_dim:int|None=None,   # size of the time (+ label) embedding e; None: no embedding (a plain residual block)
-                 dropout:float=0.0,       # dropout before the second conv
-                 norm_groups:int=32,      # GroupNorm groups (reduced to a divisor of the channel count)
-                ):
+    """Residual block: (GroupNorm, SiLU, 3×3 conv) twice, the embedding (if `emb_dim` is set) added
+    after the first conv."""
+
+    def __init__(
+        self,
+        in_ch: int,  # input channels
+        out_ch: int,  # output channels
+        emb_dim: int
+        | None = None,  # size of the time (+ label) embedding e; None: a plain residual block
+        dropout: float = 0.0,  # dropout before the second conv
+        norm_groups: int = 32,  # GroupNorm groups (reduced to a divisor of the channel count)
+    ):
         super().__init__()
-        if emb_dim is not None and (isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim < 1):
-            raise ValueError(f"emb_dim must be a positive integer, or None for a block without an embedding; got {emb_dim!r}")
+        if emb_dim is not None and (
+            isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim < 1
+        ):
+            raise ValueError(
+                "emb_dim must be a positive integer, or None for a block without an embedding; "
+                f"got {emb_dim!r}"
+            )
         self.emb_dim = emb_dim
-        self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb_proj = nn.Linear(emb_dim, out_ch) if emb_dim is not None else None   # made in the same place as ever
+        self.norm1, self.conv1 = (
+            group_norm(in_ch, norm_groups),
+            nn.Conv2d(in_ch, out_ch, 3, padding=1),
+        )
+        self.emb_proj = (
+            nn.Linear(emb_dim, out_ch) if emb_dim is not None else None
+        )  # made in the same place as ever
         self.norm2, self.drop = group_norm(out_ch, norm_groups), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
-        nn.init.zeros_(self.conv2.weight); nn.init.zeros_(self.conv2.bias)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, x:Tensor,          # feature maps, (B, in_ch, H, W)
-                emb:Tensor|None=None,    # embedding, (B, emb_dim); None for a block built with emb_dim=None
-               ) -> Tensor:              # (B, out_ch, H, W)
-        "skip(x) + the residual branch, which adds the projected embedding after the first conv when the block has one."
+    def forward(
+        self,
+        x: Tensor,  # feature maps, (B, in_ch, H, W)
+        emb: Tensor
+        | None = None,  # embedding, (B, emb_dim); None for a block built with emb_dim=None
+    ) -> Tensor:  # (B, out_ch, H, W)
+        """skip(x) + the residual branch, which adds the projected embedding after the first conv
+        when the block has one."""
         self._check_emb(emb)
         h = self.conv1(F.silu(self.norm1(x)))
-        if self.emb_proj is not None: h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
+        if self.emb_proj is not None:
+            h = h + self.emb_proj(F.silu(emb))[:, :, None, None].to(h.dtype)
         h = self.conv2(self.drop(F.silu(self.norm2(h))))
         return self.skip(x) + h
 
     def _check_emb(self, emb):
         "An embedding exactly when the block was built for one, of the size it was built for."
         if self.emb_dim is None:
-            if emb is not None: raise ValueError("this ConvBlock was built without an embedding (emb_dim=None), so it takes none: "
-                                                 "call block(x), or build it with emb_dim=D to add an embedding of size D")
-        elif emb is None: raise ValueError(f"this ConvBlock adds an embedding of size {self.emb_dim}: call block(x, emb) with emb "
-                                           f"of shape (B, {self.emb_dim}), or build it with emb_dim=None for a plain residual block")
+            if emb is not None:
+                raise ValueError(
+                    "this ConvBlock was built without an embedding (emb_dim=None), so it takes "
+                    "none: "
+                    "call block(x), or build it with emb_dim=D to "
+                    "add an embedding of size D"
+                )
+        elif emb is None:
+            raise ValueError(
+                f"this ConvBlock adds an embedding of size {self.emb_dim}: call block(x, emb) with "
+                "emb "
+                f"of shape (B, {self.emb_dim}), or build it with "
+                "emb_dim=None for a plain residual block"
+            )
         elif not isinstance(emb, Tensor) or emb.ndim != 2 or emb.shape[1] != self.emb_dim:
-            raise ValueError(f"emb must have shape (B, {self.emb_dim}), one embedding per sample; got "
-                             f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}")
+            raise ValueError(
+                f"emb must have shape (B, {self.emb_dim}), one embedding per sample; got "
+                f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}"
+            )
 
 # %% ../nbs/06_unet.ipynb #d450ad64
 class Attention(nn.Module):
-    "Multi-head self- or cross-attention over the pixels of a feature map (B, C, H, W) or a sequence of tokens (B, L, C)."
-    def __init__(self,
-                 ch:int,                     # channels C of the feature map, or size C of a token (the queries)
-                 num_heads:int=1,            # heads M; must divide ch
-                 context_dim:int|None=None,  # None: self-attention; else cross-attention to context vectors of this size
-                 norm_groups:int=32,         # GroupNorm groups for the feature map (layout='image' only)
-                 layout:str='image',         # 'image': x is (B, C, H, W), GroupNorm; 'tokens': x is (B, L, C), LayerNorm
-                ):
+    """Multi-head self- or cross-attention over the pixels of a feature map (B, C, H, W) or a
+    sequence of tokens (B, L, C)."""
+
+    def __init__(
+        self,
+        ch: int,  # channels C of the feature map, or size C of a token (the queries)
+        num_heads: int = 1,  # heads M; must divide ch
+        context_dim: int
+        | None = None,  # None: self-attention; else cross-attention to contexts this wide
+        norm_groups: int = 32,  # GroupNorm groups for the feature map (layout='image' only)
+        layout: str = 'image',  # 'image': (B, C, H, W), GroupNorm; 'tokens': (B, L, C), LayerNorm
+    ):
         super().__init__()
-        if ch % num_heads: raise ValueError(f"num_heads={num_heads} must divide the channel count {ch}: choose a divisor of {ch}")
+        if ch % num_heads:
+            raise ValueError(
+                f"num_heads={num_heads} must divide the channel count {ch}: choose a divisor of "
+                f"{ch}"
+            )
         if layout not in ('image', 'tokens'):
-            raise ValueError(f"layout must be 'image' for feature maps (B, C, H, W) or 'tokens' for sequences (B, L, C), got {layout!r}")
+            raise ValueError(
+                "layout must be 'image' for feature maps (B, C, H, W) or 'tokens' for sequences "
+                f"(B, L, C), got {layout!r}"
+            )
         self.ch, self.num_heads, self.context_dim, self.layout = ch, num_heads, context_dim, layout
         self.norm = group_norm(ch, norm_groups) if layout == 'image' else nn.LayerNorm(ch)
-        if context_dim is None: self.qkv = nn.Linear(ch, 3 * ch)
+        if context_dim is None:
+            self.qkv = nn.Linear(ch, 3 * ch)
         else:
             self.q, self.kv = nn.Linear(ch, ch), nn.Linear(context_dim, 2 * ch)
             self.context_norm = nn.LayerNorm(context_dim)
         self.out = nn.Linear(ch, ch)
-        nn.init.zeros_(self.out.weight); nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     @property
-    def is_cross(self) -> bool: return self.context_dim is not None
+    def is_cross(self) -> bool:
+        return self.context_dim is not None
 
-    def forward(self, x:Tensor,                 # feature maps (B, C, H, W), or tokens (B, L, C) for layout='tokens'
-                context:Tensor|None=None,       # (B, L_c, context_dim), cross-attention only (self-attention ignores it)
-                context_mask:Tensor|None=None,  # (B, L_c) bool, True for real context tokens; cross-attention only
-                mask:Tensor|None=None,          # (B, L) bool, True for real tokens of x; self-attention on tokens only
-               ) -> Tensor:                     # shaped like x
-        "x + W_O·(the heads' softmax(QKᵀ/√d)V), the softmax in float32; a sample without a real key gets no update."
+    def forward(
+        self,
+        x: Tensor,  # feature maps (B, C, H, W), or tokens (B, L, C) for layout='tokens'
+        context: Tensor
+        | None = None,  # (B, L_c, context_dim), cross-attention only (self-attention ignores it)
+        context_mask: Tensor
+        | None = None,  # (B, L_c) bool, True for real context tokens; cross-attention only
+        mask: Tensor
+        | None = None,  # (B, L) bool, True for real tokens of x; self-attention on tokens only
+    ) -> Tensor:  # shaped like x
+        """x + W_O·(the heads' softmax(QKᵀ/√d)V), the softmax in float32; a sample without a real
+        key gets no update."""
         _check_attention_inputs(self, x, context, context_mask, mask)
-        h = self.norm(x) if self.layout == 'tokens' else self.norm(x).flatten(2).transpose(1, 2)   # (B, N, C) tokens
+        h = (
+            self.norm(x) if self.layout == 'tokens' else self.norm(x).flatten(2).transpose(1, 2)
+        )  # (B, N, C) tokens
         if self.is_cross:
-            if context is None: return x                                 # no context: nothing to attend to
+            if context is None:
+                return x  # no context: nothing to attend to
             q, (k, v) = self.q(h), self.kv(self.context_norm(context)).chunk(2, -1)
-            mask = context_mask                                          # the keys are the context tokens
-        else: q, k, v = self.qkv(h).chunk(3, -1)
+            mask = context_mask  # the keys are the context tokens
+        else:
+            q, k, v = self.qkv(h).chunk(3, -1)
         (B, N, C), keep = q.shape, None
-        heads = lambda z: z.reshape(B, z.shape[1], self.num_heads, C // self.num_heads).transpose(1, 2).float()
+        heads = lambda z: (
+            z.reshape(B, z.shape[1], self.num_heads, C // self.num_heads).transpose(1, 2).float()
+        )
         if mask is not None:
-            keep = mask.any(1)                                           # samples with at least one real key
-            mask = (mask | ~keep[:, None])[:, None, None, :]             # all-masked rows: attend anywhere, zeroed below
-        with torch.autocast(x.device.type, enabled=False):               # softmax(QK^T/√d)V in float32
+            keep = mask.any(1)  # samples with at least one real key
+            mask = (mask | ~keep[:, None])[
+                :, None, None, :
+            ]  # all-masked rows: attend anywhere, zeroed below
+        with torch.autocast(x.device.type, enabled=False):  # softmax(QK^T/√d)V in float32
             o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask)
         o = self.out(o.transpose(1, 2).reshape(B, N, C).to(q.dtype))
-        if keep is not None: o = o * keep[:, None, None].to(o.dtype)
-        return x + (o if self.layout == 'tokens' else o.transpose(1, 2).reshape(x.shape)).to(x.dtype)
+        if keep is not None:
+            o = o * keep[:, None, None].to(o.dtype)
+        return x + (o if self.layout == 'tokens' else o.transpose(1, 2).reshape(x.shape)).to(
+            x.dtype
+        )
 
 # %% ../nbs/06_unet.ipynb #2cf14dc4
-def _check_mask(m, B:int, L:int, name:str):
+def _check_mask(m, B: int, L: int, name: str):
     "A key mask must be a bool (B, L) (or (1, L)) tensor, True for real tokens."
-    if not isinstance(m, Tensor) or m.dtype != torch.bool or m.ndim != 2 or m.shape[0] not in (1, B) or m.shape[1] != L:
+    if (
+        not isinstance(m, Tensor)
+        or m.dtype != torch.bool
+        or m.ndim != 2
+        or m.shape[0] not in (1, B)
+        or m.shape[1] != L
+    ):
         got = f"{m.dtype} {tuple(m.shape)}" if isinstance(m, Tensor) else type(m).__name__
-        raise ValueError(f"{name} must be a bool tensor of shape ({B}, {L}), True for real tokens; got {got}")
+        raise ValueError(
+            f"{name} must be a bool tensor of shape ({B}, {L}), True for real tokens; got {got}"
+        )
+
 
 def _check_attention_inputs(att, x, context, context_mask, mask):
     "Errors that name the fix for inputs that do not fit the Attention block `att`."
@@ -146,308 +229,600 @@ def _check_attention_inputs(att, x, context, context_mask, mask):
     if not isinstance(x, Tensor) or x.ndim != (4 if img else 3) or x.shape[1 if img else 2] != C:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         other = isinstance(x, Tensor) and x.ndim == (3 if img else 4)
-        fix = (f"build the block with layout={'tokens' if img else 'image'!r} for " + ('token sequences (B, L, C)' if img else 'feature maps (B, C, H, W)')
-               if other else f"pass {want}, or build the block with ch equal to their channel count")
-        raise ValueError(f"this Attention block (layout={att.layout!r}) takes {want}, got {got}: {fix}")
+        fix = (
+            f"build the block with layout={'tokens' if img else 'image'!r} for "
+            + ('token sequences (B, L, C)' if img else 'feature maps (B, C, H, W)')
+            if other
+            else f"pass {want}, or build the block with ch equal to their channel count"
+        )
+        raise ValueError(
+            f"this Attention block (layout={att.layout!r}) takes {want}, got {got}: {fix}"
+        )
     if mask is not None:
-        if img: raise ValueError("mask marks the padded tokens of a sequence, and a feature map has none: pass mask=None, or build the block with layout='tokens'")
-        if att.is_cross: raise ValueError("mask pads the keys of self-attention, but the keys of cross-attention are the context tokens: pass context_mask instead")
+        if img:
+            raise ValueError(
+                "mask marks the padded tokens of a sequence, and a feature map has none: pass "
+                "mask=None, or build the block with layout='tokens'"
+            )
+        if att.is_cross:
+            raise ValueError(
+                "mask pads the keys of self-attention, but the keys of cross-attention are the "
+                "context tokens: pass context_mask instead"
+            )
         _check_mask(mask, x.shape[0], x.shape[1], 'mask')
     if att.is_cross and context is not None:
-        if not isinstance(context, Tensor) or context.ndim != 3 or context.shape[2] != att.context_dim:
+        if (
+            not isinstance(context, Tensor)
+            or context.ndim != 3
+            or context.shape[2] != att.context_dim
+        ):
             got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
-            raise ValueError(f"context must have shape (B, L_c, {att.context_dim}), got {got}: project it to {att.context_dim}, or build the block with context_dim={got[-1] if isinstance(got, tuple) else 'D'}")
-        if context_mask is not None: _check_mask(context_mask, x.shape[0], context.shape[1], 'context_mask')
+            raise ValueError(
+                f"context must have shape (B, L_c, {att.context_dim}), got {got}: project it to "
+                f"{att.context_dim}, or build the block with "
+                f"context_dim={got[-1] if isinstance(got, tuple) else 'D'}"
+            )
+        if context_mask is not None:
+            _check_mask(context_mask, x.shape[0], context.shape[1], 'context_mask')
 
 # %% ../nbs/06_unet.ipynb #ee3a0ff3
 class FeedForward(nn.Module):
-    "The Transformer's feed-forward sub-layer on tokens (B, L, C): x + W_2·GEGLU(W_1·LN(x)), GEGLU(a, g) = a ⊙ GELU(g)."
-    def __init__(self,
-                 ch:int,              # size C of a token
-                 mult:int=4,          # the hidden layer has mult·C units
-                 dropout:float=0.0,   # dropout before the output layer
-                ):
+    """The Transformer's feed-forward sub-layer on tokens (B, L, C): x + W_2·GEGLU(W_1·LN(x)),
+    GEGLU(a, g) = a ⊙ GELU(g)."""
+
+    def __init__(
+        self,
+        ch: int,  # size C of a token
+        mult: int = 4,  # the hidden layer has mult·C units
+        dropout: float = 0.0,  # dropout before the output layer
+    ):
         super().__init__()
-        self.norm, self.proj = nn.LayerNorm(ch), nn.Linear(ch, 2 * mult * ch)      # value a and gate g side by side
+        self.norm, self.proj = (
+            nn.LayerNorm(ch),
+            nn.Linear(ch, 2 * mult * ch),
+        )  # value a and gate g side by side
         self.drop, self.out = nn.Dropout(dropout), nn.Linear(mult * ch, ch)
 
-    def forward(self, x:Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         a, g = self.proj(self.norm(x)).chunk(2, -1)
         return x + self.out(self.drop(a * F.gelu(g)))
 
 # %% ../nbs/06_unet.ipynb #a2afb60d
 class SpatialTransformer(nn.Module):
-    "Stable Diffusion's attention block: GroupNorm, projection in, `depth` × [self-attention, cross-attention, feed-forward] on the pixels, zero-initialised projection out, plus the input."
-    def __init__(self,
-                 ch:int,                     # channels C of the feature map (and size of a token inside)
-                 num_heads:int=1,            # heads M of every attention layer; must divide ch
-                 context_dim:int|None=None,  # size of the context vectors; None: no cross-attention (self-attention and feed-forward only)
-                 depth:int=1,                # Transformer layers
-                 norm_groups:int=32,         # GroupNorm groups of the input normalisation
-                 ff_mult:int=4,              # hidden width of the feed-forward layers, in multiples of ch
-                ):
+    """Stable Diffusion's attention block: GroupNorm, projection in, `depth` × [self-attention,
+    cross-attention, feed-forward] on the pixels, zero-initialised projection out, plus the
+    input."""
+
+    def __init__(
+        self,
+        ch: int,  # channels C of the feature map (and size of a token inside)
+        num_heads: int = 1,  # heads M of every attention layer; must divide ch
+        context_dim: int | None = None,  # size of the context vectors; None: no cross-attention
+        depth: int = 1,  # Transformer layers
+        norm_groups: int = 32,  # GroupNorm groups of the input normalisation
+        ff_mult: int = 4,  # hidden width of the feed-forward layers, in multiples of ch
+    ):
         super().__init__()
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise BookValueError(f"depth must be a positive integer (the number of Transformer layers), got {depth!r}", "pass depth=1 or more")
+            raise BookValueError(
+                "depth must be a positive integer (the number of Transformer layers), got "
+                f"{depth!r}",
+                "pass depth=1 or more",
+            )
         self.ch, self.context_dim, self.depth = ch, context_dim, depth
         self.norm, self.proj_in = group_norm(ch, norm_groups), nn.Linear(ch, ch)
+
         def layer():
             d = dict(self_attn=Attention(ch, num_heads, None, layout='tokens'))
-            if context_dim is not None: d['cross_attn'] = Attention(ch, num_heads, context_dim, layout='tokens')
+            if context_dim is not None:
+                d['cross_attn'] = Attention(ch, num_heads, context_dim, layout='tokens')
             return nn.ModuleDict(dict(d, ff=FeedForward(ch, ff_mult)))
+
         self.layers = nn.ModuleList(layer() for _ in range(depth))
         self.proj_out = nn.Linear(ch, ch)
-        nn.init.zeros_(self.proj_out.weight); nn.init.zeros_(self.proj_out.bias)   # the block starts as the identity
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)  # the block starts as the identity
 
     @property
-    def is_cross(self) -> bool: return self.context_dim is not None
+    def is_cross(self) -> bool:
+        return self.context_dim is not None
 
-    def forward(self, x:Tensor,                 # feature maps, (B, C, H, W)
-                context:Tensor|None=None,       # (B, L_c, context_dim); ignored by a block without cross-attention
-                context_mask:Tensor|None=None,  # (B, L_c) bool, True for real context tokens
-               ) -> Tensor:                     # (B, C, H, W)
-        "x + W_out·(the Transformer layers on the tokens W_in·GN(x)); without a context the cross-attention layers are skipped."
+    def forward(
+        self,
+        x: Tensor,  # feature maps, (B, C, H, W)
+        context: Tensor
+        | None = None,  # (B, L_c, context_dim); ignored by a block without cross-attention
+        context_mask: Tensor | None = None,  # (B, L_c) bool, True for real context tokens
+    ) -> Tensor:  # (B, C, H, W)
+        """x + W_out·(the Transformer layers on the tokens W_in·GN(x)); without a context the
+        cross-attention layers are skipped."""
         if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.ch:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise BookValueError(f"this SpatialTransformer takes feature maps (B, {self.ch}, H, W), got {got}", f"pass feature maps with {self.ch} channels, or build the block with ch equal to their channel count")
-        h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))               # (B, HW, C) tokens
+            raise BookValueError(
+                f"this SpatialTransformer takes feature maps (B, {self.ch}, H, W), got {got}",
+                f"pass feature maps with {self.ch} channels, or build the block with ch equal to "
+                "their channel count",
+            )
+        h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))  # (B, HW, C) tokens
         for l in self.layers:
             h = l['self_attn'](h)
-            if 'cross_attn' in l: h = l['cross_attn'](h, context, context_mask)
+            if 'cross_attn' in l:
+                h = l['cross_attn'](h, context, context_mask)
             h = l['ff'](h)
         return x + self.proj_out(h).transpose(1, 2).reshape(x.shape).to(x.dtype)
 
 # %% ../nbs/06_unet.ipynb #de927327
 class Downsample(nn.Module):
     "Halve height and width: a 3×3 convolution with stride 2."
-    def __init__(self, ch:int): super().__init__(); self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
-    def forward(self, x:Tensor) -> Tensor: return self.conv(x)
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
 
 class Upsample(nn.Module):
     "Double height and width: nearest-neighbour upsampling, then a 3×3 convolution."
-    def __init__(self, ch:int): super().__init__(); self.conv = nn.Conv2d(ch, ch, 3, padding=1)
-    def forward(self, x:Tensor) -> Tensor: return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
+
 
 class Stage(nn.ModuleList):
-    "Modules run in order; ConvBlocks get the embedding, attention blocks (Attention, SpatialTransformer) the context."
-    def __init__(self, modules:list[nn.Module]|None=None): super().__init__(modules)  # the blocks of one resolution, in order
-    def forward(self, h:Tensor, emb:Tensor|None=None, context:Tensor|None=None, context_mask:Tensor|None=None) -> Tensor:
+    """Modules run in order; ConvBlocks get the embedding, attention blocks (Attention,
+    SpatialTransformer) the context."""
+
+    # the blocks of one resolution, in order
+    def __init__(self, modules: list[nn.Module] | None = None):
+        super().__init__(modules)
+
+    def forward(
+        self,
+        h: Tensor,
+        emb: Tensor | None = None,
+        context: Tensor | None = None,
+        context_mask: Tensor | None = None,
+    ) -> Tensor:
         for m in self:
-            if isinstance(m, ConvBlock): h = m(h, emb)
-            elif isinstance(m, (Attention, SpatialTransformer)): h = m(h, context, context_mask)
-            else: h = m(h)
+            if isinstance(m, ConvBlock):
+                h = m(h, emb)
+            elif isinstance(m, (Attention, SpatialTransformer)):
+                h = m(h, context, context_mask)
+            else:
+                h = m(h)
         return h
 
 # %% ../nbs/06_unet.ipynb #00e267c8
-def _check_t(t, B:int, device) -> Tensor:
+def _check_t(t, B: int, device) -> Tensor:
     "Times as a (B,) tensor on `device`: one per sample, or a single time for all."
     t = torch.as_tensor(t, device=device)
-    if t.dtype == torch.bool or t.is_complex(): raise TypeError(f"t must hold integer (or real) times, got {t.dtype}")
-    if t.ndim == 0 or t.shape == (1,): return t.reshape(1).expand(B)
-    if t.shape != (B,): raise ValueError(f"t must have shape ({B},), one time per sample, or be a single time; got shape {tuple(t.shape)}")
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"t must hold integer (or real) times, got {t.dtype}")
+    if t.ndim == 0 or t.shape == (1,):
+        return t.reshape(1).expand(B)
+    if t.shape != (B,):
+        raise ValueError(
+            f"t must have shape ({B},), one time per sample, or be a single time; got shape "
+            f"{tuple(t.shape)}"
+        )
     return t
 
-def _check_y(y, B:int, num_classes:int|None, device) -> Tensor|None:
-    "Labels as a (B,) long tensor; None means the null label ∅ (index num_classes) for a conditional model."
+
+def _check_y(y, B: int, num_classes: int | None, device) -> Tensor | None:
+    """Labels as a (B,) long tensor; None means the null label ∅ (index num_classes) for a
+    conditional model."""
     if num_classes is None:
-        if y is not None: raise ValueError("this model is unconditional (num_classes=None), so it takes no labels: pass y=None, or build it with num_classes=K")
+        if y is not None:
+            raise ValueError(
+                "this model is unconditional (num_classes=None), so it takes no labels: pass "
+                "y=None, or build it with num_classes=K"
+            )
         return None
-    if y is None: return torch.full((B,), num_classes, dtype=torch.long, device=device)
+    if y is None:
+        return torch.full((B,), num_classes, dtype=torch.long, device=device)
     y = torch.as_tensor(y, device=device)
-    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex(): raise TypeError(f"labels y must be integers, got {y.dtype}")
-    if y.ndim == 0 or y.shape == (1,): y = y.reshape(1).expand(B)
-    if y.shape != (B,): raise ValueError(f"y must have shape ({B},), one label per sample; got shape {tuple(y.shape)}")
-    if y.device.type == 'cpu' and y.numel() and (y.min() < 0 or y.max() > num_classes):   # on a GPU the callers have checked: no stall per step
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, or be {num_classes} for the null label ∅ (or y=None); got min {int(y.min())}, max {int(y.max())}")
+    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+        raise TypeError(f"labels y must be integers, got {y.dtype}")
+    if y.ndim == 0 or y.shape == (1,):
+        y = y.reshape(1).expand(B)
+    if y.shape != (B,):
+        raise ValueError(
+            f"y must have shape ({B},), one label per sample; got shape {tuple(y.shape)}"
+        )
+    if (
+        y.device.type == 'cpu' and y.numel() and (y.min() < 0 or y.max() > num_classes)
+    ):  # on a GPU the callers have checked: no stall per step
+        raise ValueError(
+            f"labels must lie in 0..{num_classes - 1}, or be {num_classes} for the null label ∅ "
+            f"(or y=None); got min {int(y.min())}, max {int(y.max())}"
+        )
     return y.long()
 
 # %% ../nbs/06_unet.ipynb #54553872
 class _Configurable:
     "config() / from_config() for a module built from JSON-friendly keyword arguments."
-    arch:str = ''
+
+    arch: str = ''
+
     def config(self) -> dict:
         "The arguments that rebuild this model (JSON-serialisable), with 'arch' naming the class."
-        return {'arch': self.arch, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self._cfg.items()}}
+        return {
+            'arch': self.arch,
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self._cfg.items()},
+        }
 
     @classmethod
-    def from_config(cls, cfg:dict):
+    def from_config(cls, cfg: dict):
         "Build the model that `config()` describes."
-        cfg = dict(cfg); arch = cfg.pop('arch', cls.arch)
-        if arch != cls.arch: raise ValueError(f"this configuration is for arch={arch!r}, not {cls.arch!r}: use make_model(cfg), which picks the class")
+        cfg = dict(cfg)
+        arch = cfg.pop('arch', cls.arch)
+        if arch != cls.arch:
+            raise ValueError(
+                f"this configuration is for arch={arch!r}, not {cls.arch!r}: use make_model(cfg), "
+                "which picks the class"
+            )
         valid = [p for p in inspect.signature(cls.__init__).parameters if p != 'self']
         bad = [k for k in cfg if k not in valid]
-        if bad: raise ValueError(f"unknown {cls.__name__} option(s) {bad}: valid options are {valid}")
+        if bad:
+            raise ValueError(f"unknown {cls.__name__} option(s) {bad}: valid options are {valid}")
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()})
 
 # %% ../nbs/06_unet.ipynb #e4f311b5
 class UNet(_Configurable, nn.Module):
-    "The DDPM U-Net ε_θ(x_t, t, y, context) with optional class labels (null label ∅ = num_classes) and cross-attention."
+    """The DDPM U-Net ε_θ(x_t, t, y, context) with optional class labels (null label ∅ =
+    num_classes) and cross-attention."""
+
     arch = 'unet'
-    def __init__(self,
-                 in_ch:int=1,                   # channels of the images
-                 ch:int=64,                     # base width; level ℓ has ch * ch_mult[ℓ] channels
-                 ch_mult:tuple=(1, 2),          # width multipliers, one per level; each level after the first halves the size
-                 num_res_blocks:int=2,          # ConvBlocks per level in the encoder (the decoder has one more)
-                 attn_res:tuple=(4,),           # sizes (in pixels) at which attention follows each ConvBlock
-                 dropout:float=0.0,             # dropout in the ConvBlocks
-                 image_size:int=8,              # height (= width) of the images; fixes where attention goes
-                 num_classes:int|None=None,     # K classes: labels 0..K-1 plus the null label K; None for no labels
-                 context_dim:int|None=None,     # size of context vectors for cross-attention; None for none
-                 out_ch:int|None=None,          # output channels (default in_ch)
-                 num_heads:int=1,               # attention heads
-                 norm_groups:int=32,            # GroupNorm groups (reduced to a divisor of each channel count)
-                 transformer_depth:int=0,       # 0: plain attention blocks; d ≥ 1: a SpatialTransformer of d layers in their place
-                ):
+
+    def __init__(
+        self,
+        in_ch: int = 1,  # channels of the images
+        ch: int = 64,  # base width; level ℓ has ch * ch_mult[ℓ] channels
+        ch_mult: tuple = (
+            1,
+            2,
+        ),  # width multipliers, one per level; each level after the first halves the size
+        num_res_blocks: int = 2,  # ConvBlocks per level in the encoder (the decoder has one more)
+        attn_res: tuple = (4,),  # sizes (in pixels) at which attention follows each ConvBlock
+        dropout: float = 0.0,  # dropout in the ConvBlocks
+        image_size: int = 8,  # height (= width) of the images; fixes where attention goes
+        num_classes: int
+        | None = None,  # K classes: labels 0..K-1 plus the null label K; None for no labels
+        context_dim: int
+        | None = None,  # size of context vectors for cross-attention; None for none
+        out_ch: int | None = None,  # output channels (default in_ch)
+        num_heads: int = 1,  # attention heads
+        norm_groups: int = 32,  # GroupNorm groups (reduced to a divisor of each channel count)
+        transformer_depth: int = 0,  # 0: plain attention; d ≥ 1: SpatialTransformers of d layers
+    ):
         super().__init__()
-        self._cfg = dict(in_ch=in_ch, ch=ch, ch_mult=tuple(ch_mult), num_res_blocks=num_res_blocks, attn_res=tuple(attn_res),
-                         dropout=dropout, image_size=image_size, num_classes=num_classes, context_dim=context_dim,
-                         out_ch=out_ch, num_heads=num_heads, norm_groups=norm_groups, transformer_depth=transformer_depth)
+        self._cfg = dict(
+            in_ch=in_ch,
+            ch=ch,
+            ch_mult=tuple(ch_mult),
+            num_res_blocks=num_res_blocks,
+            attn_res=tuple(attn_res),
+            dropout=dropout,
+            image_size=image_size,
+            num_classes=num_classes,
+            context_dim=context_dim,
+            out_ch=out_ch,
+            num_heads=num_heads,
+            norm_groups=norm_groups,
+            transformer_depth=transformer_depth,
+        )
         self._validate_args()
         self.in_ch, self.ch, self.out_ch = in_ch, ch, out_ch or in_ch
         self.num_classes, self.context_dim, self.image_size = num_classes, context_dim, image_size
         self.levels, emb = len(ch_mult), 4 * ch
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.label_emb = nn.Embedding(num_classes + 1, emb) if num_classes else None
-        def block(i, o): return ConvBlock(i, o, emb, dropout, norm_groups)
+
+        def block(i, o):
+            return ConvBlock(i, o, emb, dropout, norm_groups)
+
         def attn(c):
-            if transformer_depth: return [SpatialTransformer(c, num_heads, context_dim, transformer_depth, norm_groups)]
-            return [Attention(c, num_heads, None, norm_groups)] + ([Attention(c, num_heads, context_dim, norm_groups)] if context_dim else [])
+            if transformer_depth:
+                return [
+                    SpatialTransformer(c, num_heads, context_dim, transformer_depth, norm_groups)
+                ]
+            return [Attention(c, num_heads, None, norm_groups)] + (
+                [Attention(c, num_heads, context_dim, norm_groups)] if context_dim else []
+            )
+
         self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
         self.down, chans, cur, res = nn.ModuleList(), [ch], ch, image_size
         for lvl, m in enumerate(ch_mult):
             for _ in range(num_res_blocks):
-                mods = [block(cur, ch * m)]; cur = ch * m
-                if res in attn_res: mods += attn(cur)
-                self.down.append(Stage(mods)); chans.append(cur)
+                mods = [block(cur, ch * m)]
+                cur = ch * m
+                if res in attn_res:
+                    mods += attn(cur)
+                self.down.append(Stage(mods))
+                chans.append(cur)
             if lvl != self.levels - 1:
-                self.down.append(Stage([Downsample(cur)])); chans.append(cur); res //= 2
+                self.down.append(Stage([Downsample(cur)]))
+                chans.append(cur)
+                res //= 2
         self.mid = Stage([block(cur, cur), *attn(cur), block(cur, cur)])
         self.up = nn.ModuleList()
         for lvl, m in reversed(list(enumerate(ch_mult))):
             for _ in range(num_res_blocks + 1):
-                mods = [block(cur + chans.pop(), ch * m)]; cur = ch * m
-                if res in attn_res: mods += attn(cur)
+                mods = [block(cur + chans.pop(), ch * m)]
+                cur = ch * m
+                if res in attn_res:
+                    mods += attn(cur)
                 self.up.append(Stage(mods))
-            if lvl != 0: self.up[-1].append(Upsample(cur)); res *= 2
-        self.out = nn.Sequential(group_norm(cur, norm_groups), nn.SiLU(), nn.Conv2d(cur, self.out_ch, 3, padding=1))
+            if lvl != 0:
+                self.up[-1].append(Upsample(cur))
+                res *= 2
+        self.out = nn.Sequential(
+            group_norm(cur, norm_groups), nn.SiLU(), nn.Conv2d(cur, self.out_ch, 3, padding=1)
+        )
 
     def _validate_args(self):
-        c = self._cfg; L = len(c['ch_mult'])
+        c = self._cfg
+        L = len(c['ch_mult'])
         for k in ['in_ch', 'ch', 'num_res_blocks', 'image_size', 'num_heads', 'norm_groups']:
-            if not isinstance(c[k], int) or c[k] < (0 if k == 'num_res_blocks' else 1): raise ValueError(f"{k} must be a positive integer, got {c[k]!r}")
+            if not isinstance(c[k], int) or c[k] < (0 if k == 'num_res_blocks' else 1):
+                raise ValueError(f"{k} must be a positive integer, got {c[k]!r}")
         for k in ['num_classes', 'context_dim', 'out_ch']:
-            if c[k] is not None and (not isinstance(c[k], int) or c[k] < 1): raise ValueError(f"{k} must be None or a positive integer, got {c[k]!r}")
-        if L < 1 or not all(isinstance(m, int) and m >= 1 for m in c['ch_mult']): raise ValueError(f"ch_mult must be positive integers, one per level, e.g. (1, 2); got {c['ch_mult']!r}")
-        if c['image_size'] % 2 ** (L - 1): raise ValueError(f"image_size={c['image_size']} is not divisible by 2^{L-1} = {2**(L-1)}, which {L} levels need: use fewer levels in ch_mult or pad the images")
-        sizes = [c['image_size'] // 2 ** l for l in range(L)]
+            if c[k] is not None and (not isinstance(c[k], int) or c[k] < 1):
+                raise ValueError(f"{k} must be None or a positive integer, got {c[k]!r}")
+        if L < 1 or not all(isinstance(m, int) and m >= 1 for m in c['ch_mult']):
+            raise ValueError(
+                "ch_mult must be positive integers, one per level, e.g. (1, 2); got "
+                f"{c['ch_mult']!r}"
+            )
+        if c['image_size'] % 2 ** (L - 1):
+            raise ValueError(
+                f"image_size={c['image_size']} is not divisible by 2^{L - 1} = {2 ** (L - 1)}, "
+                f"which {L} levels need: use fewer levels in ch_mult or pad the images"
+            )
+        sizes = [c['image_size'] // 2**l for l in range(L)]
         bad = [r for r in c['attn_res'] if r not in sizes]
-        if bad: raise ValueError(f"attn_res={c['attn_res']} names sizes {bad} that no level has; the levels of this U-Net have sizes {tuple(sizes)}")
+        if bad:
+            raise ValueError(
+                f"attn_res={c['attn_res']} names sizes {bad} that no level has; the levels of this "
+                f"U-Net have sizes {tuple(sizes)}"
+            )
         d = c['transformer_depth']
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
-            raise BookValueError(f"transformer_depth must be an integer ≥ 0, got {d!r}",
-                                 "use 0 for the plain attention blocks, or d ≥ 1 for Stable Diffusion's transformer block of d layers where attention goes")
-        if not 0 <= c['dropout'] < 1: raise ValueError(f"dropout must lie in [0, 1), got {c['dropout']}")
-        for l in {l for l in range(L) if sizes[l] in c['attn_res']} | {L - 1}:   # levels with attention (the middle always has it)
+            raise BookValueError(
+                f"transformer_depth must be an integer ≥ 0, got {d!r}",
+                "use 0 for the plain attention blocks, or d ≥ 1 for Stable "
+                "Diffusion's transformer block of d layers where attention goes",
+            )
+        if not 0 <= c['dropout'] < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {c['dropout']}")
+        for l in {l for l in range(L) if sizes[l] in c['attn_res']} | {
+            L - 1
+        }:  # levels with attention (the middle always has it)
             if (c['ch'] * c['ch_mult'][l]) % c['num_heads']:
-                raise ValueError(f"num_heads={c['num_heads']} must divide the channel count {c['ch'] * c['ch_mult'][l]} of every level with attention: choose another num_heads")
+                raise ValueError(
+                    f"num_heads={c['num_heads']} must divide the channel count "
+                    f"{c['ch'] * c['ch_mult'][l]} of every level with attention: choose another "
+                    "num_heads"
+                )
 
-    def _check_x(self, x:Tensor):
-        if not isinstance(x, Tensor) or x.ndim != 4: raise ValueError(f"x must be a batch of images of shape (B, {self.in_ch}, H, W), got {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        if x.shape[1] != self.in_ch: raise ValueError(f"this U-Net was built for {self.in_ch}-channel images but x has {x.shape[1]} channels: build it with in_ch={x.shape[1]} (e.g. make_model(..., in_ch={x.shape[1]}))")
+    def _check_x(self, x: Tensor):
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise ValueError(
+                f"x must be a batch of images of shape (B, {self.in_ch}, H, W), got "
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+            )
+        if x.shape[1] != self.in_ch:
+            raise ValueError(
+                f"this U-Net was built for {self.in_ch}-channel images but x has {x.shape[1]} "
+                f"channels: build it with in_ch={x.shape[1]} (e.g. make_model(..., "
+                f"in_ch={x.shape[1]}))"
+            )
         k = 2 ** (self.levels - 1)
         if x.shape[2] % k or x.shape[3] % k:
-            raise ValueError(f"height and width must be divisible by {k} (this U-Net halves them {self.levels - 1} time{'s' * (self.levels > 2)}), got {tuple(x.shape[2:])}: pad or resize the images to a multiple of {k}, or use fewer levels in ch_mult")
+            raise ValueError(
+                f"height and width must be divisible by {k} (this U-Net halves them "
+                f"{self.levels - 1} time{'s' * (self.levels > 2)}), got {tuple(x.shape[2:])}: pad "
+                f"or resize the images to a multiple of {k}, or use fewer levels in ch_mult"
+            )
 
     def _check_context(self, context, context_mask, B):
         if context is None:
-            if context_mask is not None: raise ValueError("context_mask given without context: pass both or neither")
+            if context_mask is not None:
+                raise ValueError("context_mask given without context: pass both or neither")
             return None, None
-        if self.context_dim is None: raise ValueError("this U-Net has no cross-attention (context_dim=None), so it takes no context: pass context=None, or build it with context_dim=D")
+        if self.context_dim is None:
+            raise ValueError(
+                "this U-Net has no cross-attention (context_dim=None), so it takes no context: "
+                "pass context=None, or build it with context_dim=D"
+            )
         if not isinstance(context, Tensor) or context.ndim != 3 or context.shape[0] not in (1, B):
-            raise ValueError(f"context must have shape ({B}, L, {self.context_dim}), got {tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__}")
-        if context.shape[2] != self.context_dim: raise ValueError(f"context vectors have size {context.shape[2]} but this U-Net was built with context_dim={self.context_dim}: project them to {self.context_dim} or build the U-Net with context_dim={context.shape[2]}")
+            raise ValueError(
+                f"context must have shape ({B}, L, {self.context_dim}), got "
+                f"{tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__}"
+            )
+        if context.shape[2] != self.context_dim:
+            raise ValueError(
+                f"context vectors have size {context.shape[2]} but this U-Net was built with "
+                f"context_dim={self.context_dim}: project them to {self.context_dim} or build the "
+                f"U-Net with context_dim={context.shape[2]}"
+            )
         context = context.expand(B, -1, -1)
         if context_mask is not None:
             context_mask = torch.as_tensor(context_mask, device=context.device)
-            if context_mask.dtype != torch.bool or context_mask.shape[-1] != context.shape[1] or context_mask.ndim != 2:
-                raise ValueError(f"context_mask must be a bool tensor of shape ({B}, {context.shape[1]}), got {context_mask.dtype} {tuple(context_mask.shape)}")
+            if (
+                context_mask.dtype != torch.bool
+                or context_mask.shape[-1] != context.shape[1]
+                or context_mask.ndim != 2
+            ):
+                raise ValueError(
+                    f"context_mask must be a bool tensor of shape ({B}, {context.shape[1]}), got "
+                    f"{context_mask.dtype} {tuple(context_mask.shape)}"
+                )
             context_mask = context_mask.expand(B, -1)
         return context, context_mask
 
-    def embed(self, t:Tensor, y:Tensor|None, B:int, device) -> Tensor:
+    def embed(self, t: Tensor, y: Tensor | None, B: int, device) -> Tensor:
         "The embedding e = MLP(v(t)) (+ Embed(y)) that every ConvBlock receives, (B, 4·ch)."
         t = _check_t(t, B, device)
         emb = self.time_mlp(sinusoidal_embedding(t, self.ch).to(self.time_mlp[0].weight.dtype))
         y = _check_y(y, B, self.num_classes, device)
         return emb if y is None else emb + self.label_emb(y).to(emb.dtype)
 
-    def forward(self, x:Tensor,                      # x_t, (B, in_ch, H, W); H, W divisible by 2^(levels-1)
-                t:Tensor,                            # times, (B,) long or float, or a single time
-                y:Tensor|None=None,                  # labels (B,) in 0..num_classes (num_classes = ∅); None = ∅
-                context:Tensor|None=None,            # context vectors (B, L, context_dim) for cross-attention
-                context_mask:Tensor|None=None,       # (B, L) bool, True for real tokens
-               ) -> Tensor:                          # the prediction, (B, out_ch, H, W)
+    def forward(
+        self,
+        x: Tensor,  # x_t, (B, in_ch, H, W); H, W divisible by 2^(levels-1)
+        t: Tensor,  # times, (B,) long or float, or a single time
+        y: Tensor | None = None,  # labels (B,) in 0..num_classes (num_classes = ∅); None = ∅
+        context: Tensor | None = None,  # context vectors (B, L, context_dim) for cross-attention
+        context_mask: Tensor | None = None,  # (B, L) bool, True for real tokens
+    ) -> Tensor:  # the prediction, (B, out_ch, H, W)
         "The network's prediction (ε, x_0 or v, whichever it is trained for) at x_t and t."
-        self._check_x(x); B = x.shape[0]
+        self._check_x(x)
+        B = x.shape[0]
         context, context_mask = self._check_context(context, context_mask, B)
         emb = self.embed(t, y, B, x.device)
-        h = self.conv_in(x); hs = [h]
-        for stage in self.down: h = stage(h, emb, context, context_mask); hs.append(h)
+        h = self.conv_in(x)
+        hs = [h]
+        for stage in self.down:
+            h = stage(h, emb, context, context_mask)
+            hs.append(h)
         h = self.mid(h, emb, context, context_mask)
-        for stage in self.up: h = stage(torch.cat([h, hs.pop().to(h.dtype)], 1), emb, context, context_mask)
+        for stage in self.up:
+            h = stage(torch.cat([h, hs.pop().to(h.dtype)], 1), emb, context, context_mask)
         return self.out(h)
 
 # %% ../nbs/06_unet.ipynb #c107e5c0
 UNET_PRESETS = {
-    'tiny':    dict(arch='unet', in_ch=1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_res=(4,), dropout=0.0,
-                    image_size=8, num_heads=2, norm_groups=4),
-    'digits':  dict(arch='unet', in_ch=1, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_res=(4, 2), dropout=0.0,
-                    image_size=8, num_heads=4, norm_groups=8),
-    'mnist':   dict(arch='unet', in_ch=1, ch=64, ch_mult=(1, 2, 2), num_res_blocks=2, attn_res=(7,), dropout=0.1,
-                    image_size=28, num_heads=4, norm_groups=32),
-    'cifar10': dict(arch='unet', in_ch=3, ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2, attn_res=(16,), dropout=0.1,
-                    image_size=32, num_heads=1, norm_groups=32),
+    'tiny': dict(
+        arch='unet',
+        in_ch=1,
+        ch=16,
+        ch_mult=(1, 2),
+        num_res_blocks=1,
+        attn_res=(4,),
+        dropout=0.0,
+        image_size=8,
+        num_heads=2,
+        norm_groups=4,
+    ),
+    'digits': dict(
+        arch='unet',
+        in_ch=1,
+        ch=32,
+        ch_mult=(1, 2, 2),
+        num_res_blocks=1,
+        attn_res=(4, 2),
+        dropout=0.0,
+        image_size=8,
+        num_heads=4,
+        norm_groups=8,
+    ),
+    'mnist': dict(
+        arch='unet',
+        in_ch=1,
+        ch=64,
+        ch_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attn_res=(7,),
+        dropout=0.1,
+        image_size=28,
+        num_heads=4,
+        norm_groups=32,
+    ),
+    'cifar10': dict(
+        arch='unet',
+        in_ch=3,
+        ch=128,
+        ch_mult=(1, 2, 2, 2),
+        num_res_blocks=2,
+        attn_res=(16,),
+        dropout=0.1,
+        image_size=32,
+        num_heads=1,
+        norm_groups=32,
+    ),
 }
 
 # %% ../nbs/06_unet.ipynb #cb36a64c
 class MLPDenoiser(_Configurable, nn.Module):
     "A residual MLP ε_θ(x_t, t, y) for points in R^dim, with the U-Net's forward signature."
+
     arch = 'mlp'
-    def __init__(self,
-                 dim:int=2,                     # dimension of a data point
-                 hidden:int=128,                # width of the hidden layers (and of the time embedding)
-                 layers:int=4,                  # residual blocks
-                 num_classes:int|None=None,     # K classes plus the null label K; None for no labels
-                 dropout:float=0.0,             # dropout inside the blocks
-                 out_dim:int|None=None,         # output size (default dim)
-                ):
+
+    def __init__(
+        self,
+        dim: int = 2,  # dimension of a data point
+        hidden: int = 128,  # width of the hidden layers (and of the time embedding)
+        layers: int = 4,  # residual blocks
+        num_classes: int | None = None,  # K classes plus the null label K; None for no labels
+        dropout: float = 0.0,  # dropout inside the blocks
+        out_dim: int | None = None,  # output size (default dim)
+    ):
         super().__init__()
-        self._cfg = dict(dim=dim, hidden=hidden, layers=layers, num_classes=num_classes, dropout=dropout, out_dim=out_dim)
+        self._cfg = dict(
+            dim=dim,
+            hidden=hidden,
+            layers=layers,
+            num_classes=num_classes,
+            dropout=dropout,
+            out_dim=out_dim,
+        )
         for k in ['dim', 'hidden', 'layers']:
-            if not isinstance(self._cfg[k], int) or self._cfg[k] < 1: raise ValueError(f"{k} must be a positive integer, got {self._cfg[k]!r}")
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1): raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
+            if not isinstance(self._cfg[k], int) or self._cfg[k] < 1:
+                raise ValueError(f"{k} must be a positive integer, got {self._cfg[k]!r}")
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+            raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
         self.dim, self.hidden, self.num_classes, self.context_dim = dim, hidden, num_classes, None
-        self.time_mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+        )
         self.label_emb = nn.Embedding(num_classes + 1, hidden) if num_classes else None
         self.inp = nn.Linear(dim, hidden)
-        self.blocks = nn.ModuleList(nn.ModuleDict(dict(norm=nn.LayerNorm(hidden), lin1=nn.Linear(hidden, hidden),
-                                                       emb=nn.Linear(hidden, hidden), drop=nn.Dropout(dropout),
-                                                       lin2=nn.Linear(hidden, hidden))) for _ in range(layers))
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict(
+                dict(
+                    norm=nn.LayerNorm(hidden),
+                    lin1=nn.Linear(hidden, hidden),
+                    emb=nn.Linear(hidden, hidden),
+                    drop=nn.Dropout(dropout),
+                    lin2=nn.Linear(hidden, hidden),
+                )
+            )
+            for _ in range(layers)
+        )
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, out_dim or dim))
 
-    def forward(self, x:Tensor,             # points x_t, (B, dim)
-                t:Tensor,                   # times, (B,) or a single time
-                y:Tensor|None=None,         # labels (B,) in 0..num_classes (num_classes = ∅); None = ∅
-                context:Tensor|None=None,   # not supported: must be None
-               ) -> Tensor:                 # (B, out_dim)
+    def forward(
+        self,
+        x: Tensor,  # points x_t, (B, dim)
+        t: Tensor,  # times, (B,) or a single time
+        y: Tensor | None = None,  # labels (B,) in 0..num_classes (num_classes = ∅); None = ∅
+        context: Tensor | None = None,  # not supported: must be None
+    ) -> Tensor:  # (B, out_dim)
         "The prediction at points x_t and times t."
-        if context is not None: raise ValueError("MLPDenoiser takes no context: pass context=None, or use a UNet with context_dim")
+        if context is not None:
+            raise ValueError(
+                "MLPDenoiser takes no context: pass context=None, or use a UNet with context_dim"
+            )
         if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"x must be a batch of points of shape (B, {self.dim}), got {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}: build it with dim=D for D-dimensional points")
+            raise ValueError(
+                f"x must be a batch of points of shape (B, {self.dim}), got "
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}: build it with "
+                "dim=D for D-dimensional points"
+            )
         B = x.shape[0]
-        e = self.time_mlp(sinusoidal_embedding(_check_t(t, B, x.device), self.hidden).to(self.inp.weight.dtype))
+        e = self.time_mlp(
+            sinusoidal_embedding(_check_t(t, B, x.device), self.hidden).to(self.inp.weight.dtype)
+        )
         y = _check_y(y, B, self.num_classes, x.device)
-        if y is not None: e = e + self.label_emb(y).to(e.dtype)
+        if y is not None:
+            e = e + self.label_emb(y).to(e.dtype)
         h = self.inp(x)
         for b in self.blocks:
             z = b['lin1'](F.silu(b['norm'](h))) + b['emb'](F.silu(e))
@@ -455,24 +830,40 @@ class MLPDenoiser(_Configurable, nn.Module):
         return self.out(h)
 
 # %% ../nbs/06_unet.ipynb #27c43297
-MODEL_PRESETS = {**UNET_PRESETS, 'toy2d': dict(arch='mlp', dim=2, hidden=128, layers=4, dropout=0.0)}
+MODEL_PRESETS = {
+    **UNET_PRESETS,
+    'toy2d': dict(arch='mlp', dim=2, hidden=128, layers=4, dropout=0.0),
+}
 ARCHS = {'unet': UNet, 'mlp': MLPDenoiser}
 
-def make_model(preset_or_config:str|dict='digits', # a name in MODEL_PRESETS, or a dict from model.config()
-               **overrides,                        # arguments that replace the preset's, e.g. num_classes=10
-              ) -> nn.Module:
+
+def make_model(
+    preset_or_config: str
+    | dict = 'digits',  # a name in MODEL_PRESETS, or a dict from model.config()
+    **overrides,  # arguments that replace the preset's, e.g. num_classes=10
+) -> nn.Module:
     "A UNet or MLPDenoiser from a preset name or a configuration dict, with optional overrides."
     if isinstance(preset_or_config, str):
         if preset_or_config not in MODEL_PRESETS:
-            raise ValueError(f"unknown model preset {preset_or_config!r}: choose one of {list(MODEL_PRESETS)} or pass a configuration dict")
+            raise ValueError(
+                f"unknown model preset {preset_or_config!r}: choose one of {list(MODEL_PRESETS)} "
+                "or pass a configuration dict"
+            )
         cfg = dict(MODEL_PRESETS[preset_or_config])
-    elif isinstance(preset_or_config, dict): cfg = dict(preset_or_config)
-    else: raise TypeError(f"make_model takes a preset name or a configuration dict, got {type(preset_or_config).__name__}")
+    elif isinstance(preset_or_config, dict):
+        cfg = dict(preset_or_config)
+    else:
+        raise TypeError(
+            "make_model takes a preset name or a configuration dict, got "
+            f"{type(preset_or_config).__name__}"
+        )
     cfg.update(overrides)
     arch = cfg.get('arch', 'unet')
-    if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {list(ARCHS)}")
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}: choose one of {list(ARCHS)}")
     return ARCHS[arch].from_config(cfg)
 
-def num_params(model:nn.Module) -> int:
+
+def num_params(model: nn.Module) -> int:
     "The number of parameters of `model`."
     return sum(p.numel() for p in model.parameters())

@@ -18,67 +18,100 @@ __all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'pro
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
 
+
 def exists(x) -> bool:
     "True when `x` is not None."
     return x is not None
+
 
 def default(x, d):
     "`x` if it exists, else `d` (called if it is callable)."
     return x if exists(x) else (d() if callable(d) else d)
 
 # %% ../nbs/99_utils.ipynb #3ae3dbed
-def get_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', 'mps', or None for the best available
-              ) -> torch.device:
+def get_device(
+    device: str
+    | torch.device
+    | None = None,  # 'cpu', 'cuda', 'cuda:1', 'mps', or None for the best available
+) -> torch.device:
     "The device to run on: `device` if given (checked), else CUDA, then MPS, then the CPU."
     if device is None or device == 'auto':
-        if torch.cuda.is_available(): return torch.device('cuda')
-        if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
+        if torch.cuda.is_available():
+            return torch.device('cuda')
+        if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+            return torch.device('mps')
         return torch.device('cpu')
-    try: dev = torch.device(device)
+    try:
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from e
+        raise ValueError(
+            f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+        ) from e
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here: use device='cpu' or 'auto'")
+        raise ValueError(
+            f"device {device!r} asked for, but CUDA is not available here: use device='cpu' or "
+            "'auto'"
+        )
     return dev
 
 # %% ../nbs/99_utils.ipynb #6a78b554
-def seed_everything(seed:int=0 # the seed for Python, NumPy and torch (all devices)
-                   ) -> torch.Generator:
+def seed_everything(
+    seed: int = 0,  # the seed for Python, NumPy and torch (all devices)
+) -> torch.Generator:
     "Seed every generator and return a CPU `torch.Generator` seeded the same way."
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/99_utils.ipynb #b485ee30
-def progress(it, total:int|None=None, desc:str|None=None, show:bool=True, **kw):
-    "A progress bar over `it` (a notebook widget or a terminal bar); plain `it` when `show` is False."
+def progress(it, total: int | None = None, desc: str | None = None, show: bool = True, **kw):
+    """A progress bar over `it` (a notebook widget or a terminal bar); plain `it` when `show` is
+    False."""
     return tqdm(it, total=total, desc=desc, leave=False, **kw) if show else it
 
 # %% ../nbs/99_utils.ipynb #210e84ac
-def scratch(name:str,            # the folder's name under `root`, e.g. the chapter's
-            root:str|Path='_scratch', # where scratch folders live, relative to the working folder
-           ) -> Path:
+def scratch(
+    name: str,  # the folder's name under `root`, e.g. the chapter's
+    root: str | Path = '_scratch',  # where scratch folders live, relative to the working folder
+) -> Path:
     "An empty folder `root/name` (emptied if it exists), as a relative path for readable messages."
     p = Path(root) / name
-    if p.is_absolute() or '..' in p.parts: raise ValueError(f"scratch folders are relative and stay below the working folder, got {p}: pass a plain name")
-    shutil.rmtree(p, ignore_errors=True); p.mkdir(parents=True)
+    if p.is_absolute() or '..' in p.parts:
+        raise ValueError(
+            f"scratch folders are relative and stay below the working folder, got {p}: pass a "
+            "plain name"
+        )
+    shutil.rmtree(p, ignore_errors=True)
+    p.mkdir(parents=True)
     return p
 
 # %% ../nbs/99_utils.ipynb #a7788bb1
 class BookError(Exception):
     "A mistake a user can fix: what went wrong (`msg`) and what to do about it (`fix`)."
-    def __init__(self, msg:str, fix:str):
-        super().__init__(f"{msg} (fix: {fix})"); self.msg, self.fix = msg, fix
-    def __str__(self): return f"{self.msg} (fix: {self.fix})"
 
-class BookValueError(BookError, ValueError): "A wrong value, shape, name or option."
-class BookFileNotFoundError(BookError, FileNotFoundError): "A file or folder that is not there."
+    def __init__(self, msg: str, fix: str):
+        super().__init__(f"{msg} (fix: {fix})")
+        self.msg, self.fix = msg, fix
+
+    def __str__(self):
+        return f"{self.msg} (fix: {self.fix})"
+
+
+class BookValueError(BookError, ValueError):
+    "A wrong value, shape, name or option."
+
+
+class BookFileNotFoundError(BookError, FileNotFoundError):
+    "A file or folder that is not there."
 
 # %% ../nbs/99_utils.ipynb #935a8181
-def check_choice(what:str,   # the option, e.g. 'prediction type', 'sampler', 'spacing'
-                 value,      # what was passed
-                 choices,    # the values it may take (a tuple, or a dict's keys)
-                 hint:str='', # what the choices mean, added to the fix
-                ):
+def check_choice(
+    what: str,  # the option, e.g. 'prediction type', 'sampler', 'spacing'
+    value,  # what was passed
+    choices,  # the values it may take (a tuple, or a dict's keys)
+    hint: str = '',  # what the choices mean, added to the fix
+):
     "`value` if it is one of `choices`, else a `BookValueError` that lists them."
     if isinstance(value, (list, dict, set)) or value not in choices:
         fix = f"choose one of {tuple(choices)}" + (f": {hint}" if hint else '')
@@ -86,19 +119,26 @@ def check_choice(what:str,   # the option, e.g. 'prediction type', 'sampler', 's
     return value
 
 # %% ../nbs/99_utils.ipynb #18d360f4
-def fingerprint(*ts:torch.Tensor) -> str:
+def fingerprint(*ts: torch.Tensor) -> str:
     "A short hash (16 hex digits) of tensors' dtypes, shapes and contents."
     h = hashlib.sha256()
     for t in ts:
         t = t.detach().cpu().contiguous()
-        h.update(f'{t.dtype}{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+        h.update(f'{t.dtype}{tuple(t.shape)};'.encode())
+        h.update(
+            t.numpy().tobytes()
+            if t.dtype != torch.bfloat16
+            else t.view(torch.int16).numpy().tobytes()
+        )
     return h.hexdigest()[:16]
 
 # %% ../nbs/99_utils.ipynb #63fb107d
-def discover(package:str='ddpm_book', # the package whose modules register things
-             skip:tuple=('cli',),      # modules not to import (the command line imports everything itself)
-            ) -> list[str]:
-    "Import every module of `package` (but `skip`), so that what they register is known; returns their names."
+def discover(
+    package: str = 'ddpm_book',  # the package whose modules register things
+    skip: tuple = ('cli',),  # modules not to import (the command line imports everything itself)
+) -> list[str]:
+    """Import every module of `package` (but `skip`), so that what they register is known; returns
+    their names."""
     pkg = importlib.import_module(package)
     names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith('_')]
     names = [n for n in names if n not in skip]
@@ -108,16 +148,22 @@ def discover(package:str='ddpm_book', # the package whose modules register thing
 
 # %% ../nbs/99_utils.ipynb #7625264e
 def _origin(x) -> tuple[str, str]:
-    "Where the code of `x` was defined: (module, qualified name) of a class or function, else of its class."
+    """Where the code of `x` was defined: (module, qualified name) of a class or function, else of
+    its class."""
     f = x if isinstance(x, (type, FunctionType)) else type(x)
     return getattr(f, '__module__', '') or '', getattr(f, '__qualname__', '') or ''
 
+
 class Registry(dict):
-    "Names -> objects; a lookup that misses imports the library first (`discover`); a notebook's re-run keeps the library's."
-    def __init__(self,
-                 what:str,  # what it holds, for messages, e.g. 'task'
-                 fix:str,   # what to do about an unknown name
-                 **items):
+    """Names -> objects; a lookup that misses imports the library first (`discover`); a notebook's
+    re-run keeps the library's."""
+
+    def __init__(
+        self,
+        what: str,  # what it holds, for messages, e.g. 'task'
+        fix: str,  # what to do about an unknown name
+        **items,
+    ):
         super().__init__(**items)
         self.what, self.fix = what, fix
 
@@ -128,10 +174,12 @@ class Registry(dict):
                 return  # the same code, re-run in a notebook
         super().__setitem__(k, v)
 
-    def find(self, name:str):
+    def find(self, name: str):
         "The object registered as `name`, importing the library's modules if it is not known yet."
         if name not in self:
             discover()
         if name not in self:
-            raise BookValueError(f"unknown {self.what} {name!r}: the {self.what}s are {sorted(self)}", self.fix)
+            raise BookValueError(
+                f"unknown {self.what} {name!r}: the {self.what}s are {sorted(self)}", self.fix
+            )
         return self[name]

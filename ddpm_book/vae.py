@@ -18,230 +18,396 @@ __all__ = ['CALIB_N', 'kl_std_normal', 'reparameterise', 'decoder_nll', 'VAE', '
            'vae_recipe', 'psnr', 'vae_bpd']
 
 # %% ../nbs/15_vae.ipynb #06e0b8ed
-def kl_std_normal(mu:Tensor,     # means μ of q(z|x), shape (B, ...)
-                  logvar:Tensor, # log-variances log σ² of q(z|x), same shape
-                 ) -> Tensor:
+def kl_std_normal(
+    mu: Tensor,  # means μ of q(z|x), shape (B, ...)
+    logvar: Tensor,  # log-variances log σ² of q(z|x), same shape
+) -> Tensor:
     "KL(N(μ, diag σ²) ‖ N(0, I)) per sample, in nats, shape (B,): ½ Σ (μ² + σ² − 1 − log σ²)."
-    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).flatten(1).sum(1)
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).flatten(1).sum(1)
 
 # %% ../nbs/15_vae.ipynb #f709345c
-def reparameterise(mu:Tensor,     # means μ of q(z|x)
-                   logvar:Tensor, # log-variances log σ², same shape
-                   generator:torch.Generator|None=None, # draws ε
-                  ) -> Tensor:
+def reparameterise(
+    mu: Tensor,  # means μ of q(z|x)
+    logvar: Tensor,  # log-variances log σ², same shape
+    generator: torch.Generator | None = None,  # draws ε
+) -> Tensor:
     "z = μ + σ ⊙ ε with ε ~ N(0, I): a draw from q(z|x) through which gradients reach μ and σ."
     dev = generator.device if exists(generator) else mu.device
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=dev).to(mu.device)
     return mu + (0.5 * logvar).exp() * eps
 
 # %% ../nbs/15_vae.ipynb #d973dcea
-def decoder_nll(x:Tensor,          # data, shape (B, ...); on the grid of `levels` when levels is set
-                mean:Tensor,       # the decoder's mean x̂ = D_θ(z), same shape
-                log_sigma:Tensor|float, # log σ of the decoder (a scalar, or broadcastable)
-                levels:int|None=None, # None: the Gaussian density; L: its mass on the bin of each of L pixel levels
-               ) -> Tensor:
-    "−log p_θ(x|z) per sample, in nats, shape (B,): N(x; x̂, σ² I) as a density, or discretised on `levels` levels."
+def decoder_nll(
+    x: Tensor,  # data, shape (B, ...); on the grid of `levels` when levels is set
+    mean: Tensor,  # the decoder's mean x̂ = D_θ(z), same shape
+    log_sigma: Tensor | float,  # log σ of the decoder (a scalar, or broadcastable)
+    levels: int
+    | None = None,  # None: the Gaussian density; L: its mass on the bin of each of L pixel levels
+) -> Tensor:
+    """−log p_θ(x|z) per sample, in nats, shape (B,): N(x; x̂, σ² I) as a density, or discretised on
+    `levels` levels."""
     log_sigma = torch.as_tensor(log_sigma, dtype=mean.dtype, device=mean.device)
     if levels is None:
-        return (0.5 * ((x - mean) / log_sigma.exp()) ** 2 + log_sigma + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
-    return -discretized_gaussian_log_likelihood(x, mean, (2 * log_sigma).exp(), levels).flatten(1).sum(1)
+        return (
+            (0.5 * ((x - mean) / log_sigma.exp()) ** 2 + log_sigma + 0.5 * math.log(2 * math.pi))
+            .flatten(1)
+            .sum(1)
+        )
+    return (
+        -discretized_gaussian_log_likelihood(x, mean, (2 * log_sigma).exp(), levels)
+        .flatten(1)
+        .sum(1)
+    )
 
 # %% ../nbs/15_vae.ipynb #28963175
 class VAE(nn.Module):
-    "A convolutional KL autoencoder: encoder q_φ(z|x) = N(μ, diag σ²), decoder p_θ(x|z) = N(D_θ(z), s² I), prior N(0, I), latent scale."
+    """A convolutional KL autoencoder: encoder q_φ(z|x) = N(μ, diag σ²), decoder p_θ(x|z) =
+    N(D_θ(z), s² I), prior N(0, I), latent scale."""
+
     builder = 'vae'
-    def __init__(self,
-                 in_ch:int=1,             # image channels
-                 ch:int=16,               # channels at full resolution
-                 ch_mult:tuple=(1, 2),    # channel multiplier per level; each level halves H and W (×2^len down)
-                 z_ch:int=4,              # latent channels
-                 num_res_blocks:int=1,    # ConvBlocks per level
-                 attn:bool=True,          # self-attention at the latent resolution (encoder and decoder)
-                 num_heads:int=1,         # its heads
-                 norm_groups:int=8,       # GroupNorm groups
-                 kl_weight:float=1.0,     # β of the training objective −E_q log p(x|z) + β KL (1: the negative ELBO)
-                ):
+
+    def __init__(
+        self,
+        in_ch: int = 1,  # image channels
+        ch: int = 16,  # channels at full resolution
+        ch_mult: tuple = (
+            1,
+            2,
+        ),  # channel multiplier per level; each level halves H and W (×2^len down)
+        z_ch: int = 4,  # latent channels
+        num_res_blocks: int = 1,  # ConvBlocks per level
+        attn: bool = True,  # self-attention at the latent resolution (encoder and decoder)
+        num_heads: int = 1,  # its heads
+        norm_groups: int = 8,  # GroupNorm groups
+        kl_weight: float = 1.0,  # β of the objective −E_q log p(x|z) + β KL (1: the negative ELBO)
+    ):
         super().__init__()
         ch_mult = tuple(ch_mult)
         if not ch_mult or z_ch < 1 or kl_weight < 0:
-            raise BookValueError(f"a VAE needs at least one level, z_ch ≥ 1 and kl_weight ≥ 0; got ch_mult={ch_mult}, z_ch={z_ch}, kl_weight={kl_weight}",
-                                 "pass e.g. VAE(ch=16, ch_mult=(1, 2), z_ch=4)")
-        self.in_ch, self.ch, self.ch_mult, self.z_ch, self.num_res_blocks = in_ch, ch, ch_mult, z_ch, num_res_blocks
-        self.attn, self.num_heads, self.norm_groups, self.kl_weight = attn, num_heads, norm_groups, kl_weight
+            raise BookValueError(
+                "a VAE needs at least one level, z_ch ≥ 1 and kl_weight ≥ 0; got "
+                f"ch_mult={ch_mult}, z_ch={z_ch}, kl_weight={kl_weight}",
+                "pass e.g. VAE(ch=16, ch_mult=(1, 2), z_ch=4)",
+            )
+        self.in_ch, self.ch, self.ch_mult, self.z_ch, self.num_res_blocks = (
+            in_ch,
+            ch,
+            ch_mult,
+            z_ch,
+            num_res_blocks,
+        )
+        self.attn, self.num_heads, self.norm_groups, self.kl_weight = (
+            attn,
+            num_heads,
+            norm_groups,
+            kl_weight,
+        )
         block = lambda i, o: ConvBlock(i, o, None, norm_groups=norm_groups)
-        mid = lambda c: [block(c, c)] + ([Attention(c, num_heads, None, norm_groups)] if attn else []) + [block(c, c)]
+        mid = lambda c: (
+            [block(c, c)]
+            + ([Attention(c, num_heads, None, norm_groups)] if attn else [])
+            + [block(c, c)]
+        )
         enc, c = [nn.Conv2d(in_ch, ch, 3, padding=1)], ch
-        for m in ch_mult:                                           # full resolution → ×2^len smaller
-            for _ in range(num_res_blocks): enc.append(block(c, ch * m)); c = ch * m
+        for m in ch_mult:  # full resolution → ×2^len smaller
+            for _ in range(num_res_blocks):
+                enc.append(block(c, ch * m))
+                c = ch * m
             enc.append(Downsample(c))
-        enc += mid(c) + [group_norm(c, norm_groups), nn.SiLU(), nn.Conv2d(c, 2 * z_ch, 3, padding=1)]   # → (μ, log σ²)
+        enc += mid(c) + [
+            group_norm(c, norm_groups),
+            nn.SiLU(),
+            nn.Conv2d(c, 2 * z_ch, 3, padding=1),
+        ]  # → (μ, log σ²)
         dec = [nn.Conv2d(z_ch, c, 3, padding=1)] + mid(c)
-        for m in reversed(ch_mult):                                 # back up to full resolution
-            for _ in range(num_res_blocks): dec.append(block(c, ch * m)); c = ch * m
+        for m in reversed(ch_mult):  # back up to full resolution
+            for _ in range(num_res_blocks):
+                dec.append(block(c, ch * m))
+                c = ch * m
             dec.append(Upsample(c))
-        dec += [block(c, c), group_norm(c, norm_groups), nn.SiLU(), nn.Conv2d(c, in_ch, 3, padding=1)]
+        dec += [
+            block(c, c),
+            group_norm(c, norm_groups),
+            nn.SiLU(),
+            nn.Conv2d(c, in_ch, 3, padding=1),
+        ]
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
-        self.log_sigma = nn.Parameter(torch.zeros(()))             # log s of the decoder, learned (Stable Diffusion's logvar)
-        self.register_buffer('scale', torch.ones(()))              # latent scale 1/std, set from the data after training
+        self.log_sigma = nn.Parameter(
+            torch.zeros(())
+        )  # log s of the decoder, learned (Stable Diffusion's logvar)
+        self.register_buffer(
+            'scale', torch.ones(())
+        )  # latent scale 1/std, set from the data after training
 
     @property
-    def factor(self) -> int: return 2 ** len(self.ch_mult)         # H and W shrink by this
+    def factor(self) -> int:
+        return 2 ** len(self.ch_mult)  # H and W shrink by this
 
     def config(self) -> dict:
-        return dict(in_ch=self.in_ch, ch=self.ch, ch_mult=list(self.ch_mult), z_ch=self.z_ch, num_res_blocks=self.num_res_blocks,
-                    attn=self.attn, num_heads=self.num_heads, norm_groups=self.norm_groups, kl_weight=self.kl_weight)
+        return dict(
+            in_ch=self.in_ch,
+            ch=self.ch,
+            ch_mult=list(self.ch_mult),
+            z_ch=self.z_ch,
+            num_res_blocks=self.num_res_blocks,
+            attn=self.attn,
+            num_heads=self.num_heads,
+            norm_groups=self.norm_groups,
+            kl_weight=self.kl_weight,
+        )
 
-    def _check(self, x:Tensor, ch:int, what:str, f:int):
-        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != ch or x.shape[2] % f or x.shape[3] % f or not x.is_floating_point():
-            raise BookValueError(f"{what} must be a float tensor (B, {ch}, H, W) with H and W divisible by {f}, got "
-                                 f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}",
-                                 f"pass a batch of shape (B, {ch}, H, W), e.g. x[None] for one image; 28×28 digits and 28×56 canvases fit")
+    def _check(self, x: Tensor, ch: int, what: str, f: int):
+        if (
+            not isinstance(x, Tensor)
+            or x.ndim != 4
+            or x.shape[1] != ch
+            or x.shape[2] % f
+            or x.shape[3] % f
+            or not x.is_floating_point()
+        ):
+            raise BookValueError(
+                f"{what} must be a float tensor (B, {ch}, H, W) with H and W divisible by {f}, got "
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}",
+                f"pass a batch of shape (B, {ch}, H, W), e.g. x[None] for one "
+                "image; 28×28 digits and 28×56 canvases fit",
+            )
 
-    def encode(self, x:Tensor # images (B, in_ch, H, W) in [-1, 1], H and W divisible by `factor`
-              ) -> tuple[Tensor, Tensor]:
+    def encode(
+        self,
+        x: Tensor,  # images (B, in_ch, H, W) in [-1, 1], H and W divisible by `factor`
+    ) -> tuple[Tensor, Tensor]:
         "The parameters (μ, log σ²) of q_φ(z|x), each (B, z_ch, H/f, W/f)."
         self._check(x, self.in_ch, 'the images', self.factor)
         mu, logvar = self.encoder(x).chunk(2, 1)
         return mu, logvar.clamp(-30, 20)
 
-    def decode(self, z:Tensor # latents (B, z_ch, h, w), unscaled
-              ) -> Tensor:
+    def decode(
+        self,
+        z: Tensor,  # latents (B, z_ch, h, w), unscaled
+    ) -> Tensor:
         "The decoder's mean x̂ = D_θ(z), (B, in_ch, f h, f w)."
         self._check(z, self.z_ch, 'the latents', 1)
         return self.decoder(z)
 
-    def forward(self, x:Tensor, generator:torch.Generator|None=None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         "x̂ = D_θ(z) for one draw z ~ q_φ(z|x), with μ and log σ²."
         mu, logvar = self.encode(x)
         return self.decode(reparameterise(mu, logvar, generator)), mu, logvar
 
     @torch.no_grad()
-    def to_latent(self, x:Tensor, # images (B, in_ch, H, W) in [-1, 1]
-                  generator:torch.Generator|None=None, # given: a draw z ~ q(z|x); None: the mean μ
-                 ) -> Tensor:
+    def to_latent(
+        self,
+        x: Tensor,  # images (B, in_ch, H, W) in [-1, 1]
+        generator: torch.Generator | None = None,  # given: a draw z ~ q(z|x); None: the mean μ
+    ) -> Tensor:
         "Scaled latents scale · z, about unit variance: what a latent diffusion model sees."
         mu, logvar = self.encode(x)
         return self.scale * (mu if generator is None else reparameterise(mu, logvar, generator))
 
     @torch.no_grad()
-    def from_latent(self, z:Tensor # scaled latents, as `to_latent` returns them
-                   ) -> Tensor:
+    def from_latent(
+        self,
+        z: Tensor,  # scaled latents, as `to_latent` returns them
+    ) -> Tensor:
         "Images D_θ(z / scale), clipped to [-1, 1]."
         return self.decode(z / self.scale).clamp(-1, 1)
 
     @torch.no_grad()
-    def sample(self, n:int,              # number of images
-               size:tuple=(28, 56),      # their height and width (divisible by `factor`)
-               generator:torch.Generator|None=None,
-              ) -> Tensor:
-        "Images from the VAE's own generative model: z ~ N(0, I), decoded (the mean x̂, clipped to [-1, 1])."
+    def sample(
+        self,
+        n: int,  # number of images
+        size: tuple = (28, 56),  # their height and width (divisible by `factor`)
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Images from the VAE's own generative model: z ~ N(0, I), decoded (the mean x̂, clipped to
+        [-1, 1])."""
         h, w = size
-        if h % self.factor or w % self.factor: raise BookValueError(f"size {size} is not divisible by {self.factor}", f"choose H and W divisible by {self.factor}")
+        if h % self.factor or w % self.factor:
+            raise BookValueError(
+                f"size {size} is not divisible by {self.factor}",
+                f"choose H and W divisible by {self.factor}",
+            )
         dev = next(self.parameters()).device
-        z = torch.randn((n, self.z_ch, h // self.factor, w // self.factor), generator=generator, device=default(generator, torch.Generator()).device)
+        z = torch.randn(
+            (n, self.z_ch, h // self.factor, w // self.factor),
+            generator=generator,
+            device=default(generator, torch.Generator()).device,
+        )
         return self.decode(z.to(dev)).clamp(-1, 1)
+
 
 BUILDERS['vae'] = lambda config: VAE(**config)
 
 # %% ../nbs/15_vae.ipynb #d28f5cf4
-def vae_loss(model:VAE,   # the autoencoder
-             x:Tensor,    # a batch of images (B, C, H, W) in [-1, 1]
-             kl_weight:float|None=None, # β; None: the model's own
-             generator:torch.Generator|None=None, # draws z ~ q(z|x)
-            ) -> Tensor:
-    "The training objective per dimension: (−log p_θ(x|z) + β KL(q_φ(z|x) ‖ N(0, I))) / D, one z per image; β = 1: the negative ELBO."
+def vae_loss(
+    model: VAE,  # the autoencoder
+    x: Tensor,  # a batch of images (B, C, H, W) in [-1, 1]
+    kl_weight: float | None = None,  # β; None: the model's own
+    generator: torch.Generator | None = None,  # draws z ~ q(z|x)
+) -> Tensor:
+    """The training objective per dimension: (−log p_θ(x|z) + β KL(q_φ(z|x) ‖ N(0, I))) / D, one z
+    per image; β = 1: the negative ELBO."""
     xh, mu, logvar = model(x, generator)
     beta = default(kl_weight, model.kl_weight)
-    return (decoder_nll(x, xh, model.log_sigma) + beta * kl_std_normal(mu, logvar)).mean() / x[0].numel()
+    return (decoder_nll(x, xh, model.log_sigma) + beta * kl_std_normal(mu, logvar)).mean() / x[
+        0
+    ].numel()
 
 # %% ../nbs/15_vae.ipynb #72b9d3de
 @torch.no_grad()
-def latent_stats(model:VAE,  # the autoencoder
-                 X:Tensor,   # images (N, C, H, W) in [-1, 1]
-                 generator:torch.Generator|None=None, # draws one z ~ q(z|x) per image
-                 bs:int=500, # images per batch
-                ) -> tuple[float, float]:
-    "With one z ~ q(z|x) per image of X: the standard deviation of all latent entries, and the mean squared error of x̂ = D_θ(z)."
+def latent_stats(
+    model: VAE,  # the autoencoder
+    X: Tensor,  # images (N, C, H, W) in [-1, 1]
+    generator: torch.Generator | None = None,  # draws one z ~ q(z|x) per image
+    bs: int = 500,  # images per batch
+) -> tuple[float, float]:
+    """With one z ~ q(z|x) per image of X: the standard deviation of all latent entries, and the
+    mean squared error of x̂ = D_θ(z)."""
     model.eval()
     dev, n, s1, s2, se = next(model.parameters()).device, 0, 0.0, 0.0, 0.0
     for i in range(0, len(X), bs):
-        x = X[i:i + bs].to(dev)
+        x = X[i : i + bs].to(dev)
         z = reparameterise(*model.encode(x), generator)
         s1, s2, n = s1 + z.double().sum().item(), s2 + z.double().pow(2).sum().item(), n + z.numel()
         se += (model.decode(z).double() - x).pow(2).sum().item()
-    return math.sqrt((s2 - s1 ** 2 / n) / (n - 1)), se / X.numel()
+    return math.sqrt((s2 - s1**2 / n) / (n - 1)), se / X.numel()
 
 # %% ../nbs/15_vae.ipynb #b9ccfa7b
-CALIB_N = 1024   # training images that set the latent scale and s (the first ones; Stable Diffusion uses one batch)
+# training images that set the latent scale and s (the first ones; Stable Diffusion uses one batch)
+CALIB_N = 1024
+
 
 class VAETask(Task):
-    "Train a VAE: images from the training split, one z per image, the objective `vae_loss`; then the latent scale 1/std and the best s."
+    """Train a VAE: images from the training split, one z per image, the objective `vae_loss`; then
+    the latent scale 1/std and the best s."""
+
     name = 'vae'
 
-    def prepare(self, tr, X:Tensor, y:Tensor|None):
-        if X.ndim != 4: raise BookValueError(f"a VAE trains on images (N, C, H, W), got data of shape {tuple(X.shape)}", "choose an image dataset, e.g. data='mnist_pairs'")
+    def prepare(self, tr, X: Tensor, y: Tensor | None):
+        if X.ndim != 4:
+            raise BookValueError(
+                f"a VAE trains on images (N, C, H, W), got data of shape {tuple(X.shape)}",
+                "choose an image dataset, e.g. data='mnist_pairs'",
+            )
         tr.X, tr.y = X.float().to(tr.device), None
 
     def build(self, tr) -> VAE:
         cfg = tr.cfg
-        if not isinstance(cfg.model, dict): raise BookValueError(f"the VAE task needs model= a VAE configuration dict, got {cfg.model!r}",
-                                                                "pass model=dict(ch=16, ch_mult=[1, 2], z_ch=4) (see VAE)")
+        if not isinstance(cfg.model, dict):
+            raise BookValueError(
+                f"the VAE task needs model= a VAE configuration dict, got {cfg.model!r}",
+                "pass model=dict(ch=16, ch_mult=[1, 2], z_ch=4) (see VAE)",
+            )
         kw = {'in_ch': tr.X.shape[1], **cfg.model, **cfg.model_overrides}
-        try: model = VAE(**kw)
-        except TypeError as e: raise BookValueError(f"the VAE cannot be built from {kw} ({e})", "use the arguments of VAE") from e
-        model.encode(tr.X[:1].cpu())                                             # the data fit the network, or a clear error now
+        try:
+            model = VAE(**kw)
+        except TypeError as e:
+            raise BookValueError(
+                f"the VAE cannot be built from {kw} ({e})", "use the arguments of VAE"
+            ) from e
+        model.encode(tr.X[:1].cpu())  # the data fit the network, or a clear error now
         return model
 
     def loss(self, tr) -> Tensor:
-        idx = torch.randint(0, len(tr.X), (tr.cfg.batch_size,), generator=tr.gen, device=tr.gen.device)
+        idx = torch.randint(
+            0, len(tr.X), (tr.cfg.batch_size,), generator=tr.gen, device=tr.gen.device
+        )
         return vae_loss(tr.model, tr.X[idx.to(tr.device)], generator=tr.gen)
 
     def finish(self, tr):
-        net = tr.ema.model if exists(tr.ema) else tr.model                       # the network the checkpoint will serve
-        std, mse = latent_stats(net, tr.X[:CALIB_N], torch.Generator(tr.device).manual_seed(tr.cfg.seed))
+        net = tr.ema.model if exists(tr.ema) else tr.model  # the network the checkpoint will serve
+        std, mse = latent_stats(
+            net, tr.X[:CALIB_N], torch.Generator(tr.device).manual_seed(tr.cfg.seed)
+        )
         for m in {id(tr.model): tr.model, id(net): net}.values():
-            m.scale.fill_(1 / std)                                               # the latent scale c = 1/std
-            m.log_sigma.data.fill_(0.5 * math.log(mse))                          # the best decoder s² = MSE, in closed form
+            m.scale.fill_(1 / std)  # the latent scale c = 1/std
+            m.log_sigma.data.fill_(0.5 * math.log(mse))  # the best decoder s² = MSE, in closed form
+
 
 register_task(VAETask());
 
 # %% ../nbs/15_vae.ipynb #d1eb62ab
-def vae_recipe(test:bool=False # the tiny version that checks the machinery
-              ) -> TrainConfig:
+def vae_recipe(
+    test: bool = False,  # the tiny version that checks the machinery
+) -> TrainConfig:
     "The book's VAE run on the two-digit canvases (or its tiny test version)."
-    model = dict(ch=16, ch_mult=[1, 2], z_ch=4, num_res_blocks=1, attn=True, num_heads=1, norm_groups=8, kl_weight=0.1)
-    cfg = TrainConfig(task='vae', data='mnist_pairs', model=model, steps=1000, batch_size=32, lr=2e-3,
-                      lr_schedule='onecycle', pct_start=0.1, ema_decay=0.99, grad_clip=1.0)
-    if test: cfg = cfg.replace(model={**model, 'ch': 8, 'norm_groups': 4}, steps=40, batch_size=8, ema_decay=0.9)
+    model = dict(
+        ch=16,
+        ch_mult=[1, 2],
+        z_ch=4,
+        num_res_blocks=1,
+        attn=True,
+        num_heads=1,
+        norm_groups=8,
+        kl_weight=0.1,
+    )
+    cfg = TrainConfig(
+        task='vae',
+        data='mnist_pairs',
+        model=model,
+        steps=1000,
+        batch_size=32,
+        lr=2e-3,
+        lr_schedule='onecycle',
+        pct_start=0.1,
+        ema_decay=0.99,
+        grad_clip=1.0,
+    )
+    if test:
+        cfg = cfg.replace(
+            model={**model, 'ch': 8, 'norm_groups': 4}, steps=40, batch_size=8, ema_decay=0.9
+        )
     return cfg
 
 # %% ../nbs/15_vae.ipynb #efd3db4f
-def psnr(x:Tensor,   # images (N, ...) in [-1, 1]
-         ref:Tensor, # reference images, same shape
-        ) -> Tensor:
-    "Peak signal-to-noise ratio per image in dB, 10 log₁₀(peak² / MSE), with the peak 2 of the range [-1, 1] (the same as 1 on [0, 1])."
+def psnr(
+    x: Tensor,  # images (N, ...) in [-1, 1]
+    ref: Tensor,  # reference images, same shape
+) -> Tensor:
+    """Peak signal-to-noise ratio per image in dB, 10 log₁₀(peak² / MSE), with the peak 2 of the
+    range [-1, 1] (the same as 1 on [0, 1])."""
     mse = ((x.double() - ref.double()) ** 2).flatten(1).mean(1)
     return 10 * torch.log10(4 / mse)
 
 # %% ../nbs/15_vae.ipynb #3c581f89
 @torch.no_grad()
-def vae_bpd(model:VAE,     # the autoencoder
-            X:Tensor,      # images (N, C, H, W) on the grid of `levels`
-            levels:int=256, # pixel levels of the discretised decoder
-            samples:int=1, # draws of z per image for E_q
-            generator:torch.Generator|None=None,
-            bs:int=500,
-           ) -> dict:
-    "The VAE's bound on −log₂ P(x) per dimension: E_q[−log P(x|z)] (discretised decoder) + KL(q(z|x) ‖ N(0, I)) (the rate), per image and averaged."
+def vae_bpd(
+    model: VAE,  # the autoencoder
+    X: Tensor,  # images (N, C, H, W) on the grid of `levels`
+    levels: int = 256,  # pixel levels of the discretised decoder
+    samples: int = 1,  # draws of z per image for E_q
+    generator: torch.Generator | None = None,
+    bs: int = 500,
+) -> dict:
+    """The VAE's bound on −log₂ P(x) per dimension: E_q[−log P(x|z)] (discretised decoder) +
+    KL(q(z|x) ‖ N(0, I)) (the rate), per image and averaged."""
     model.eval()
     dev, D = next(model.parameters()).device, X[0].numel()
     rows = []
     for i in range(0, len(X), bs):
-        x = X[i:i + bs].to(dev)
+        x = X[i : i + bs].to(dev)
         mu, logvar = model.encode(x)
-        rec = torch.stack([decoder_nll(x, model.decode(reparameterise(mu, logvar, generator)), model.log_sigma, levels) for _ in range(samples)]).mean(0)
-        rows.append(torch.stack([rec.double(), kl_std_normal(mu.double(), logvar.double())], 1).cpu())
+        rec = torch.stack(
+            [
+                decoder_nll(
+                    x, model.decode(reparameterise(mu, logvar, generator)), model.log_sigma, levels
+                )
+                for _ in range(samples)
+            ]
+        ).mean(0)
+        rows.append(
+            torch.stack([rec.double(), kl_std_normal(mu.double(), logvar.double())], 1).cpu()
+        )
     per_image = torch.cat(rows) / (D * math.log(2))
     total = per_image.sum(1)
-    return dict(rec=per_image[:, 0].mean().item(), rate=per_image[:, 1].mean().item(), total=total.mean().item(),
-                total_se=(total.std() / math.sqrt(len(X))).item(), per_image=per_image, n=len(X), levels=levels)
+    return dict(
+        rec=per_image[:, 0].mean().item(),
+        rate=per_image[:, 1].mean().item(),
+        total=total.mean().item(),
+        total_se=(total.std() / math.sqrt(len(X))).item(),
+        per_image=per_image,
+        n=len(X),
+        levels=levels,
+    )
