@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #42bf02a5
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, math, os, sys, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -57,6 +57,28 @@ def _pos_int(s: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _pos_float(s: str) -> float:
+    "A finite number > 0 (a learning rate, a clipping bound, a guidance scale)."
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
+    return v
+
+
+def _scale(s: str) -> float:
+    "A finite number >= 0 (a guidance scale γ: 0 is unconditional)."
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
     return v
 
 
@@ -191,7 +213,7 @@ def _add_sampling_options(p: argparse.ArgumentParser, n: int):
     )
     p.add_argument(
         '--clip-x0',
-        type=float,
+        type=_pos_float,
         default=None,
         metavar='C',
         help='clip the predicted x̂_0 to [-C, C] at every step (1 for images)',
@@ -248,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--out', default=None, help='checkpoint folder (default: runs/<recipe>)')
     t.add_argument('--steps', type=_pos_int, help='gradient steps in all (default: the recipe\'s)')
     t.add_argument('--batch-size', type=_pos_int, help='batch size (default: the recipe\'s)')
-    t.add_argument('--lr', type=float, help='learning rate (default: the recipe\'s)')
+    t.add_argument('--lr', type=_pos_float, help='learning rate (default: the recipe\'s)')
     t.add_argument(
         '--preset',
         choices=sorted(MODEL_PRESETS),
@@ -317,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         '--guidance',
-        type=float,
+        type=_scale,
         default=None,
         help='classifier-free guidance scale γ with --label or --prompt (1: conditional, > 1: '
         'guided)',
@@ -380,6 +402,12 @@ def load(ckpt: str | Path, device=None, ema: bool = True) -> Pipeline:
 def save_samples(x: torch.Tensor, path: str | Path, kind: str = 'image', nrow: int = 8) -> Path:
     "A grid of images (or a scatter plot of 2-D points) as a picture file."
     path = Path(path)
+    bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+    if bad:
+        raise CLIError(
+            f"{bad} of {len(x)} samples hold NaN or inf values, so nothing was written",
+            "sample with a smaller --guidance (1 to 10 is usual), or retrain with a lower --lr",
+        )
     if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
         raise CLIError(f"cannot tell the picture format of {path}", "give the output a .png name")
     if kind == 'points':

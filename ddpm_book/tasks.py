@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_tasks.ipynb #5eb148e7
 from __future__ import annotations
-import copy, json
+import copy, json, math
 from dataclasses import dataclass, field, asdict, fields
 import torch
 from torch import Tensor, nn
@@ -106,7 +106,11 @@ class TrainConfig:
             isinstance(self.warmup, int) and self.warmup >= 0,
             f"warmup must be an integer >= 0, got {self.warmup!r}",
         )
-        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(
+            math.isfinite(self.lr) and self.lr > 0, f"lr must be a finite number > 0, got {self.lr}"
+        )
+        wd = self.weight_decay
+        need(math.isfinite(wd) and wd >= 0, f"weight_decay must be a finite number >= 0, got {wd}")
         need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         need(
             self.grad_clip is None or self.grad_clip > 0,

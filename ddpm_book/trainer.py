@@ -4,7 +4,7 @@
 
 # %% ../nbs/08d_trainer.ipynb #7f4314dc
 from __future__ import annotations
-import json, math, time
+import json, math, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from ddpm_book.utils import (
     progress,
     fingerprint,
     check_choice,
+    BookError,
     BookValueError,
 )
 from .schedule import Schedule
@@ -47,7 +48,8 @@ from ddpm_book.checkpoint import (
 )
 
 # %% auto #0
-__all__ = ['DATA_FIX', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'train', 'load_or_train']
+__all__ = ['DATA_FIX', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'NonFiniteError', 'StopAfterStep', 'train',
+           'load_or_train']
 
 # %% ../nbs/08d_trainer.ipynb #065dd5e0
 def amp_dtype(
@@ -257,6 +259,49 @@ def train_batch(self: Trainer) -> Tensor:
     return loss.detach()
 
 # %% ../nbs/08d_trainer.ipynb #3417da9f
+class NonFiniteError(BookError, FloatingPointError):
+    "A loss or a weight that is no longer a finite number: the run stops before it writes anything."
+
+
+class StopAfterStep:
+    """While active (in the main thread of one process), Ctrl-C asks the loop to stop after the
+    current step instead of cutting it in half; a second Ctrl-C interrupts at once."""
+
+    def __init__(self, enabled: bool = True):  # False: leave Ctrl-C as it is (several processes)
+        self.enabled, self.asked, self._old = enabled, False, None
+
+    def _handler(self, signum, frame):
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def __enter__(self):
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+@patch
+def check_finite(self: Trainer):
+    "Stop with a `NonFiniteError` when a weight is NaN or infinite (before it could be saved)."
+    bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise NonFiniteError(
+            f"{len(bad)} weight tensors hold NaN or inf after step {self.step} (e.g. {bad[0]})",
+            f"lower the learning rate (now {self.cfg.lr}) or clip gradients (grad_clip); "
+            "nothing was saved, the last checkpoint is unchanged",
+        )
+
+
+def _resume_hint(out) -> str:
+    cli = f"`ddpm_book train --out {out} --resume`"
+    return f"continue with {cli} (in Python: train(resume={str(out)!r}))"
+
+
 @patch
 @torch.enable_grad()  # training works even when called inside a caller's torch.no_grad()
 def fit(
@@ -268,13 +313,13 @@ def fit(
     log_every: int = 50,  # fetch the losses from the device every this many steps
 ) -> Trainer:
     """Run the training loop; keep every step's loss (of the whole batch, on every rank); save to
-    `out` (rank 0 writes)."""
+    `out` (rank 0 writes). Ctrl-C stops after the current step and saves a consistent state."""
     end = self.cfg.steps if steps is None else self.step + steps
     show_progress = show_progress and self.rank == 0
     bar = progress(
         range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress
     )
-    pending, t0, interrupted = [], time.perf_counter(), False
+    pending, t0 = [], time.perf_counter()
 
     def flush():
         nonlocal pending, t0
@@ -284,45 +329,49 @@ def fit(
                 dist.all_reduce(v)
                 v /= self.world  # the whole batch's loss: the mean of the ranks' (equal shares)
             vals = v.cpu().tolist()
-            self.losses += vals
-            if not all(map(math.isfinite, vals)):
-                raise FloatingPointError(
-                    f"the loss became {vals[-1]} near step {self.step}: lower lr (now "
-                    f"{self.cfg.lr}) or set grad_clip"
+            first = self.step - len(vals) + 1  # the step of vals[0]
+            bad = [first + i for i, x in enumerate(vals) if not math.isfinite(x)]
+            if bad:
+                raise NonFiniteError(
+                    f"the loss became {vals[bad[0] - first]} at step {bad[0]}",
+                    f"lower the learning rate (now {self.cfg.lr}) or clip gradients "
+                    f"(grad_clip, now {self.cfg.grad_clip}); nothing was saved after it",
                 )
+            self.losses += vals
         now = time.perf_counter()
         self.wall_time += now - t0
         t0 = now
 
-    try:
-        for _ in bar:
-            pending.append(self.train_batch())
-            if len(pending) >= log_every:
-                flush()
-                if show_progress:
-                    bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
-            if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end:
-                flush()
-                self.save(out)
-    except KeyboardInterrupt:
-        if self.dist:
-            raise KeyboardInterrupt(
-                f"stopped at step {self.step}; the other processes cannot be waited for, so "
-                "nothing was saved: "
-                "resume from the last checkpoint (every ckpt_every "
-                "steps)"
-            )
-        interrupted = True
-    flush()
-    if not interrupted and self.step >= self.cfg.steps:
-        self.task.finish(self)
-    if exists(out):
+    def save():
+        flush()
+        self.check_finite()
         self.save(out)
-    if interrupted:
-        raise KeyboardInterrupt(
-            f"stopped at step {self.step}"
-            + (f"; saved to {out}, continue with resume={str(out)!r}" if exists(out) else '')
-        )
+
+    stop = StopAfterStep(enabled=not self.dist)
+    try:
+        with stop:
+            for _ in bar:
+                pending.append(self.train_batch())
+                if len(pending) >= log_every:
+                    flush()
+                    if show_progress:
+                        bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
+                if stop.asked:
+                    break
+                if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end:
+                    save()
+            flush()
+            self.check_finite()
+            if not stop.asked and self.step >= self.cfg.steps:
+                self.task.finish(self)
+            if exists(out):
+                self.save(out)
+    except KeyboardInterrupt:  # a second Ctrl-C, or several processes: the step may be cut in half
+        last = f"resume from the last checkpoint in {out}" if exists(out) else "train again"
+        raise KeyboardInterrupt(f"stopped during step {self.step + 1}; nothing was saved: {last}")
+    if stop.asked:
+        saved = f"; saved to {out}: {_resume_hint(out)}" if exists(out) else ''
+        raise KeyboardInterrupt(f"stopped after step {self.step}{saved}")
     return self
 
 # %% ../nbs/08d_trainer.ipynb #335cef80

@@ -1,0 +1,72 @@
+"""Accidents during a run (issue 18), each in a fresh process of the command line, as a user meets them: Ctrl-C in the middle
+of training (the resumed run equals the uninterrupted one bit for bit), a loss that overflows (a one-line error, nothing
+written), and numeric options that are not numbers."""
+import os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 200
+RUN = ['--steps', STEPS, '--ckpt-every', 20, '--no-eval', '--threads', 1, '--quiet']
+
+
+def _start(*args) -> subprocess.Popen:
+    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)
+    return subprocess.Popen([sys.executable, '-m', 'ddpm_book.cli', *map(str, args)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, 'PYTHONPATH': path})
+
+
+def _run(*args, timeout=600) -> tuple[int, str]:
+    p = _start(*args)
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, err
+
+
+def _weights(folder: Path, role: str) -> dict:
+    return load_file(str(checkpoint_files(folder)[role]))
+
+
+def test_ctrl_c_resumes_bit_for_bit(tmp_path, report):
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    code, err = _run('train', *RUN, '--out', whole)
+    assert code == 0, err
+    p = _start('train', *RUN, '--out', cut)
+    t0 = time.time()
+    while not (cut / 'config.json').exists():                  # the first checkpoint (step 20) is written
+        assert p.poll() is None and time.time() - t0 < 300, p.communicate()[1]
+        time.sleep(0.05)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=300)
+    step = read_checkpoint_config(cut)[1]['state']['step']
+    assert p.returncode == 130 and f'stopped after step {step}' in err and '--resume' in err, err
+    assert 20 < step < STEPS, f'the signal came too late or too early to test anything (step {step})'
+    code, err = _run('train', '--out', cut, '--resume', '--no-eval', '--threads', 1, '--quiet')
+    assert code == 0, err
+    a, b = read_checkpoint_config(whole)[1], read_checkpoint_config(cut)[1]
+    assert b['state']['step'] == STEPS and a['state']['losses'] == b['state']['losses']
+    for role in ('model', 'ema', ):
+        wa, wb = _weights(whole, role), _weights(cut, role)
+        assert all((wa[k] == wb[k]).all() for k in wa), f'{role} weights differ after the resume'
+    report(f'Ctrl-C after step {step} of {STEPS}: saved, resumed, weights, EMA and losses identical to the uninterrupted run')
+
+
+def test_overflowing_loss_stops_and_writes_nothing(tmp_path):
+    out = tmp_path / 'nan'
+    code, err = _run('train', '--steps', 5, '--lr', '1e30', '--no-eval', '--threads', 1, '--quiet', '--out', out)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and 'error:' in lines[0], err
+    assert ('loss became' in err or 'NaN or inf' in err) and 'learning rate' in err, err
+    assert not (out / 'config.json').exists() and not (out / 'samples.png').exists()
+
+
+@pytest.mark.parametrize('args', [['train', '--lr', 'inf'], ['train', '--lr', 'nan'], ['train', '--lr', '-1'],
+                                  ['sample', '--ckpt', 'x', '--guidance', 'nan'], ['sample', '--ckpt', 'x', '--guidance', 'inf'],
+                                  ['sample', '--ckpt', 'x', '--clip-x0', '0']])
+def test_numeric_options_are_checked(args):
+    code, err = _run(*args, timeout=120)
+    assert code == 2 and 'expected a finite number' in err and '--help' in err, err
