@@ -22,12 +22,11 @@ from ddpm_book.utils import (
     exists,
     get_device,
     Registry,
-    check_choice,
     BookValueError,
     BookFileNotFoundError,
 )
 from .schedule import Schedule
-from .losses import PRED_TYPES, check_pred
+from .losses import check_pred
 from .unet import make_model
 from .sampling import sample as _sample
 from .conditions import check_cond, expand_cond, null_cond

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field, asdict, fields
 import torch
 from torch import Tensor, nn
 from .utils import exists, Registry, check_choice, BookValueError
-from .losses import PRED_TYPES, check_pred
-from .data import DATASET_INFO
+from .losses import check_pred
 from .unet import make_model
 from .conditions import drop_cond
 from .training import train_step

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
-from .utils import default, check_choice, BookValueError
+from .utils import default, BookValueError
 from .schedule import Schedule
-from .losses import PRED_TYPES, check_pred, training_target, diffusion_loss
+from .losses import check_pred, training_target, diffusion_loss
 import copy
 from torch import nn
 
