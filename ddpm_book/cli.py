@@ -60,36 +60,29 @@ def _pos_int(s: str) -> int:
     return v
 
 
-def _pos_float(s: str) -> float:
-    "A finite number > 0 (a learning rate, a clipping bound, a guidance scale)."
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {s!r}")
-    return v
+def _number(lo: float, hi: float = math.inf, above: bool = False, what: str = ''):
+    "An argparse type: a finite number in [lo, hi] (in (lo, hi] if `above`), with one message."
+    want = what or (
+        f"a number in [{lo:g}, {hi:g}]"
+        if hi < math.inf
+        else f"a finite number {'>' if above else '>='} {lo:g}"
+    )
+
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and (v > lo if above else v >= lo) and v <= hi):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {s!r}")
+        return v
+
+    return parse
 
 
-def _scale(s: str) -> float:
-    "A finite number >= 0 (a guidance scale γ: 0 is unconditional)."
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
-    return v
-
-
-def _unit_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {s!r}")
-    return v
+_pos_float = _number(0, above=True)  # a learning rate, a clipping bound
+_scale = _number(0)  # a guidance scale γ: 0 is unconditional
+_unit_float = _number(0, 1)  # a probability, η
 
 
 def writable_file(
