@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = 200
+STEPS = 100
 RUN = ['--steps', STEPS, '--ckpt-every', 20, '--no-eval', '--threads', 1, '--quiet']
 
 
