@@ -264,25 +264,29 @@ class NonFiniteError(BookError, FloatingPointError):
 
 
 class StopAfterStep:
-    """While active (in the main thread of one process), Ctrl-C asks the loop to stop after the
-    current step instead of cutting it in half; a second Ctrl-C interrupts at once."""
+    """While active (in the main thread of one process), Ctrl-C or SIGTERM asks the loop to stop
+    after the current step instead of cutting it in half; a second signal interrupts at once."""
+
+    signals = ('SIGINT', 'SIGTERM')  # Ctrl-C, and what `kill`, schedulers and shutdowns send
 
     def __init__(self, enabled: bool = True):  # False: leave Ctrl-C as it is (several processes)
-        self.enabled, self.asked, self._old = enabled, False, None
+        self.enabled, self.asked, self.name, self._old = enabled, False, None, {}
 
     def _handler(self, signum, frame):
         if self.asked:
             raise KeyboardInterrupt
-        self.asked = True
+        self.asked, self.name = True, signal.Signals(signum).name
 
     def __enter__(self):
         if self.enabled and threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for s in self.signals:
+                self._old[s] = signal.signal(getattr(signal, s), self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old.items():
+            signal.signal(getattr(signal, s), old)
+        self._old = {}
 
 
 @patch
@@ -371,7 +375,7 @@ def fit(
         raise KeyboardInterrupt(f"stopped during step {self.step + 1}; nothing was saved: {last}")
     if stop.asked:
         saved = f"; saved to {out}: {_resume_hint(out)}" if exists(out) else ''
-        raise KeyboardInterrupt(f"stopped after step {self.step}{saved}")
+        raise KeyboardInterrupt(f"{stop.name}: stopped after step {self.step}{saved}")
     return self
 
 # %% ../nbs/08d_trainer.ipynb #335cef80
