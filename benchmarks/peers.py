@@ -22,7 +22,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))          # the repository's ddpm_book, run from anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, sgemm_gflops, conv_gflops, interleave, report, header, quantiles, load_average
-from ddpm_book.unet import make_model, num_params, ConvBlock, Attention, Downsample, Upsample, UNet, sinusoidal_embedding
+from ddpm_book.unet import make_model, num_params, UNet
+from ddpm_book.blocks import ConvBlock, Downsample, Upsample, sinusoidal_embedding
+from ddpm_book.attention import Attention
 from ddpm_book.schedule import Schedule
 from ddpm_book.training import train_step
 from ddpm_book.tasks import build_model

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from .utils import default, exists, BookValueError
+from .utils import exists, BookValueError
 from .conditions import as_cond, cat_conds, check_cond, expand_cond, null_cond
 
 # %% auto #0

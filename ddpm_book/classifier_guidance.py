@@ -4,16 +4,13 @@
 
 # %% ../nbs/13_classifier_guidance.ipynb #5df7fedb
 from __future__ import annotations
-import json, time
-from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from .schedule import Schedule, q_sample
-from .losses import pred_to_eps, pred_to_x0, training_target, check_pred, PRED_TYPES
+from .losses import pred_to_eps, pred_to_x0, training_target, check_pred
 from .score import eps_to_score, score_to_eps
-from .unet import sinusoidal_embedding
-from .utils import default, progress, get_device, BookValueError
-from .data import load_digits
+from .blocks import sinusoidal_embedding
+from .utils import default, BookValueError
 from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
 

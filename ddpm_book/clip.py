@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from .utils import exists, BookValueError
-from .unet import ConvBlock, Attention, Downsample, group_norm, sinusoidal_embedding
+from .utils import BookValueError
+from .blocks import ConvBlock, Downsample, group_norm, sinusoidal_embedding
+from .attention import Attention
 from ddpm_book.data import (
     VOCAB,
-    CAPTION_LEN,
     HELD_OUT_PAIRS,
     tokenize,
     pair_tokens,
@@ -22,7 +22,7 @@ from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
 
 # %% auto #0
-__all__ = ['ImageEncoder', 'FeedForward', 'TransformerBlock', 'TextEncoder', 'CLIP', 'clip_loss', 'CLIPTask', 'clip_recipe',
+__all__ = ['ImageEncoder', 'GeluFeedForward', 'TransformerBlock', 'TextEncoder', 'CLIP', 'clip_loss', 'CLIPTask', 'clip_recipe',
            'image_embeddings', 'caption_scores', 'pair_scores', 'clip_report', 'clip_table', 'text_states']
 
 # %% ../nbs/16_clip.ipynb #de2ca533
@@ -69,7 +69,7 @@ class ImageEncoder(nn.Module):
         return self.net(x)
 
 # %% ../nbs/16_clip.ipynb #ba2cb2a8
-class FeedForward(nn.Module):
+class GeluFeedForward(nn.Module):
     "The feed-forward sub-layer of a transformer block: h + W₂ GELU(W₁ LN(h)), on tokens (B, L, C)."
 
     def __init__(
@@ -90,7 +90,7 @@ class FeedForward(nn.Module):
 # %% ../nbs/16_clip.ipynb #dfe65c23
 class TransformerBlock(nn.Module):
     """Token self-attention with a key-padding mask (chapter 06's `Attention`, layout='tokens'),
-    then a `FeedForward`."""
+    then a `GeluFeedForward`."""
 
     def __init__(
         self,
@@ -98,7 +98,7 @@ class TransformerBlock(nn.Module):
         heads: int = 4,  # attention heads; must divide width
     ):
         super().__init__()
-        self.attn, self.ff = Attention(width, heads, None, layout='tokens'), FeedForward(width)
+        self.attn, self.ff = Attention(width, heads, None, layout='tokens'), GeluFeedForward(width)
 
     def forward(
         self,

@@ -4,11 +4,10 @@
 
 # %% ../nbs/11_conditional.ipynb #0e335633
 from __future__ import annotations
-import math, time
-from pathlib import Path
+import math
 import torch
 from torch import Tensor
-from .utils import default, exists, progress
+from .utils import default, exists
 from .schedule import Schedule
 from .sampling import sample
 from .data import load_digits, image_grid

@@ -11,7 +11,6 @@ from torch import Tensor
 from .utils import default, exists, get_device, progress, check_choice, BookValueError
 from .schedule import Schedule
 from ddpm_book.losses import (
-    PRED_TYPES,
     check_pred,
     pred_to_x0,
     pred_to_eps,

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 from .schedule import Schedule
-from .losses import pred_to_eps, check_pred, PRED_TYPES
+from .losses import pred_to_eps, check_pred
 
 # %% auto #0
 __all__ = ['eps_to_score', 'score_to_eps', 'score_fn', 'GaussianMixture']

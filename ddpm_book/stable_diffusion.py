@@ -4,17 +4,17 @@
 
 # %% ../nbs/18_stable_diffusion.ipynb #91c2cd31
 from __future__ import annotations
-import math, os
+import math
 from pathlib import Path
 import torch, torch.nn.functional as F
 from torch import Tensor, nn
-from .utils import exists, default, BookValueError
+from .utils import BookValueError
 from .schedule import Schedule
-from .data import HELD_OUT_PAIRS, VOCAB, pair_tokens, pair_captions
+from .data import HELD_OUT_PAIRS, pair_tokens, pair_captions
 from .unet import UNet
 from .tasks import Task, TrainConfig, register_task
 from .training import train_step
-from .conditions import drop_cond, as_cond
+from .conditions import drop_cond
 from .trainer import load_or_train
 from .distributed import on_all_ranks
 from .checkpoint import Checkpoint, load_checkpoint

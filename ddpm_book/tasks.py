@@ -132,7 +132,7 @@ class TrainConfig:
         )
         need(
             isinstance(self.schedule, dict),
-            f"schedule must be a dict of Schedule arguments, e.g. {{'T': 1000, 'name': 'linear'}}",
+            "schedule must be a dict of Schedule arguments, e.g. {'T': 1000, 'name': 'linear'}",
         )
         return self
 

@@ -8,8 +8,9 @@ import math
 import torch
 from torch import Tensor, nn
 from .utils import exists, default, BookValueError
-from .unet import ConvBlock, Attention, Downsample, Upsample, group_norm
-from .likelihood import discretized_gaussian_log_likelihood, quantise
+from .blocks import ConvBlock, Downsample, Upsample, group_norm
+from .attention import Attention
+from .likelihood import discretized_gaussian_log_likelihood
 from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
 
