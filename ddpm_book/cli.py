@@ -4,9 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #42bf02a5
 from __future__ import annotations
-import argparse, json, math, os, shutil, signal, sys, time
-from pathlib import Path
-from typing import Callable
+import os, signal, sys  # loaded with the interpreter: the handler below is in place at once
 
 
 def _quit_while_starting(signum, frame):
@@ -16,10 +14,13 @@ def _quit_while_starting(signum, frame):
 
 
 # run as a program (python -m ddpm_book.cli, or the console script): no traceback on an early Ctrl-C
-_STARTING = (__name__ == '__main__' and '__file__' in globals()) or Path(
+_STARTING = (__name__ == '__main__' and '__file__' in globals()) or os.path.basename(
     sys.argv[0] if sys.argv else ''
-).name == 'ddpm_book'
+) == 'ddpm_book'
 _PREV_SIGINT = signal.signal(signal.SIGINT, _quit_while_starting) if _STARTING else None
+import argparse, json, math, shutil, time
+from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 from .utils import exists, get_device, BookError
@@ -35,8 +36,13 @@ from .training import plot_losses
 from .distributed import distributed, on_all_ranks, torchrun_env
 from .pipelines import TEXT_TASK, NotADiffusionModel, Pipeline, load_pipeline
 
-if _STARTING:  # started: Ctrl-C is a KeyboardInterrupt again, which `main` turns into one line
-    signal.signal(signal.SIGINT, _PREV_SIGINT)
+
+def _started():
+    "Called by `main`: Ctrl-C is a KeyboardInterrupt again, which `main` turns into one line."
+    global _STARTING
+    if _STARTING:
+        signal.signal(signal.SIGINT, _PREV_SIGINT)
+        _STARTING = False
 
 # %% auto #0
 __all__ = ['SEED_MAX', 'SAMPLE_BATCH', 'PICTURE_MAX', 'CKPT_FIX', 'COMMANDS', 'CLIError', 'check_device', 'writable_file',
@@ -985,6 +991,7 @@ def main(
     "The `ddpm_book` command line; returns the exit code."
     cmd, prev_threads = None, torch.get_num_threads()
     try:
+        _started()
         a = build_parser().parse_args(argv)
         cmd = a.command
         if cmd is None:
