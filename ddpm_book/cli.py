@@ -4,7 +4,21 @@
 
 # %% ../nbs/10_cli.ipynb #42bf02a5
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import os, signal, sys  # loaded with the interpreter: the handler below is in place at once
+
+
+def _quit_while_starting(signum, frame):
+    "Ctrl-C while the program starts (importing torch takes seconds): one line, exit code 130."
+    sys.stderr.write("ddpm_book: interrupted while starting\n")
+    os._exit(130)  # nothing to save or clean up yet
+
+
+# run as a program (python -m ddpm_book.cli, or the console script): no traceback on an early Ctrl-C
+_STARTING = (__name__ == '__main__' and '__file__' in globals()) or os.path.basename(
+    sys.argv[0] if sys.argv else ''
+) == 'ddpm_book'
+_PREV_SIGINT = signal.signal(signal.SIGINT, _quit_while_starting) if _STARTING else None
+import argparse, json, math, shutil, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -20,12 +34,21 @@ from .checkpoint import Checkpoint, read_checkpoint_config
 from .trainer import train, DATA_FIX
 from .training import plot_losses
 from .distributed import distributed, on_all_ranks, torchrun_env
-from .pipelines import TEXT_TASK, Pipeline, load_pipeline
+from .pipelines import TEXT_TASK, NotADiffusionModel, Pipeline, load_pipeline
+
+
+def _started():
+    "Called by `main`: Ctrl-C is a KeyboardInterrupt again, which `main` turns into one line."
+    global _STARTING
+    if _STARTING:
+        signal.signal(signal.SIGINT, _PREV_SIGINT)
+        _STARTING = False
 
 # %% auto #0
-__all__ = ['CKPT_FIX', 'COMMANDS', 'CLIError', 'writable_file', 'default_threads', 'sampling_options', 'build_parser', 'load',
-           'save_samples', 'metric_kind', 'measure', 'write_metrics', 'describe_sampling', 'train_config', 'cmd_train',
-           'cmd_sample', 'cmd_eval', 'main']
+__all__ = ['SEED_MAX', 'SAMPLE_BATCH', 'PICTURE_MAX', 'CKPT_FIX', 'COMMANDS', 'CLIError', 'check_device', 'writable_file',
+           'default_threads', 'sampling_options', 'build_parser', 'load', 'save_samples', 'metric_kind', 'measure',
+           'write_metrics', 'evaluator_cache', 'check_room', 'batch_seed', 'describe_sampling', 'train_config',
+           'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -80,9 +103,65 @@ def _number(lo: float, hi: float = math.inf, above: bool = False, what: str = ''
     return parse
 
 
+SEED_MAX = 2**63 - 1  # torch's and numpy's generators take seeds up to 64 bits
+SAMPLE_BATCH = 1000  # `sample` draws at most this many at once (--batch-size)
+PICTURE_MAX = {'image': 1024, 'points': 100_000}  # the picture of `sample` shows the first ones
+
+
+def _seed(s: str) -> int:
+    "An argparse type: a seed, an integer in [0, SEED_MAX]."
+    try:
+        v = int(s)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed, an integer from 0 to 2**63 - 1 = {SEED_MAX}, got {s!r}"
+        )
+    return v
+
+
 _pos_float = _number(0, above=True)  # a learning rate, a clipping bound
 _scale = _number(0)  # a guidance scale γ: 0 is unconditional
 _unit_float = _number(0, 1)  # a probability, η
+
+
+def _devices_here() -> list[str]:
+    "The device types PyTorch can use on this machine."
+    mps = getattr(torch.backends, 'mps', None)
+    return (
+        ['cpu']
+        + (['cuda'] if torch.cuda.is_available() else [])
+        + (['mps'] if mps is not None and mps.is_available() else [])
+    )
+
+
+def check_device(
+    device: str | None,  # what --device says; None or 'auto': the best available
+) -> str | None:
+    "`device` if this machine has it, else a CLIError that names the devices it has."
+    if device is None or device == 'auto':
+        return None
+    here = _devices_here()
+    fix = f"pass --device {' or '.join(here)}, or leave --device out for the best available"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CLIError(
+            f"unknown device {device!r}: PyTorch's devices are cpu, cuda, cuda:N and mps", fix
+        ) from None
+    if dev.type not in here:
+        raise CLIError(
+            f"--device {device}: this machine has no {dev.type} device (it has {', '.join(here)})",
+            fix,
+        )
+    if dev.type == 'cuda' and exists(dev.index) and dev.index >= torch.cuda.device_count():
+        raise CLIError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            "numbered from 0",
+            fix,
+        )
+    return device
 
 
 def writable_file(
@@ -218,7 +297,9 @@ def _add_sampling_options(p: argparse.ArgumentParser, n: int):
         metavar='P',
         help="Imagen's dynamic thresholding of x̂_0 at the quantile P, e.g. 0.995",
     )
-    p.add_argument('--seed', type=int, default=0, help='random seed of the starting noise')
+    p.add_argument(
+        '--seed', type=_seed, default=0, help='random seed of the starting noise (0 to 2**63 - 1)'
+    )
 
 
 def sampling_options(a: argparse.Namespace) -> dict:
@@ -280,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_unit_float,
         help='label dropout probability for classifier-free guidance',
     )
-    t.add_argument('--seed', type=int, help='random seed (default: the recipe\'s, 0)')
+    t.add_argument('--seed', type=_seed, help='random seed (default: the recipe\'s, 0)')
     t.add_argument(
         '--data-root', default=None, help='folder with the MNIST / Fashion-MNIST / CIFAR-10 files'
     )
@@ -328,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument('--nrow', type=_pos_int, default=8, help='images per row of the grid')
     s.add_argument(
+        '--batch-size',
+        type=_pos_int,
+        default=SAMPLE_BATCH,
+        help='samples drawn at once: a larger --n is drawn in batches (batch k seeded from --seed '
+        'and k) and written to the .npy as it comes; the picture shows the first '
+        f'{PICTURE_MAX["image"]} images ({PICTURE_MAX["points"]} points)',
+    )
+    s.add_argument(
         '--label', type=int, default=None, help='class label to sample (class-conditional models)'
     )
     s.add_argument(
@@ -366,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help='JSON file to write (default: <ckpt>/metrics-<sampler><steps>.json)',
     )
+    e.add_argument(
+        '--cache',
+        default=None,
+        help="folder of the evaluator's classifier, trained there once and then reused "
+        '(default: the folder holding --ckpt, the store); set it when that folder is read-only',
+    )
     _add_run_options(e)
     return p
 
@@ -386,21 +481,28 @@ def load(ckpt: str | Path, device=None, ema: bool = True) -> Pipeline:
         )
     try:
         return load_pipeline(p, ema, device)
+    except NotADiffusionModel:
+        raise  # it names its own fix: which folder to pass instead
     except BookError as e:
         raise CLIError(e.msg, CKPT_FIX) from e  # the library's message, the CLI's fix
     except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e), CKPT_FIX) from e
 
 
-def save_samples(x: torch.Tensor, path: str | Path, kind: str = 'image', nrow: int = 8) -> Path:
-    "A grid of images (or a scatter plot of 2-D points) as a picture file."
-    path = Path(path)
+def _check_finite(x: torch.Tensor):
+    "A CLIError if any sample holds NaN or inf: such samples are not written."
     bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
     if bad:
         raise CLIError(
             f"{bad} of {len(x)} samples hold NaN or inf values, so nothing was written",
             "sample with a smaller --guidance (1 to 10 is usual), or retrain with a lower --lr",
         )
+
+
+def save_samples(x: torch.Tensor, path: str | Path, kind: str = 'image', nrow: int = 8) -> Path:
+    "A grid of images (or a scatter plot of 2-D points) as a picture file."
+    path = Path(path)
+    _check_finite(x)
     if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
         raise CLIError(f"cannot tell the picture format of {path}", "give the output a .png name")
     if kind == 'points':
@@ -455,6 +557,7 @@ def measure(
     x: torch.Tensor,
     seed: int = 0,
     info: dict | None = None,  # how the samples were drawn (sampler, steps, seconds), for the table
+    root: Path | None = None,  # the evaluator's classifier cache (--cache); None: beside `ck`
 ) -> tuple[dict, str]:
     """Chapter 09's metrics of samples `x` from `ck`, beside their floors: (results, a printable
     table)."""
@@ -462,7 +565,7 @@ def measure(
     kind = metric_kind(name)
     if kind == 'image':
         ev = get_evaluator(name)
-        clf = ev.classifier(root=ck.path.parent)
+        clf = ev.classifier(root=root or ck.path.parent)
         res = {**ev.quality(x, clf, generator=g), **ev.classes(x, clf)}
         res['classifier_test_accuracy'] = clf.test_accuracy
         return _jsonable(res), quality_table({**res, **info})
@@ -480,11 +583,14 @@ def write_metrics(
     steps: int,
     seconds: float,  # how the samples were drawn
     seed: int = 0,
+    root: Path | None = None,  # the evaluator's classifier cache (--cache); None: beside `ck`
     **extra,  # more to record (eta, train_seconds, ...)
 ) -> dict:
     """Measure samples `x` of `ck` (`measure`), print the table, and write the results with how they
     were drawn to the JSON file `out`."""
-    res, table = measure(ck, x, seed, info=dict(sampler=sampler, steps=steps, seconds=seconds))
+    res, table = measure(
+        ck, x, seed, info=dict(sampler=sampler, steps=steps, seconds=seconds), root=root
+    )
     meta = dict(
         checkpoint=str(ck.path),
         data=ck.data.get('name'),
@@ -505,6 +611,65 @@ def _max_eval_n(data: str) -> int | None:
     """The most samples the floor of `data` allows (as many real training samples are needed), for
     data with a metric."""
     return len(get_dataset(data, 'train')[0]) if metric_kind(data) else None
+
+
+def evaluator_cache(
+    root: Path,  # the cache's folder: --cache, or the folder holding the checkpoint
+    data: str,  # the checkpoint's dataset (one with an evaluator)
+) -> Path:
+    """The folder of `data`'s classifier under `root`, checked before sampling: it must be writable
+    unless it already holds the classifier."""
+    folder = root / get_evaluator(data).name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f'.ddpm_book-probe-{os.getpid()}'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as e:
+        if (folder / 'config.json').is_file():
+            return folder  # read-only, but the classifier is there to read
+        raise CLIError(
+            f"cannot write the evaluator's classifier cache {folder} ({e.strerror or e})",
+            "pass --cache DIR, a folder you can write (the classifier is trained there once)",
+        ) from e
+    return folder
+
+
+def _human(nbytes: float) -> str:
+    "A size in words: '25.6 GB'."
+    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
+        if nbytes < 1000 or unit == 'TB':
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+
+
+def check_room(
+    n: int,  # number of samples
+    shape: tuple,  # of one sample
+    path: Path,  # the .npy file they go to
+) -> int:
+    """The bytes n float32 samples need in `path`; a CLIError, before any work, if its disk has not
+    that much free."""
+    each = 4 * math.prod(shape)
+    need, free = n * each + 4096, shutil.disk_usage(path.parent).free
+    if need > free:
+        raise CLIError(
+            f"--n {n} samples of shape {tuple(shape)} need {_human(need)} in {path.name}, but "
+            f"{path.parent} has {_human(free)} free",
+            f"use --n {max(0, free - 4096) // each} or fewer, or an --out on a disk with more room",
+        )
+    return need
+
+
+def batch_seed(
+    seed: int,  # --seed
+    k: int,  # the batch
+) -> int:
+    """The seed of batch k: `seed` itself for the first (so n up to the batch size draws what one
+    call draws), then one derived from (seed, k)."""
+    if k == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def describe_sampling(
@@ -693,6 +858,33 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #31c0dc21
+def _sample_to_files(
+    draw: Callable,  # draw(m, k): m samples of batch k, on the CPU
+    n: int,  # samples in all
+    batch: int,  # samples per call of draw
+    raw: Path,  # the .npy file of all n (written through a .part file)
+    shown: int,  # how many the picture shows
+    picture: Callable,  # picture(x): writes the picture of the first `shown`
+):
+    "Draw n samples in batches into the .npy file `raw` as they come, then picture the first."
+    part, arr, first = raw.with_name(raw.name + '.part'), None, []
+    try:
+        for k, i in enumerate(range(0, n, batch)):
+            x = draw(min(batch, n - i), k)
+            _check_finite(x)
+            if arr is None:
+                arr = np.lib.format.open_memmap(part, 'w+', np.float32, (n, *x.shape[1:]))
+            arr[i : i + len(x)] = x.numpy()
+            if i < shown:
+                first.append(x[: shown - i])
+        arr.flush()
+        del arr
+        picture(torch.cat(first))
+        os.replace(part, raw)
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def cmd_sample(a: argparse.Namespace) -> int:
     "ddpm_book sample: a picture of samples and the raw samples (.npy)."
     pipe = load(a.ckpt, a.device, ema=a.ema == 'yes')
@@ -718,22 +910,27 @@ def cmd_sample(a: argparse.Namespace) -> int:
             + (", pass --label K" if K else '')
             + ", or pass --ckpt a text-to-image model (ddpm_book train --recipe mnist-pairs-sd)",
         )
+    if text:
+        pipe.check_prompt(a.prompt)
+    raw, shown = out.with_suffix('.npy'), min(a.n, PICTURE_MAX[pipe.kind])
+    check_room(a.n, pipe.ck.shape, raw)  # before any work
     t0 = time.time()
     opts = sampling_options(a)
     given = dict(prompt=a.prompt) if text else dict(label=a.label)
-    x = pipe(
-        a.n,
+    draw = lambda m, k: pipe(
+        m,
         sampler=a.sampler,
         steps=a.steps,
         eta=a.eta,
-        seed=a.seed,
+        seed=batch_seed(a.seed, k),
         guidance=a.guidance,
         show_progress=not a.quiet,
         **given,
         **opts,
     )
-    save_samples(x, out, pipe.kind, a.nrow)
-    np.save(out.with_suffix('.npy'), x.numpy())
+    _sample_to_files(
+        draw, a.n, a.batch_size, raw, shown, lambda x: save_samples(x, out, pipe.kind, a.nrow)
+    )
     what = describe_sampling(pipe.schedule, a.sampler, a.steps, a.eta, **opts)
     cond = (
         ''
@@ -744,8 +941,9 @@ def cmd_sample(a: argparse.Namespace) -> int:
         cond = f", prompt {a.prompt!r}" + (
             '' if a.guidance is None else f", guidance γ={a.guidance}"
         )
+    first = f" (the first {shown})" if shown < a.n else ''
     print(
-        f"wrote {out} and {out.with_suffix('.npy')}: {a.n} samples ({what}{cond}, seed {a.seed}) "
+        f"wrote {out}{first} and {raw}: {a.n} samples ({what}{cond}, seed {a.seed}) "
         f"in {time.time() - t0:.1f} s"
     )
     return 0
@@ -765,6 +963,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
         )
     if not exists(limit):
         raise _no_metric(ck.data.get('name'))
+    root = Path(a.cache).expanduser() if a.cache else ck.path.parent
+    if metric_kind(ck.data.get('name')) == 'image':
+        evaluator_cache(root, ck.data.get('name'))  # before sampling
     t0 = time.time()
     opts = sampling_options(a)
     x = pipe(
@@ -777,7 +978,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         **opts,
     )
     secs = time.time() - t0
-    write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, eta=a.eta, **opts)
+    write_metrics(ck, x, out, a.sampler, steps, secs, seed=a.seed, root=root, eta=a.eta, **opts)
     return 0
 
 # %% ../nbs/10_cli.ipynb #56ac511f
@@ -788,15 +989,17 @@ def main(
     argv: list[str] | None = None,  # the arguments (default: sys.argv[1:])
 ) -> int:
     "The `ddpm_book` command line; returns the exit code."
-    parser, cmd, prev_threads = build_parser(), None, torch.get_num_threads()
+    cmd, prev_threads = None, torch.get_num_threads()
     try:
-        a = parser.parse_args(argv)
+        _started()
+        a = build_parser().parse_args(argv)
         cmd = a.command
         if cmd is None:
             raise CLIError(
                 "no command given",
                 "run `ddpm_book train` (the main job), or see `ddpm_book --help`",
             )
+        a.device = check_device(a.device)
         threads = a.threads or default_threads()
         if threads:
             torch.set_num_threads(threads)

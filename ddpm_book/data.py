@@ -610,12 +610,36 @@ def load_fashion_mnist(
 _CIFAR_NAMES = {'train': tuple(f'data_batch_{i}' for i in range(1, 6)), 'test': ('test_batch',)}
 
 
+# what a CIFAR-10 batch's pickle may name: numpy's array reconstruction, nothing that runs code
+_CIFAR_CLASSES = {
+    ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('numpy.core.numeric', '_frombuffer'),  # arrays pickled with protocol 5
+    ('numpy._core.numeric', '_frombuffer'),
+    ('_codecs', 'encode'),  # bytes pickled by Python 3 with protocol 2
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds dicts, lists, bytes, strings, numbers and numpy arrays, and
+    refuses every other class or function: a handed-over file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _CIFAR_CLASSES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"it names {module}.{name}, which a CIFAR-10 batch never holds"
+        )
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     "Images (N, 3, 32, 32) uint8 and labels (N,) from one CIFAR-10 batch file."
     try:
         with open(path, 'rb') as f:
-            d = pickle.load(f, encoding='bytes')
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            d = _ArrayUnpickler(f, encoding='bytes').load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
         raise ValueError(f"{path} is not a CIFAR-10 batch (cannot unpickle: {e})") from e
     if not isinstance(d, dict):
         raise ValueError(

@@ -9,12 +9,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from .utils import default, exists, BookValueError
+from .data import parse_caption, tokenize
 from .checkpoint import Checkpoint, Denoiser, load_checkpoint
 from .sampling import sample as _sample
 from .cfg import CFGDenoiser
 
 # %% auto #0
-__all__ = ['TEXT_TASK', 'takes_text', 'Pipeline', 'LabelPipeline', 'TextPipeline', 'load_pipeline']
+__all__ = ['TEXT_TASK', 'takes_text', 'Pipeline', 'LabelPipeline', 'TextPipeline', 'NotADiffusionModel', 'load_pipeline']
 
 # %% ../nbs/10_pipelines.ipynb #2cd19949
 TEXT_TASK = 'latent_ddpm'  # the training task of chapter 18's text-to-image runs
@@ -169,6 +170,25 @@ class TextPipeline(Pipeline):
     def kind(self) -> str:
         return 'image'
 
+    def check_prompt(
+        self,
+        prompt: str,  # a caption, or '' for the empty one
+    ) -> str:
+        """`prompt` if it is a caption of the model's grammar (that of its training captions),
+        else a `BookValueError` that shows one."""
+        if not str(prompt).strip():
+            return prompt  # the empty caption: the null condition
+        tokenize(prompt)  # an unknown word: the error lists the vocabulary
+        if self.ck.data.get('name') == 'mnist_pairs':  # the captions of `caption`: 'a left of b'
+            try:
+                parse_caption(prompt)
+            except BookValueError as e:
+                raise BookValueError(
+                    f"the prompt {prompt!r} is not a caption this model was trained on",
+                    e.fix + ", or '' for the unconditional canvas",
+                ) from e
+        return prompt
+
     def sample(
         self,
         n: int,  # number of canvases
@@ -182,6 +202,7 @@ class TextPipeline(Pipeline):
         **opts,  # more options of `sample`
     ) -> Tensor:
         "n canvases for one prompt, on the CPU."
+        self.check_prompt(prompt)
         g, gamma = torch.Generator().manual_seed(seed), default(guidance, self.gamma)
         x = self.t2i(
             [prompt] * n,
@@ -196,6 +217,17 @@ class TextPipeline(Pipeline):
         return x.float().cpu()
 
 
+_PARTS = {
+    'vae': 'a VAE (chapter 15)',
+    'clip': 'a CLIP (chapter 16)',
+    'classifier': 'a classifier (chapter 09)',
+}
+
+
+class NotADiffusionModel(BookValueError):
+    "A checkpoint of a network that does not sample: a VAE, a CLIP, a classifier."
+
+
 def load_pipeline(
     ckpt: str | Path,  # a checkpoint folder written by `train`
     ema: bool = True,  # the EMA weights (else the last step's)
@@ -204,6 +236,15 @@ def load_pipeline(
     """A checkpoint's pipeline, loaded once: a `TextPipeline` (text to image), else a
     `LabelPipeline`."""
     ck = load_checkpoint(Path(ckpt).expanduser(), device, ema)
+    if ck.schedule is None:
+        what = ck.config.get('builder')
+        raise NotADiffusionModel(
+            f"{ck.path} holds {_PARTS.get(what, f'a {what!r} network')}, not a diffusion model: it "
+            "has no noise schedule to sample with",
+            "pass the folder of a diffusion model (trained with a diffusion recipe, e.g. "
+            "`ddpm_book train --recipe digits`); a VAE or CLIP is a part that a text-to-image "
+            "model (--recipe mnist-pairs-sd) loads itself",
+        )
     if not takes_text(ck.config):
         return LabelPipeline(ck)
     from ddpm_book.stable_diffusion import TextToImage, SD_GAMMA  # Part IV: only for text to image
