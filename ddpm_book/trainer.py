@@ -405,8 +405,10 @@ def _holder(f) -> str:
 
 def _acquire(
     folder: Path,  # the checkpoint folder (created)
+    wait: bool = False,  # wait for the holder to end instead of raising
 ):
-    "Lock folder/.run.lock without waiting; the open file, or a `RunLockedError` naming the holder."
+    """Lock folder/.run.lock; the open file, or (unless `wait`) at once a `RunLockedError` naming
+    the holder."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RUN_LOCK
     while True:
@@ -415,7 +417,12 @@ def _acquire(
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             who = _holder(f)
-            f.close()
+            if wait:
+                print(f"ddpm_book: {folder} is in use by {who}; waiting for it to end", flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
+            else:
+                f.close()
+        if f.closed:
             raise RunLockedError(
                 f"{folder} is in use by another run ({who})",
                 "wait until it ends, or train into another folder (--out); two runs in one folder "
@@ -445,6 +452,7 @@ def _release(folder: Path, f):
 @contextmanager
 def run_lock(
     out: str | Path | None,  # the checkpoint folder of the run (None: nothing to hold)
+    wait: bool = False,  # wait for another holder to end (the store) instead of raising
 ):
     """Hold `out` for a whole run: a second run into it raises `RunLockedError` at once, naming
     this one. Re-entrant in one thread; under torchrun rank 0 holds it and every rank raises."""
@@ -464,7 +472,7 @@ def run_lock(
     f, err = None, None
     if rank_world()[0] == 0:
         try:
-            f = _acquire(folder)
+            f = _acquire(folder, wait)
         except RunLockedError as e:
             err = e
     if dist_on():  # every rank learns whether rank 0 got it
@@ -715,15 +723,18 @@ def load_or_train(
         Path(folder).expanduser(),
     )
     X, y = data if exists(data) else get_dataset(cfg.data, 'train')
-    state = '' if retrain else _match(folder, cfg, fingerprint(*(t for t in (X, y) if exists(t))))
-    if state != 'done':
-        train(
-            cfg,
-            out=folder,
-            resume=folder if state == 'partial' else None,
-            device=device,
-            data=(X, y),
-            show_progress=show_progress,
-            ckpt_every=max(1, cfg.steps // 10),
-        )
+    # another process training this run (two notebooks at once): wait for it, then load its run
+    with run_lock(folder, wait=True):
+        fp = fingerprint(*(t for t in (X, y) if exists(t)))
+        state = '' if retrain else _match(folder, cfg, fp)
+        if state != 'done':
+            train(
+                cfg,
+                out=folder,
+                resume=folder if state == 'partial' else None,
+                device=device,
+                data=(X, y),
+                show_progress=show_progress,
+                ckpt_every=max(1, cfg.steps // 10),
+            )
     return load_checkpoint(folder, device, ema=ema)
