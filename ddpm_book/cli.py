@@ -19,6 +19,7 @@ _STARTING = (__name__ == '__main__' and '__file__' in globals()) or os.path.base
 ) == 'ddpm_book'
 _PREV_SIGINT = signal.signal(signal.SIGINT, _quit_while_starting) if _STARTING else None
 import argparse, json, math, shutil, time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -31,9 +32,9 @@ from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
 from .tasks import TrainConfig
 from .checkpoint import Checkpoint, read_checkpoint_config
-from .trainer import train, DATA_FIX
+from .trainer import train, run_lock, DATA_FIX
 from .training import plot_losses
-from .distributed import distributed, on_all_ranks, torchrun_env
+from .distributed import DIST_TIMEOUT, distributed, on_all_ranks, torchrun_env
 from .pipelines import TEXT_TASK, NotADiffusionModel, Pipeline, load_pipeline
 
 
@@ -47,8 +48,8 @@ def _started():
 # %% auto #0
 __all__ = ['SEED_MAX', 'SAMPLE_BATCH', 'PICTURE_MAX', 'CKPT_FIX', 'COMMANDS', 'CLIError', 'check_device', 'writable_file',
            'default_threads', 'sampling_options', 'build_parser', 'load', 'save_samples', 'metric_kind', 'measure',
-           'write_metrics', 'evaluator_cache', 'check_room', 'batch_seed', 'describe_sampling', 'train_config',
-           'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+           'write_metrics', 'evaluator_cache', 'check_room', 'batch_seed', 'describe_sampling', 'check_resume_options',
+           'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -375,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
         '--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps'
     )
     t.add_argument(
+        '--timeout',
+        type=_pos_float,
+        default=DIST_TIMEOUT,
+        help='under torchrun: seconds a rank waits for the others before the run stops with an '
+        'error naming the rank that did not answer',
+    )
+    t.add_argument(
         '--no-eval', action='store_true', help='skip the quick evaluation (metrics.json)'
     )
     t.add_argument('--eval-n', type=_pos_int, default=1000, help='samples for the evaluation')
@@ -688,6 +696,48 @@ def describe_sampling(
     return s + ''.join(f", {k}={v}" for k, v in opts.items())
 
 # %% ../nbs/10_cli.ipynb #e617b67d
+def check_resume_options(
+    a: argparse.Namespace,  # the `train` flags, with --resume
+    saved: TrainConfig,  # the configuration of the run in --out
+    done: int,  # the steps it has trained
+    out: Path,  # --out
+):
+    """Refuse a flag that would change what the saved run is (it would be ignored, or would make
+    another run of the checkpoint); --steps may only extend the run."""
+    given = {
+        '--data': (a.data, saved.data),
+        '--preset': (a.preset, saved.model),
+        '--pred': (a.pred, saved.pred),
+        '--num-classes': (a.num_classes, saved.num_classes),
+        '--p-uncond': (a.p_uncond, saved.p_uncond),
+        '--batch-size': (a.batch_size, saved.batch_size),
+        '--lr': (a.lr, saved.lr),
+        '--seed': (a.seed, saved.seed),
+    }
+    if a.recipe:
+        r = _recipes()[a.recipe]
+        given['--recipe'] = (
+            a.recipe
+            if (r.task, r.data, r.model) != (saved.task, saved.data, saved.model)
+            else None,
+            f"run ({saved.task} on {saved.data}, model {saved.model!r})",
+        )
+    for opt, (v, was) in given.items():
+        if exists(v) and v != was:
+            raise CLIError(
+                f"--resume continues the run in {out} as it was saved, and {opt} {v} differs from "
+                f"its {was}",
+                f"drop {opt} to continue that run, or train into a new --out",
+            )
+    if exists(a.steps) and a.steps < saved.steps:
+        raise CLIError(
+            f"--steps {a.steps} is below the {saved.steps} steps of the run in {out} "
+            f"({done} done); on --resume, --steps only extends a run",
+            f"drop --steps to continue it (Ctrl-C stops and saves at any step), pass more than "
+            f"{saved.steps} to train longer, or train into a new --out",
+        )
+
+
 def train_config(a: argparse.Namespace) -> tuple[TrainConfig, Path]:
     "The TrainConfig and output folder that the `train` flags ask for."
     name = a.recipe or a.data or 'digits'
@@ -710,6 +760,7 @@ def train_config(a: argparse.Namespace) -> tuple[TrainConfig, Path]:
         except (FileNotFoundError, ValueError) as e:
             raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
         base = TrainConfig.from_dict(meta['train'])
+        check_resume_options(a, base, (meta.get('state') or {}).get('step', 0), out)
     else:
         recipes = _recipes()
         base = recipes[a.recipe or (a.data if a.data in recipes else 'digits')]
@@ -739,10 +790,23 @@ def _read_data(cfg: TrainConfig, root: str) -> tuple:
 
 def cmd_train(a: argparse.Namespace) -> int:
     """ddpm_book train: train, save, sample and (unless --no-eval) evaluate; under torchrun, every
-    process trains its share of each batch and rank 0 goes on alone."""
+    process trains its share of each batch and rank 0 goes on alone. Holds --out (`run_lock`)
+    until everything is written."""
+    with ExitStack() as hold:
+        return _train(a, hold)
+
+
+def _train(
+    a: argparse.Namespace,  # the `train` flags
+    hold: ExitStack,  # holds the run lock until the command ends
+) -> int:
+    "The work of `cmd_train`."
     cfg, out = train_config(a)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} is a file", "choose a folder name for --out")
+    env = torchrun_env()
+    if not env:  # one process: hold --out before anything else (torchrun: in the group, below)
+        hold.enter_context(run_lock(out))
     if (out / 'config.json').exists() and not (a.resume or a.force):
         raise CLIError(
             f"{out} already holds a checkpoint",
@@ -756,7 +820,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             f"--eval-n {a.eval_n} exceeds the {limit} training samples the floor needs",
             f"use --eval-n {limit} or fewer",
         )
-    env, dev = torchrun_env(), get_device(a.device)
+    dev = get_device(a.device)
     procs = (
         f" × {env['world_size']} processes (torchrun, {cfg.batch_size / env['world_size']:g} "
         "samples each)"
@@ -771,7 +835,9 @@ def cmd_train(a: argparse.Namespace) -> int:
             flush=True,
         )
     try:
-        with distributed(dev) as dev:  # under torchrun: with the other processes (gloo or nccl)
+        # under torchrun: with the other processes (gloo or nccl)
+        with distributed(dev, a.timeout) as dev:
+            hold.enter_context(run_lock(out))  # rank 0 holds it; every rank learns if it could not
             data = (
                 on_all_ranks(
                     'read the training data', lambda: _read_data(cfg, a.data_root), DATA_FIX
@@ -787,6 +853,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 data=data,
                 show_progress=not a.quiet,
                 ckpt_every=a.ckpt_every,
+                timeout=a.timeout,
             )
     except BookError:
         raise  # it names its fix

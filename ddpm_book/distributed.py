@@ -4,17 +4,18 @@
 
 # %% ../nbs/08e_distributed.ipynb #68c33586
 from __future__ import annotations
-import hashlib, os
+import hashlib, os, re
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 import torch
 import torch.distributed as dist
-from .utils import exists, get_device, BookValueError
+from .utils import exists, get_device, BookError, BookValueError
 
 # %% auto #0
-__all__ = ['SHARED_FIX', 'derive_seed', 'dist_on', 'rank_world', 'on_all_ranks', 'torchrun_env', 'distributed',
-           'check_shared_folder']
+__all__ = ['SHARED_FIX', 'DIST_TIMEOUT', 'derive_seed', 'dist_on', 'rank_world', 'on_all_ranks', 'torchrun_env',
+           'CollectiveTimeoutError', 'collective_timeout', 'distributed', 'check_shared_folder']
 
 # %% ../nbs/08e_distributed.ipynb #b1d0a001
 def derive_seed(*keys: int | str) -> int:
@@ -82,14 +83,71 @@ def torchrun_env() -> dict | None:
     )
 
 
+DIST_TIMEOUT = 300.0  # seconds a collective waits for the other ranks (why: chapter 8.5)
+
+
+class CollectiveTimeoutError(BookError):
+    "A collective operation (all-reduce, barrier, ...) that some rank did not join in time."
+
+
+def _is_timeout(e: BaseException) -> bool:
+    "Whether `e` is a collective operation that timed out (gloo: 'Timed out waiting ...ms')."
+    return isinstance(e, RuntimeError) and 'timed out' in str(e).lower()
+
+
+def _missing_ranks(
+    probe,  # a gloo group of all ranks, kept for this question (None: cannot ask)
+    secs: float,  # how long to wait for the answers
+) -> str:
+    """Which ranks do not answer, in words: a `monitored_barrier` on `probe`, in which rank 0
+    hears from every rank and names those that stay silent."""
+    rank, world = rank_world()
+    other = f"rank {1 - rank}" if world == 2 else "another rank"  # of two, the other one
+    if probe is None:
+        return other
+    try:
+        dist.monitored_barrier(group=probe, timeout=timedelta(seconds=secs), wait_all_ranks=True)
+    except RuntimeError as e:
+        m = re.search(r'Ranks? ([\d, ]+) failed to pass monitoredBarrier', str(e))
+        if m:
+            return f"rank(s) {m.group(1).strip().rstrip(',')}"
+        return "rank 0" if 'from rank 0' in str(e) and 'Timed out' in str(e) else other
+    return "no rank now (every rank answers the check: one was only slow)"
+
+
+def collective_timeout(
+    e: BaseException,  # the backend's error
+    timeout: float,  # the timeout of the process group, in seconds
+    probe=None,  # the gloo group that `_missing_ranks` asks
+) -> CollectiveTimeoutError:
+    "The error to show for a collective that timed out: who did not answer, and what to do."
+    rank, world = rank_world()
+    who = _missing_ranks(probe, min(timeout, 60.0))
+    said = re.sub(r'^\[[^\]]*\]\s*', '', str(e).strip().splitlines()[0])[:120]
+    return CollectiveTimeoutError(
+        f"rank {rank} of {world} waited {timeout:g} s in a collective operation for {who}, "
+        f"which did not answer ({said})",
+        f"look at {who}: stopped (SIGSTOP, Ctrl-Z), hung, or on a lost machine; stop the run and "
+        "continue it with --resume (the last checkpoint is intact); if its steps really take "
+        f"longer than {timeout:g} s, raise --timeout",
+    )
+
+
 @contextmanager
 def distributed(
     device=None,  # 'cpu', 'cuda', ... or None for the best available
+    timeout: float = DIST_TIMEOUT,  # seconds a collective waits for every rank before it fails
 ):
     """Under torchrun: join the process group for the block (gloo on the CPU, nccl on CUDA, GPU
     number LOCAL_RANK) and yield this process's device; otherwise, or when already joined, just
-    yield the device."""
+    yield the device. A collective that waits more than `timeout` s ends the block with a
+    `CollectiveTimeoutError` naming the rank(s) that did not answer."""
     dev, env = get_device(device), torchrun_env()
+    if not (0 < timeout < float('inf')):
+        raise BookValueError(
+            f"the timeout of collectives must be a positive number of seconds, got {timeout}",
+            f"pass e.g. {DIST_TIMEOUT:g}",
+        )
     if env is None or dist_on():
         yield dev
         return
@@ -109,11 +167,16 @@ def distributed(
             f"torch.distributed cannot train on {dev.type}",
             "pass --device cpu (gloo) or cuda (nccl)",
         )
-    dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    backend, wait = ('nccl' if dev.type == 'cuda' else 'gloo'), timedelta(seconds=timeout)
+    dist.init_process_group(backend, timeout=wait)
+    probe = dist.new_group(backend='gloo', timeout=wait) if backend == 'gloo' else None
     try:
         yield dev
-    except BaseException:
+    except BaseException as e:
+        err = collective_timeout(e, timeout, probe) if _is_timeout(e) else None
         dist.destroy_process_group()
+        if exists(err):
+            raise err from e
         raise  # another rank may be gone: no barrier
     else:  # all ranks done with their collectives before any tears the group down
         dist.barrier()

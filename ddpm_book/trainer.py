@@ -4,7 +4,9 @@
 
 # %% ../nbs/08d_trainer.ipynb #7f4314dc
 from __future__ import annotations
-import json, math, signal, threading, time
+import json, math, os, signal, socket, threading, time
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ from ddpm_book.distributed import (
     distributed,
     check_shared_folder,
     SHARED_FIX,
+    DIST_TIMEOUT,
 )
 from ddpm_book.checkpoint import (
     Checkpoint,
@@ -47,9 +50,14 @@ from ddpm_book.checkpoint import (
     _read_version,
 )
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no run lock
+    fcntl = None
+
 # %% auto #0
-__all__ = ['DATA_FIX', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'NonFiniteError', 'StopAfterStep', 'train',
-           'load_or_train']
+__all__ = ['DATA_FIX', 'RUN_LOCK', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'NonFiniteError', 'StopAfterStep',
+           'RunLockedError', 'run_lock', 'check_resume_steps', 'check_resume_data', 'train', 'load_or_train']
 
 # %% ../nbs/08d_trainer.ipynb #065dd5e0
 def amp_dtype(
@@ -378,6 +386,150 @@ def fit(
         raise KeyboardInterrupt(f"{stop.name}: stopped after step {self.step}{saved}")
     return self
 
+# %% ../nbs/08d_trainer.ipynb #53daac7e
+RUN_LOCK = '.run.lock'  # the file in a checkpoint folder that names the run writing there
+_held: dict = {}  # folder -> [thread id, depth, open lock file or None] of the locks held here
+
+
+class RunLockedError(BookError):
+    "Another run writes into the checkpoint folder: two runs in one folder overwrite each other."
+
+
+def _holder(f) -> str:
+    "Who holds the run lock open as `f`, in words (from the JSON the holder wrote into it)."
+    f.seek(0)
+    try:
+        h = json.loads(f.read() or '{}')
+    except ValueError:
+        h = {}
+    if not isinstance(h, dict) or 'pid' not in h:
+        return "a run that is just starting"
+    return f"process {h['pid']} on {h.get('host', '?')}, started {h.get('started', '?')}"
+
+
+def _acquire(
+    folder: Path,  # the checkpoint folder (created)
+    wait: bool = False,  # wait for the holder to end instead of raising
+):
+    """Lock folder/.run.lock; the open file, or (unless `wait`) at once a `RunLockedError` naming
+    the holder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RUN_LOCK
+    while True:
+        f = open(path, 'a+')
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = _holder(f)
+            if wait:
+                print(f"ddpm_book: {folder} is in use by {who}; waiting for it to end", flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
+            else:
+                f.close()
+        if f.closed:
+            raise RunLockedError(
+                f"{folder} is in use by another run ({who})",
+                "wait until it ends, or train into another folder (--out); two runs in one folder "
+                "overwrite each other's checkpoints",
+            ) from None
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not the file of a run that removed it as it ended: ours
+            break
+        f.close()
+    f.truncate(0)
+    started = datetime.now(timezone.utc).isoformat(timespec='seconds')
+    f.write(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=started)))
+    f.flush()
+    return f
+
+
+def _release(folder: Path, f):
+    "Remove the lock file while it is still held, then let it go."
+    if exists(f):
+        (folder / RUN_LOCK).unlink(missing_ok=True)
+        f.close()
+
+
+@contextmanager
+def run_lock(
+    out: str | Path | None,  # the checkpoint folder of the run (None: nothing to hold)
+    wait: bool = False,  # wait for another holder to end (the store) instead of raising
+):
+    """Hold `out` for a whole run: a second run into it raises `RunLockedError` at once, naming
+    this one. Re-entrant in one thread; under torchrun rank 0 holds it and every rank raises."""
+    if out is None or fcntl is None:
+        yield
+        return
+    folder = Path(out).expanduser()
+    key, me = str(folder.absolute()), threading.get_ident()
+    mine = _held.get(key)
+    if mine and mine[0] == me:  # held by this thread already (the CLI around `train`)
+        mine[1] += 1
+        try:
+            yield
+        finally:
+            mine[1] -= 1
+        return
+    f, err = None, None
+    if rank_world()[0] == 0:
+        try:
+            f = _acquire(folder, wait)
+        except RunLockedError as e:
+            err = e
+    if dist_on():  # every rank learns whether rank 0 got it
+        said = [(err.msg, err.fix) if exists(err) else None]
+        dist.broadcast_object_list(said)
+        err = RunLockedError(*said[0]) if exists(said[0]) else None
+    if exists(err):
+        raise err
+    _held[key] = [me, 1, f]
+    try:
+        yield
+    finally:
+        del _held[key]
+        _release(folder, f)
+
+
+def check_resume_steps(
+    folder: str | Path,  # the checkpoint folder to resume
+    cfg: TrainConfig | None,  # the configuration asked for (None: the saved one)
+) -> dict:
+    """Refuse to resume with fewer steps than the saved run's: `steps` may only extend a run (a
+    shorter run would rewrite its config.json). Returns the folder's config.json (or {})."""
+    try:
+        meta = read_checkpoint_config(folder)[1]
+    except (FileNotFoundError, ValueError):
+        return {}  # from_checkpoint says what is wrong with the folder
+    saved, done = (meta.get('train') or {}).get('steps'), (meta.get('state') or {}).get('step', 0)
+    if exists(cfg) and exists(saved) and cfg.steps < saved:
+        raise BookValueError(
+            f"cannot resume {folder} with steps={cfg.steps}: the run has {saved} steps "
+            f"({done} done); on resume, steps only extends a run",
+            f"continue with steps={saved} or more (a Ctrl-C stops the run and saves it at any "
+            "step), or train into a new folder",
+        )
+    return meta
+
+
+def check_resume_data(
+    tr: Trainer,  # the resumed trainer
+    folder: str | Path,  # its checkpoint folder
+    meta: dict,  # the folder's config.json
+):
+    "Refuse to resume a run on other data than it was trained on (another fingerprint)."
+    was = (meta.get('data') or {}).get('fingerprint')
+    if exists(was) and was != tr.data['fingerprint']:
+        raise BookValueError(
+            f"cannot resume {folder} on other data: the run trained on {meta['data'].get('n')} "
+            f"samples of {meta['data'].get('name')!r} with fingerprint {was[:12]}, these "
+            f"{tr.data['n']} samples have {tr.data['fingerprint'][:12]}",
+            "resume with the data the run started on (the same files, --data-root, or data=), "
+            "or train into a new folder",
+        )
+
 # %% ../nbs/08d_trainer.ipynb #335cef80
 @patch
 def save(self: Trainer, path: str | Path) -> Path:
@@ -514,25 +666,28 @@ def train(
     data: tuple | None = None,  # (X, y) to train on instead of cfg.data
     show_progress: bool = True,
     ckpt_every: int | None = None,
+    timeout: float = DIST_TIMEOUT,  # under torchrun: seconds a collective waits for every rank
 ) -> Trainer:
     """Train what `cfg` says (a DDPM by default), or continue the run in `resume`; returns the
-    trainer. Under torchrun: one of several processes (data parallel)."""
+    trainer. Holds `out` for the whole run (`run_lock`). Under torchrun: one of several processes
+    (data parallel)."""
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
-    with distributed(
-        device
-    ) as device:  # under torchrun: join the other processes; else nothing happens
+    # under torchrun: join the other processes; else nothing happens
+    with distributed(device, timeout) as device:
         if exists(resume):
             out = default(out, resume)
-        if exists(out):
-            check_shared_folder(
-                out
-            )  # on several processes: every rank sees the folder rank 0 writes
-        if exists(resume):
-            tr = Trainer.from_checkpoint(resume, cfg, device, data)
-        else:
-            tr = Trainer(cfg, device, data)
-        return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
+        with run_lock(out):  # no other run writes into out until this one ends
+            if exists(out):
+                # on several processes: every rank sees the folder rank 0 writes
+                check_shared_folder(out)
+            if exists(resume):
+                meta = check_resume_steps(resume, cfg)
+                tr = Trainer.from_checkpoint(resume, cfg, device, data)
+                check_resume_data(tr, resume, meta)
+            else:
+                tr = Trainer(cfg, device, data)
+            return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
 
 # %% ../nbs/08d_trainer.ipynb #4cf570f1
 def _match(folder: Path, cfg: TrainConfig, fp: str) -> str:
@@ -572,15 +727,18 @@ def load_or_train(
         Path(folder).expanduser(),
     )
     X, y = data if exists(data) else get_dataset(cfg.data, 'train')
-    state = '' if retrain else _match(folder, cfg, fingerprint(*(t for t in (X, y) if exists(t))))
-    if state != 'done':
-        train(
-            cfg,
-            out=folder,
-            resume=folder if state == 'partial' else None,
-            device=device,
-            data=(X, y),
-            show_progress=show_progress,
-            ckpt_every=max(1, cfg.steps // 10),
-        )
+    # another process training this run (two notebooks at once): wait for it, then load its run
+    with run_lock(folder, wait=True):
+        fp = fingerprint(*(t for t in (X, y) if exists(t)))
+        state = '' if retrain else _match(folder, cfg, fp)
+        if state != 'done':
+            train(
+                cfg,
+                out=folder,
+                resume=folder if state == 'partial' else None,
+                device=device,
+                data=(X, y),
+                show_progress=show_progress,
+                ckpt_every=max(1, cfg.steps // 10),
+            )
     return load_checkpoint(folder, device, ema=ema)
