@@ -294,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
         '--resume', action='store_true', help='continue the run saved in --out (with more --steps)'
     )
     t.add_argument(
-        '--force', action='store_true', help='overwrite a checkpoint that exists in --out'
+        '--force',
+        action='store_true',
+        help='overwrite a checkpoint that exists in --out, and a samples.png, loss.png or '
+        'metrics.json there that it did not write (other files are always kept)',
     )
     t.add_argument(
         '--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps'
