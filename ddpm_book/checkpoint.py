@@ -4,13 +4,14 @@
 
 # %% ../nbs/08c_checkpoint.ipynb #9bfe0888
 from __future__ import annotations
-import contextlib, json, os, re, shutil, time
+import contextlib, errno, hashlib, json, os, re, shutil, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import torch
 from torch import Tensor, nn
+from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 
 try:
@@ -22,6 +23,7 @@ from ddpm_book.utils import (
     exists,
     get_device,
     Registry,
+    BookError,
     BookValueError,
     BookFileNotFoundError,
 )
@@ -34,8 +36,9 @@ from .training import EMA
 from .tasks import TrainConfig
 
 # %% auto #0
-__all__ = ['CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS', 'save_checkpoint', 'read_checkpoint_config', 'checkpoint_files',
-           'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint', 'load_part']
+__all__ = ['CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS', 'CheckpointWriteError', 'save_checkpoint',
+           'read_checkpoint_config', 'checkpoint_files', 'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint',
+           'load_part', 'rollback_checkpoint', 'foreign_outputs', 'record_outputs']
 
 # %% ../nbs/08c_checkpoint.ipynb #f77575a4
 CKPT_KIND = 'ddpm_book.checkpoint'
@@ -52,9 +55,24 @@ BUILDERS: dict[str, Callable[[dict], nn.Module]] = (
         unet=make_model,
     )
 )
-_LEFTOVER = re.compile(
-    r'v\d{6}|\.config\.json\.tmp|\.(model\.safetensors|ema\.safetensors|optimizer\.pt|config\.json)\.tmp'
-)
+_TEMPS = (
+    '.config.json.tmp',
+    *(f'.{f}.tmp' for f in (*FLAT_FILES.values(), 'config.json')),
+)  # the temporary names a save writes (older layouts included): only these are deleted by name
+_MARK = '.ddpm_book-version'  # written first into every version folder a save creates
+
+
+class CheckpointWriteError(BookError, OSError):
+    "A save that could not write its files (a full disk): the previous version is kept."
+
+
+def _sha256(file: Path) -> str:
+    "The sha256 of a file's bytes, in hex."
+    h = hashlib.sha256()
+    with open(file, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _state_cpu(model: nn.Module) -> dict:
@@ -114,20 +132,71 @@ def _locked(path: Path):
         yield
 
 
+def _owned(meta: dict | None) -> set[str]:
+    """The version folders a config.json owns: those it lists in "versions", else (older
+    checkpoints) the folder of its files."""
+    if not meta:
+        return set()
+    if isinstance(meta.get('versions'), list):
+        return {v for v in meta['versions'] if isinstance(v, str) and re.fullmatch(r'v\d{6}', v)}
+    files = meta.get('files')
+    rels = list(files.values()) if isinstance(files, dict) else []
+    rels += [p.get('file', '') for p in (meta.get('parts') or {}).values() if isinstance(p, dict)]
+    return {Path(r).parts[0] for r in rels if isinstance(r, str) and len(Path(r).parts) > 1}
+
+
 def _cleanup(path: Path, meta: dict, prev: dict | None):
-    """After a commit: delete the other version folders, temporary files, and the flat files of an
-    older layout."""
-    keep = {Path(f).parts[0] for f in meta['files'].values()}
+    """After a commit: delete what an earlier config.json of this checkpoint owned and the new one
+    does not, our temporary files, and the flat files of an older layout; nothing else."""
+    drop = _owned(prev) - set(meta['versions'])
     flat = (
         set(prev['files']) & set(FLAT_FILES.values())
         if prev and isinstance(prev.get('files'), list)
         else set()
     )
-    for p in path.iterdir():
-        if p.name in keep or not (_LEFTOVER.fullmatch(p.name) or p.name in flat):
-            continue
+    for name in sorted(drop | flat | set(_TEMPS)):
+        p = path / name
         with contextlib.suppress(OSError):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _current(meta: dict | None) -> set[str]:
+    "The version folder of the files `meta` names ({} for a flat, older layout)."
+    files = (meta or {}).get('files')
+    rel = files.get('model') if isinstance(files, dict) else None
+    return {Path(rel).parts[0]} if isinstance(rel, str) and len(Path(rel).parts) > 1 else set()
+
+
+def _new_version(path: Path, prev: dict | None) -> tuple[int, str]:
+    """The generation and folder name of the next version: a name no one uses; a folder a killed
+    save left (it holds our mark) is reused, a user's folder that looks like a version never."""
+    owned = _owned(prev)
+    try:
+        gen = int((prev or {}).get('generation', 0))
+    except (TypeError, ValueError):
+        gen = 0
+    gen = max([gen, *(int(v[1:]) for v in owned)]) + 1
+    while (path / f'v{gen:06d}').exists():
+        p = path / f'v{gen:06d}'
+        if (p / _MARK).exists() and p.name not in owned:
+            shutil.rmtree(p)  # left by a save that was killed before its commit
+            break
+        gen += 1
+    return gen, f'v{gen:06d}'
+
+
+def _write_error(path: Path, e: Exception) -> CheckpointWriteError:
+    "The one-line error of a save whose writes failed (OSError, SafetensorError, torch's writer)."
+    text = ' '.join(str(e).split())
+    full = getattr(e, 'errno', None) == errno.ENOSPC or any(
+        w in text for w in ('No space left', 'StorageFull', 'file write failed')
+    )
+    why = 'the disk is full' if full else (getattr(e, 'strerror', None) or text[:120])
+    return CheckpointWriteError(
+        f"cannot write the checkpoint {path}: {why}; nothing of the new version was kept, the "
+        "previous version is kept",
+        "free space on the disk, or choose a folder on a disk with room (--out)",
+    )
 
 # %% ../nbs/08c_checkpoint.ipynb #5733c3f7
 def save_checkpoint(
@@ -146,7 +215,7 @@ def save_checkpoint(
     | None = None,  # more networks by name, e.g. {'vae': vae, 'text': encoder} (`load_part`)
 ) -> Path:
     """Write a new version of the checkpoint folder `path` (weights, EMA, optimiser, parts,
-    config.json), atomically as a whole."""
+    config.json with their sha256), atomically as a whole; keep the previous version."""
     builder, parts = _builder_of('the model', model), dict(parts or {})
     bad = [n for n in parts if not (isinstance(n, str) and re.fullmatch(r'[A-Za-z0-9_-]+', n))]
     if bad:
@@ -171,9 +240,7 @@ def save_checkpoint(
                 prev = read_checkpoint_config(path)[1]
             except (FileNotFoundError, ValueError):
                 prev = None
-            gen = int((prev or {}).get('generation', 0)) + 1
-            v = f'v{gen:06d}'
-            shutil.rmtree(path / v, ignore_errors=True)  # left by a save that was killed
+            gen, v = _new_version(path, prev)
             todo = {'model': (f'{v}/model.safetensors', weights(model))}
             if exists(ema):
                 todo['ema'] = (f'{v}/ema.safetensors', weights(getattr(ema, 'model', ema)))
@@ -200,16 +267,29 @@ def save_checkpoint(
                     for n, m in parts.items()
                 },
                 saved=time.strftime('%Y-%m-%d %H:%M:%S'),
+                versions=sorted({*_current(prev), v}),  # the previous version is kept
+                outputs=(prev or {}).get('outputs') or {},  # files the CLI wrote beside it
             )
-            text = json.dumps(
-                meta, indent=1
-            )  # a config that is not JSON fails here, before any file is written
-            for rel, write in [*todo.values(), *part_files.values()]:
-                _write_file(path, rel, write)
-            tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
-            os.replace(path / tmp, path / 'config.json')
+            json.dumps(meta)  # a config that is not JSON fails here, before any file is written
+            try:
+                (path / v).mkdir(parents=True, exist_ok=True)
+                (path / v / _MARK).touch()  # ours: a save killed before the commit may reuse it
+                for rel, write in [*todo.values(), *part_files.values()]:
+                    _write_file(path, rel, write)
+                meta['checksums'] = {
+                    rel: _sha256(path / rel) for rel, _ in [*todo.values(), *part_files.values()]
+                }
+                text = json.dumps(meta, indent=1)
+                _write_file(path, f'{v}/config.json', lambda p: p.write_text(text))
+                tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
+                os.replace(path / tmp, path / 'config.json')
+            except (OSError, SafetensorError, RuntimeError) as e:
+                shutil.rmtree(path / v, ignore_errors=True)  # the new version, never committed
+                raise _write_error(path, e) from e
             _fsync(path)  # the commit
             _cleanup(path, meta, prev)
+    except BookError:
+        raise
     except OSError as e:
         raise OSError(
             f"cannot write the checkpoint {path} ({e.strerror or e}): choose a writable folder"
@@ -242,6 +322,7 @@ def read_checkpoint_config(
         raise BookValueError(
             f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\")", fix
         )
+    _check_version(f, meta.get('version'))
     missing = [k for k in ('model', 'schedule', 'pred') if k not in meta]
     if missing:
         raise BookValueError(
@@ -250,6 +331,18 @@ def read_checkpoint_config(
         )
     _files(path, meta)
     return path, meta
+
+
+def _check_version(f: Path, version):
+    "Refuse a config.json that a newer major or minor version of ddpm_book wrote."
+    mine = re.match(r'(\d+)\.(\d+)', ddpm_book.__version__)
+    theirs = re.match(r'(\d+)\.(\d+)', version if isinstance(version, str) else '')
+    if mine and theirs and tuple(map(int, theirs.groups())) > tuple(map(int, mine.groups())):
+        raise BookValueError(
+            f"{f} was written by ddpm_book {version}, newer than the installed "
+            f"{ddpm_book.__version__}: its format may have changed",
+            "upgrade ddpm_book (pip install -U ddpm_book)",
+        )
 
 
 def _inside(path: Path, rel) -> Path:
@@ -292,6 +385,51 @@ def _read_version(path: str | Path, use: Callable[[Path, dict], object]):
         return use(folder, again)
 
 
+def _whole_versions(path: Path, meta: dict) -> list[dict]:
+    """The configs of the older versions the checkpoint keeps whose files all match their
+    sha256, newest first."""
+    whole = []
+    for v in sorted(_owned(meta) - _current(meta), reverse=True):
+        try:
+            m = json.loads((path / v / 'config.json').read_text())
+            sums = m['checksums']
+            if m.get('kind') == CKPT_KIND and sums and _current(m) == {v}:
+                if all(_sha256(_inside(path, r)) == h for r, h in sums.items()):
+                    whole.append(m)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return whole
+
+
+def _damaged_fix(path: Path, meta: dict) -> str:
+    "The fix for a damaged or incomplete version: the older whole version, and how to use it."
+    whole = _whole_versions(path, meta)
+    if not whole:
+        return "no older whole version is kept: train again into a new folder"
+    m = whole[0]
+    return (
+        f"the older version {min(_current(m))} (step {(m.get('state') or {}).get('step')}) is "
+        f"whole: make it current with `python -c \"from ddpm_book.checkpoint import "
+        f"rollback_checkpoint; rollback_checkpoint('{path}')\"`, then load or resume it"
+    )
+
+
+def _verify(path: Path, meta: dict, file: Path) -> Path:
+    """`file` after checking its sha256 against the one config.json recorded at the save (files
+    saved without one pass unchecked)."""
+    sums = meta.get('checksums')
+    rel = file.relative_to(path).as_posix()
+    if not isinstance(sums, dict) or rel not in sums or not file.is_file():
+        return file  # a missing file is reported by whoever reads it
+    if _sha256(file) != sums[rel]:
+        raise BookValueError(
+            f"{file} is damaged: its sha256 differs from the one config.json recorded when it was "
+            "saved",
+            _damaged_fix(path, meta),
+        )
+    return file
+
+
 def _build(config: dict, builder: str, what: str) -> nn.Module:
     "The network `config` describes, made by the registered `builder` (fresh weights)."
     try:
@@ -320,6 +458,12 @@ def load_weights(
         raise BookValueError(
             f"{file} is not a safetensors file ({e})", "save the checkpoint again"
         ) from e
+    odd = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if odd:
+        raise BookValueError(
+            f"{file} holds NaN or inf in {len(odd)} tensors (e.g. {odd[0]}): it is damaged",
+            "load an older copy of the checkpoint, or train again",
+        )
     own = model.state_dict()
     missing, unexpected = [k for k in own if k not in sd], [k for k in sd if k not in own]
     shapes = [
@@ -480,9 +624,8 @@ def load_checkpoint(
         model = _build(
             meta['model'], meta.get('builder', 'unet'), f"the model in {path / 'config.json'}"
         )
-        load_weights(
-            model, files['ema'] if ema and 'ema' in files else files['model']
-        )  # saved without an EMA: the last weights
+        file = files['ema'] if ema and 'ema' in files else files['model']  # no EMA: the last
+        load_weights(model, _verify(path, meta, file))
         return Checkpoint(
             path,
             model.to(get_device(device)).eval(),
@@ -514,6 +657,68 @@ def load_part(
         model = _build(
             p['model'], p.get('builder', 'unet'), f"the part {name!r} in {path / 'config.json'}"
         )
-        return load_weights(model, _inside(path, p['file'])).to(get_device(device)).eval()
+        file = _verify(path, meta, _inside(path, p['file']))
+        return load_weights(model, file).to(get_device(device)).eval()
 
     return _read_version(path, use)
+
+
+def rollback_checkpoint(
+    path: str | Path,  # the checkpoint folder
+) -> dict:
+    """Make the newest older version whose files are all whole the current one (after a damaged
+    file); returns its config. The next save deletes the damaged version."""
+    path, meta = read_checkpoint_config(path)
+    with _locked(path):
+        whole = _whole_versions(path, meta)
+        if not whole:
+            raise BookValueError(
+                f"{path} keeps no older version whose files are all whole",
+                "train again into a new folder",
+            )
+        back = dict(whole[0], versions=sorted(_owned(meta) | _current(whole[0])))
+        text = json.dumps(back, indent=1)
+        tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
+        os.replace(path / tmp, path / 'config.json')
+        _fsync(path)
+    return back
+
+
+def foreign_outputs(
+    path: str | Path,  # a checkpoint folder (or one that is to become one)
+    names: list[str],  # files beside config.json a command writes, e.g. ['samples.png']
+) -> list[str]:
+    """The names among `names` that exist in `path` but that no save of this checkpoint recorded
+    (or whose bytes changed since): a user's files, which a command must not overwrite."""
+    path = Path(path).expanduser()
+    try:
+        outs = read_checkpoint_config(path)[1].get('outputs', 'older')
+    except (FileNotFoundError, ValueError):
+        outs = {}
+    if outs == 'older':  # written before outputs were recorded: by the command line
+        return []
+    outs = outs if isinstance(outs, dict) else {}
+    return [n for n in names if (path / n).exists() and not _recorded(path / n, outs.get(n))]
+
+
+def _recorded(p: Path, sha) -> bool:
+    "Whether the file `p` is the one whose sha256 a command recorded."
+    return p.is_file() and isinstance(sha, str) and _sha256(p) == sha
+
+
+def record_outputs(
+    path: str | Path,  # a checkpoint folder
+    names: list[str],  # the files beside config.json that a command just wrote
+) -> dict:
+    """Record the sha256 of the files a command wrote beside config.json (so that a later run may
+    replace them)."""
+    path, meta = read_checkpoint_config(path)
+    with _locked(path):
+        path, meta = read_checkpoint_config(path)
+        outs = dict(meta.get('outputs') or {})
+        outs.update({n: _sha256(path / n) for n in names if (path / n).is_file()})
+        text = json.dumps(dict(meta, outputs=outs), indent=1)
+        tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
+        os.replace(path / tmp, path / 'config.json')
+        _fsync(path)
+    return outs

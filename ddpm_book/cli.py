@@ -31,7 +31,13 @@ from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
 from .metrics import EVALUATORS, get_evaluator, quality_table, toy_quality, toy_table
 from .tasks import TrainConfig
-from .checkpoint import Checkpoint, read_checkpoint_config
+from ddpm_book.checkpoint import (
+    Checkpoint,
+    read_checkpoint_config,
+    CKPT_HINT,
+    foreign_outputs,
+    record_outputs,
+)
 from .trainer import train, run_lock, DATA_FIX
 from .training import plot_losses
 from .distributed import DIST_TIMEOUT, distributed, on_all_ranks, torchrun_env
@@ -46,10 +52,10 @@ def _started():
         _STARTING = False
 
 # %% auto #0
-__all__ = ['SEED_MAX', 'SAMPLE_BATCH', 'PICTURE_MAX', 'CKPT_FIX', 'COMMANDS', 'CLIError', 'check_device', 'writable_file',
-           'default_threads', 'sampling_options', 'build_parser', 'load', 'save_samples', 'metric_kind', 'measure',
-           'write_metrics', 'evaluator_cache', 'check_room', 'batch_seed', 'describe_sampling', 'check_resume_options',
-           'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
+__all__ = ['SEED_MAX', 'SAMPLE_BATCH', 'PICTURE_MAX', 'CKPT_FIX', 'OUTPUTS', 'COMMANDS', 'CLIError', 'check_device',
+           'writable_file', 'default_threads', 'sampling_options', 'build_parser', 'load', 'save_samples',
+           'metric_kind', 'measure', 'write_metrics', 'evaluator_cache', 'check_room', 'batch_seed',
+           'describe_sampling', 'check_resume_options', 'train_config', 'cmd_train', 'cmd_sample', 'cmd_eval', 'main']
 
 # %% ../nbs/10_cli.ipynb #9f01da2e
 class CLIError(BookError):
@@ -370,7 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
         '--resume', action='store_true', help='continue the run saved in --out (with more --steps)'
     )
     t.add_argument(
-        '--force', action='store_true', help='overwrite a checkpoint that exists in --out'
+        '--force',
+        action='store_true',
+        help='overwrite a checkpoint that exists in --out, and a samples.png, loss.png or '
+        'metrics.json there that it did not write (other files are always kept)',
     )
     t.add_argument(
         '--ckpt-every', type=_pos_int, default=500, help='save the checkpoint every this many steps'
@@ -478,6 +487,12 @@ CKPT_FIX = (
 )
 
 
+def _ckpt_fix(e: Exception) -> str:
+    "The library's fix for a checkpoint it refuses (a damaged file, a newer version), or the CLI's."
+    fix = getattr(e, 'fix', CKPT_HINT)
+    return CKPT_FIX if CKPT_HINT in fix else fix
+
+
 def load(ckpt: str | Path, device=None, ema: bool = True) -> Pipeline:
     "`load_pipeline` with the CLI's errors."
     p = Path(ckpt).expanduser()
@@ -492,7 +507,7 @@ def load(ckpt: str | Path, device=None, ema: bool = True) -> Pipeline:
     except NotADiffusionModel:
         raise  # it names its own fix: which folder to pass instead
     except BookError as e:
-        raise CLIError(e.msg, CKPT_FIX) from e  # the library's message, the CLI's fix
+        raise CLIError(e.msg, _ckpt_fix(e)) from e
     except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e), CKPT_FIX) from e
 
@@ -758,7 +773,7 @@ def train_config(a: argparse.Namespace) -> tuple[TrainConfig, Path]:
         try:
             _, meta = read_checkpoint_config(out)
         except (FileNotFoundError, ValueError) as e:
-            raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", CKPT_FIX) from e
+            raise CLIError(f"cannot resume: {getattr(e, 'msg', e)}", _ckpt_fix(e)) from e
         base = TrainConfig.from_dict(meta['train'])
         check_resume_options(a, base, (meta.get('state') or {}).get('step', 0), out)
     else:
@@ -788,6 +803,9 @@ def _read_data(cfg: TrainConfig, root: str) -> tuple:
         raise CLIError(str(e), "point --data-root at the folder with the dataset's files") from e
 
 
+OUTPUTS = ('samples.png', 'loss.png', 'metrics.json')  # what `train` writes beside config.json
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """ddpm_book train: train, save, sample and (unless --no-eval) evaluate; under torchrun, every
     process trains its share of each batch and rank 0 goes on alone. Holds --out (`run_lock`)
@@ -812,7 +830,14 @@ def _train(
             f"{out} already holds a checkpoint",
             "add --resume to continue it, --force to overwrite it, or choose another --out",
         )
-    for f in ('config.json', 'samples.png', 'loss.png', 'metrics.json'):
+    theirs = [] if a.force else foreign_outputs(out, list(OUTPUTS))
+    if theirs:
+        raise CLIError(
+            f"{out} holds {', '.join(theirs)}, which this checkpoint did not write: a run would "
+            "overwrite it",
+            "move it away, choose another --out, or add --force to overwrite it",
+        )
+    for f in ('config.json', *OUTPUTS):
         writable_file(out / f)
     limit = _max_eval_n(cfg.data)
     if not a.no_eval and exists(limit) and a.eval_n > limit:
@@ -893,6 +918,7 @@ def _train(
             ]
         )
         save_samples(x, out / 'samples.png', 'image')
+        record_outputs(out, list(OUTPUTS))
         print(
             f"wrote {out / 'samples.png'} (rows: {', '.join(prompts)}) and {out / 'loss.png'}; "
             "measure the pipeline with chapter 18's `measure`"
@@ -922,6 +948,7 @@ def _train(
             seed=0,
             train_seconds=round(tr.wall_time, 1),
         )
+    record_outputs(out, list(OUTPUTS))  # so that a later run may replace them
     return 0
 
 # %% ../nbs/10_cli.ipynb #31c0dc21

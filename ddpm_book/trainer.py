@@ -4,7 +4,7 @@
 
 # %% ../nbs/08d_trainer.ipynb #7f4314dc
 from __future__ import annotations
-import json, math, os, signal, socket, threading, time
+import json, math, os, pickle, signal, socket, threading, time, warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +24,7 @@ from ddpm_book.utils import (
     check_choice,
     BookError,
     BookValueError,
+    BookFileNotFoundError,
 )
 from .schedule import Schedule
 from .data import DATASET_INFO, get_dataset
@@ -48,6 +49,8 @@ from ddpm_book.checkpoint import (
     load_checkpoint,
     _files,
     _read_version,
+    _verify,
+    _damaged_fix,
 )
 
 try:
@@ -601,6 +604,53 @@ def from_checkpoint(
     return _read_version(path, lambda path, meta: _resume(cls, path, meta, cfg, device, data))
 
 
+def _training_state(path: Path, meta: dict) -> dict:
+    "config.json's training state, checked: a whole step >= 0, a list of losses, a wall time."
+    st, f = meta.get('state'), path / 'config.json'
+    fix = "train into a new folder (--out), or " + _damaged_fix(path, meta)
+    if not isinstance(st, dict):
+        raise BookValueError(f"{f} records no training state (\"state\"): it cannot resume", fix)
+    step, losses, wall = st.get('step'), st.get('losses'), st.get('wall_time')
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise BookValueError(f"{f} records the step {step!r}, not a whole number >= 0", fix)
+    if not isinstance(losses, list) or isinstance(wall, bool) or not isinstance(wall, (int, float)):
+        raise BookValueError(
+            f"{f} records no list of losses or no wall time: it cannot resume", fix
+        )
+    return st
+
+
+def _resume_state(path: Path, meta: dict, file: Path) -> dict:
+    """What optimizer.pt holds (optimiser, scaler, generators), read as plain tensors and containers
+    (weights_only: no code runs), with a one-line error when it is missing or damaged."""
+    if not file.is_file():
+        raise BookFileNotFoundError(
+            f"{file} not found: the checkpoint lacks the optimiser state a resume needs",
+            "train into a new folder (--out), or " + _damaged_fix(path, meta),
+        )
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
+            warnings.simplefilter('ignore')
+            st = torch.load(file, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated (PytorchStreamReader), a pickle of other objects, ...
+        why = (
+            'it holds Python objects other than tensors, which are not unpickled'
+            if isinstance(e, pickle.UnpicklingError)
+            else ' '.join(str(e).split())[:100]
+        )
+        raise BookValueError(
+            f"{file} cannot be read ({type(e).__name__}: {why}): it is damaged or not an "
+            "optimizer.pt that ddpm_book wrote",
+            "train into a new folder (--out), or " + _damaged_fix(path, meta),
+        ) from e
+    if not isinstance(st, dict) or not isinstance(st.get('optimizer'), dict):
+        raise BookValueError(
+            f"{file} holds no optimiser state: it is not an optimizer.pt that ddpm_book wrote",
+            "train into a new folder (--out), or " + _damaged_fix(path, meta),
+        )
+    return st
+
+
 def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
     "`from_checkpoint` on the version `meta` of the folder `path`."
     files = _files(path, meta)
@@ -610,6 +660,7 @@ def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
             "resumed",
             "train into a new folder",
         )
+    state = _training_state(path, meta)
     saved = TrainConfig.from_dict(meta['train'])
     if exists(cfg):
         cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
@@ -626,11 +677,14 @@ def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
                 "(and not under a one-cycle schedule, whose length is fixed)",
                 "continue the saved run unchanged (--resume alone), or train into a new folder",
             )
+    for role in ('model', 'ema', 'optimizer'):  # before the trainer is built: fail fast
+        if role in files:
+            _verify(path, meta, files[role])
+    st = _resume_state(path, meta, files['optimizer'])
     tr = cls(default(cfg, saved), device, data)
     load_weights(tr.model, files['model'])
     if exists(tr.ema):
         load_weights(tr.ema.model, files['ema'])
-    st = torch.load(files['optimizer'], map_location='cpu', weights_only=True)
     tr.opt.load_state_dict(st['optimizer'])
     if st.get('scaler'):
         tr.scaler.load_state_dict(st['scaler'])
@@ -638,7 +692,7 @@ def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
         tr.gen.set_state(st['generator'])
     else:
         tr.gen.manual_seed(
-            tr.cfg.seed + int(meta['state']['step'])
+            tr.cfg.seed + state['step']
         )  # another kind of device: a fresh, still seeded stream
     torch.set_rng_state(st['torch_rng'])
     if 'cuda_rng' in st and tr.device.type == 'cuda':
@@ -648,11 +702,7 @@ def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
     if exists(tr.lr_sched):
         tr.lr_sched.load_state_dict(st['lr_sched'])
     tr.task_state = st.get('task_state') or {}
-    tr.step, tr.losses, tr.wall_time = (
-        meta['state']['step'],
-        list(meta['state']['losses']),
-        meta['state']['wall_time'],
-    )
+    tr.step, tr.losses, tr.wall_time = state['step'], list(state['losses']), state['wall_time']
     return tr
 
 # %% ../nbs/08d_trainer.ipynb #fc83a090
@@ -708,7 +758,10 @@ def _match(folder: Path, cfg: TrainConfig, fp: str) -> str:
     )  # runs saved before fingerprints were recorded match on their config
     if exists(seen) and seen != fp:
         return ''
-    return 'done' if (meta.get('state') or {}).get('step', 0) >= cfg.steps else 'partial'
+    step = (meta.get('state') or {}).get('step', 0) if isinstance(meta.get('state'), dict) else 0
+    if isinstance(step, bool) or not isinstance(step, int):
+        return 'partial'  # resuming says what is wrong with it
+    return 'done' if step >= cfg.steps else 'partial'
 
 
 def load_or_train(
