@@ -1,5 +1,5 @@
 """Damaged and foreign files in a checkpoint folder (issue 18, items 3-6 and 10), each met through the command line in a
-fresh process: a corrupted ema.safetensors, a truncated, a pickled or a missing optimizer.pt, a config.json without
+fresh process (the 16 cases of every file damaged every way run in this one): a corrupted ema.safetensors, a truncated, a pickled or a missing optimizer.pt, a config.json without
 "state", with a string step or from a newer ddpm_book, a full disk during a save, and a user's files in --out. Each must
 end in one line `error: ... (fix: ...)`, and nothing the checkpoint did not write may be deleted or overwritten.
 One small run is trained per module; every case works on a copy of it."""
@@ -144,3 +144,38 @@ def test_user_samples_png_is_not_overwritten(ck):
     _one_line_error(code, err, 'samples.png', 'did not write', '--force')
     assert (ck / 'samples.png').read_bytes() == b'my own picture'
     assert read_checkpoint_config(ck)[1]['state']['step'] == 3
+
+
+SPOIL = {  # how a file gets damaged: a bit flipped inside, cut in half, emptied, replaced by text
+    'flip': lambda b: b[: len(b) // 2] + bytes([b[len(b) // 2] ^ 1]) + b[len(b) // 2 + 1:],
+    'truncate': lambda b: b[: len(b) // 2],
+    'empty': lambda b: b'',
+    'garbage': lambda b: b'not a checkpoint file\n' * 10,
+}
+
+
+def _main(*args) -> tuple[int, str]:
+    "The command line in this process (no start-up cost): exit code and stderr."
+    import contextlib, io
+    from ddpm_book.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main([str(a) for a in args])
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize('how', list(SPOIL))
+@pytest.mark.parametrize('role', ['model', 'ema', 'optimizer', 'config'])
+def test_every_file_damaged_every_way(ck, role, how, report):
+    """Each file of the current version (and config.json) damaged in each way: resuming the run, which reads them all,
+    ends in one line naming the problem, and the damaged run is not overwritten."""
+    f = ck / 'config.json' if role == 'config' else _file(ck, role)
+    f.write_bytes(SPOIL[how](f.read_bytes()))
+    contents = lambda: {p: p.read_bytes() for p in ck.rglob('*') if p.is_file() and not p.name.endswith('.lock')}
+    before = contents()
+    code, err = _main('train', '--out', ck, '--resume', '--steps', 4, *QUIET)
+    _one_line_error(code, err)
+    assert contents() == before, 'a refused resume changed the folder'
+    if role == 'config':
+        code, err = _main('sample', '--ckpt', ck, '--n', 4, '--quiet', '--out', ck / 'x.png')
+        _one_line_error(code, err)
