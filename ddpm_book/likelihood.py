@@ -16,7 +16,7 @@ from .utils import default, progress
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
 from .losses import PRED_TYPES, gaussian_kl, model_mean
-from .sampling import check_var_type, call_denoiser
+from .sampler import check_var_type, call_denoiser
 
 # %% ../nbs/09_evaluation.ipynb #34dbd0ba
 def model_variance(

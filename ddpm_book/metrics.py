@@ -14,7 +14,8 @@ from .utils import exists, default, BookValueError
 from .tasks import TrainConfig
 from .trainer import load_or_train
 from .schedule import Schedule
-from .sampling import sample, sampler_steps, _model_device
+from .sampling import sample, sampler_steps
+from .sampler import _model_device
 from .data import get_dataset, DATASET_INFO
 from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
 from .stats import fid, kid, energy_distance, nearest_distances
