@@ -25,7 +25,10 @@ from typing import Callable
 import numpy as np
 import torch
 from .utils import exists, get_device, BookError
-from .data import DATASET_INFO, DATASETS, get_dataset, save_image_grid, caption
+from .dataset_info import DATASET_INFO, DATASETS
+from .images import save_image_grid
+from .canvases import caption
+from .data import get_dataset
 from .sampling import SAMPLERS, SPACINGS, VAR_TYPES, sampler_steps
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES

@@ -10,7 +10,7 @@ from torch import Tensor
 from .utils import BookValueError
 from .blocks import ConvBlock, Downsample, group_norm, sinusoidal_embedding
 from .attention import Attention
-from ddpm_book.data import (
+from ddpm_book.canvases import (
     VOCAB,
     HELD_OUT_PAIRS,
     tokenize,

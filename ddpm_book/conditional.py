@@ -10,7 +10,8 @@ from torch import Tensor
 from .utils import default, exists
 from .schedule import Schedule
 from .sampling import sample
-from .data import load_digits, image_grid
+from .bundled import load_digits
+from .images import image_grid
 from .metrics import get_classifier, digits_features, sample_quality, predicted_classes
 from .likelihood import quantise
 

@@ -17,7 +17,8 @@ from torch import Tensor
 from .utils import default, BookValueError
 from .tasks import Task, TrainConfig, register_task
 from .checkpoint import BUILDERS
-from .data import get_dataset, DATASET_INFO
+from .dataset_info import DATASET_INFO
+from .data import get_dataset
 
 # %% ../nbs/09_evaluation.ipynb #30575737
 class DigitsClassifier(nn.Module):

@@ -16,7 +16,8 @@ from .trainer import load_or_train
 from .schedule import Schedule
 from .sampling import sample, sampler_steps
 from .sampler import _model_device
-from .data import get_dataset, DATASET_INFO
+from .dataset_info import DATASET_INFO
+from .data import get_dataset
 from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
 from .stats import fid, kid, energy_distance, nearest_distances
 from .likelihood import quantise, nll_bpd

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from .utils import default, exists, BookValueError
-from .data import parse_caption, tokenize
+from .canvases import parse_caption, tokenize
 from .checkpoint import Checkpoint, Denoiser, load_checkpoint
 from .sampling import sample as _sample
 from .cfg import CFGDenoiser

@@ -10,7 +10,7 @@ import torch, torch.nn.functional as F
 from torch import Tensor, nn
 from .utils import BookValueError
 from .schedule import Schedule
-from .data import HELD_OUT_PAIRS, pair_tokens, pair_captions
+from .canvases import HELD_OUT_PAIRS, pair_tokens, pair_captions
 from .unet import UNet
 from .tasks import Task, TrainConfig, register_task
 from .training import train_step

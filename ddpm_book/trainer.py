@@ -27,7 +27,8 @@ from ddpm_book.utils import (
     BookFileNotFoundError,
 )
 from .schedule import Schedule
-from .data import DATASET_INFO, get_dataset
+from .dataset_info import DATASET_INFO
+from .data import get_dataset
 from .conditions import expand_cond, null_cond
 from .training import EMA
 from .tasks import AMP_MODES, TrainConfig, Task, get_task

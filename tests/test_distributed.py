@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from ddpm_book.data import write_fake_dataset
+from ddpm_book.dataset_files import write_fake_dataset
 from ddpm_book.experiments import TINY
 from ddpm_book.trainer import Trainer, train
 from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddpm_book.data import load_cifar10
+from ddpm_book.dataset_files import load_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 
