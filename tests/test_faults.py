@@ -2,29 +2,20 @@
 of training (the resumed run equals the uninterrupted one bit for bit), signals at random moments (SIGKILL, SIGINT, SIGTERM,
 each run resumed until done, then compared bit for bit), a loss that overflows (a one-line error, nothing written), and
 numeric options that are not numbers."""
-import os, random, shutil, signal, subprocess, sys, time
+import random, shutil, signal, subprocess, time
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
 from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
+from cli_process import cli_run as _run, cli_start as _start
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 100
 RUN = ['--steps', STEPS, '--ckpt-every', 20, '--no-eval', '--threads', 1, '--quiet']
 
 
-def _start(*args) -> subprocess.Popen:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)
-    return subprocess.Popen([sys.executable, '-m', 'ddpm_book.cli', *map(str, args)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, 'PYTHONPATH': path})
-
-
-def _run(*args, timeout=600) -> tuple[int, str]:
-    p = _start(*args)
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, err
 
 
 def _weights(folder: Path, role: str) -> dict:

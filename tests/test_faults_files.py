@@ -3,28 +3,18 @@ fresh process (the 16 cases of every file damaged every way run in this one): a 
 "state", with a string step or from a newer ddpm_book, a full disk during a save, and a user's files in --out. Each must
 end in one line `error: ... (fix: ...)`, and nothing the checkpoint did not write may be deleted or overwritten.
 One small run is trained per module; every case works on a copy of it."""
-import json, os, pickle, shutil, subprocess, sys
+import json, os, pickle, shutil, subprocess
 from pathlib import Path
 
 import pytest
 
 from ddpm_book.checkpoint import load_checkpoint, read_checkpoint_config, rollback_checkpoint
+from cli_process import cli_run as _run, one_line_error as _one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ['--no-eval', '--threads', 1, '--quiet']
 
 
-def _run(*args, timeout=300) -> tuple[int, str]:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)
-    p = subprocess.run([sys.executable, '-m', 'ddpm_book.cli', *map(str, args)], text=True, capture_output=True,
-                       timeout=timeout, env={**os.environ, 'PYTHONPATH': path})
-    return p.returncode, p.stderr
-
-
-def _one_line_error(code: int, err: str, *words: str):
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert code == 2 and len(lines) == 1 and 'error:' in lines[0] and '(fix:' in lines[0], err
-    assert 'Traceback' not in err and all(w in err for w in words), err
 
 
 @pytest.fixture(scope='module')

@@ -10,32 +10,11 @@ import numpy as np
 import pytest
 
 from ddpm_book.dataset_files import load_cifar10
+from cli_process import cli_run as _run, cli_start as _start, one_line_error as _one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start(*args, cwd=None) -> subprocess.Popen:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)
-    return subprocess.Popen(
-        [sys.executable, '-m', 'ddpm_book.cli', *map(str, args)],
-        text=True,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, 'PYTHONPATH': path},
-    )
-
-
-def _run(*args, timeout=300, cwd=None) -> tuple[int, str]:
-    p = _start(*args, cwd=cwd)
-    _, err = p.communicate(timeout=timeout)
-    return p.returncode, err
-
-
-def _one_line_error(code: int, err: str, *fragments: str):
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith('ddpm_book: error:'), err
-    assert 'Traceback' not in err and '(fix:' in err and all(f in err for f in fragments), err
 
 
 def test_ctrl_c_while_starting():

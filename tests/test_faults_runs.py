@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ddpm_book.checkpoint import read_checkpoint_config
+from cli_process import cli_env, cli_run, cli_start
 from ddpm_book.experiments import RECIPES
 from ddpm_book.trainer import train
 
@@ -15,19 +16,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ['--recipe', 'digits-test', '--no-eval', '--eval-sampler', 'ddim', '--eval-steps', 2, '--threads', 1, '--quiet']
 NEVER = ['--steps', 100_000, '--ckpt-every', 1_000_000]    # a run that trains until it is stopped, and saves nothing
 MARK = 'DDPM_BOOK_TEST_RUNS'
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1',
-       'PYTHONPATH': os.pathsep.join(p for p in [str(ROOT), os.environ.get('PYTHONPATH', '')] if p)}
+ENV = cli_env(OMP_NUM_THREADS='1')
 
 
 def _start(*args, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, '-m', 'ddpm_book.cli', *map(str, args)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, **kw)
+    return cli_start(*args, env=ENV, **kw)
 
 
 def _run(*args, timeout=300) -> tuple[int, str]:
-    p = _start(*args)
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, err
+    return cli_run(*args, timeout=timeout, env=ENV)
 
 
 def _holder(out: Path) -> dict:
