@@ -121,6 +121,15 @@ def _write_file(root: Path, rel: str, write: Callable[[Path], None]) -> str:
     return rel
 
 
+def _replace_config(path: Path, text: str):
+    "Make `text` the folder's config.json at once (a temporary file, renamed over it, flushed)."
+    os.replace(
+        path / _write_file(path, '.config.json.tmp', lambda p: p.write_text(text)),
+        path / 'config.json',
+    )
+    _fsync(path)
+
+
 @contextmanager
 def _locked(path: Path):
     "Hold an exclusive lock on path/.lock (POSIX; the system releases it when the process dies)."
@@ -677,10 +686,7 @@ def rollback_checkpoint(
                 "train again into a new folder",
             )
         back = dict(whole[0], versions=sorted(_owned(meta) | _current(whole[0])))
-        text = json.dumps(back, indent=1)
-        tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
-        os.replace(path / tmp, path / 'config.json')
-        _fsync(path)
+        _replace_config(path, json.dumps(back, indent=1))
     return back
 
 
@@ -717,8 +723,5 @@ def record_outputs(
         path, meta = read_checkpoint_config(path)
         outs = dict(meta.get('outputs') or {})
         outs.update({n: _sha256(path / n) for n in names if (path / n).is_file()})
-        text = json.dumps(dict(meta, outputs=outs), indent=1)
-        tmp = _write_file(path, '.config.json.tmp', lambda p: p.write_text(text))
-        os.replace(path / tmp, path / 'config.json')
-        _fsync(path)
+        _replace_config(path, json.dumps(dict(meta, outputs=outs), indent=1))
     return outs
