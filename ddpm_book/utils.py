@@ -4,7 +4,7 @@
 
 # %% ../nbs/99_utils.ipynb #f5e9ff97
 from __future__ import annotations
-import hashlib, importlib, os, pkgutil, random, shutil
+import hashlib, importlib, os, pkgutil, random, shutil, sys
 from pathlib import Path
 from types import FunctionType
 import numpy as np
@@ -12,8 +12,8 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'progress', 'scratch', 'BookError', 'BookValueError',
-           'BookFileNotFoundError', 'check_choice', 'fingerprint', 'discover', 'Registry']
+__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'interactive', 'progress', 'scratch', 'BookError',
+           'BookValueError', 'BookFileNotFoundError', 'check_choice', 'fingerprint', 'discover', 'Registry']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -65,10 +65,18 @@ def seed_everything(
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/99_utils.ipynb #b485ee30
+def interactive() -> bool:
+    "Whether someone watches this process: a Jupyter kernel, or a terminal on standard error."
+    shell = sys.modules['IPython'].get_ipython() if 'IPython' in sys.modules else None
+    if type(shell).__name__ == 'ZMQInteractiveShell':  # Jupyter (a widget bar)
+        return True
+    return sys.stderr.isatty()  # a terminal; not a file, a pipe, or a captured notebook run
+
+
 def progress(it, total: int | None = None, desc: str | None = None, show: bool = True, **kw):
-    """A progress bar over `it` (a notebook widget or a terminal bar); plain `it` when `show` is
-    False."""
-    return tqdm(it, total=total, desc=desc, leave=False, **kw) if show else it
+    """A progress bar over `it` (a notebook widget or a terminal bar), drawn only when `show` and
+    someone watches (`interactive`), and removed when done: a bar never lands in a saved output."""
+    return tqdm(it, total=total, desc=desc, leave=False, disable=not (show and interactive()), **kw)
 
 # %% ../nbs/99_utils.ipynb #210e84ac
 def scratch(
