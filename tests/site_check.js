@@ -36,6 +36,23 @@
   clone.querySelectorAll('pre, code, mjx-container, script, style, .sourceCode').forEach(e => e.remove());
   const prose = clone.textContent;
   const rawTex = (prose.match(/\\\(|\\\[|\\begin\{|\\(mathbf|frac|boldsymbol|mathcal|sqrt|alpha|varepsilon)\b|\$[^$\s][^$\n]*\$/g) || []).slice(0, 5);
+  // every 'chapter N' of the prose is a link (to the chapter's page on this site)
+  const unlinked = [];
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement.closest('a, pre, code, mjx-container, script, style, h1, .sourceCode')) continue;
+    const m = n.data.match(/\b[Cc]hapters? \d[\d.]*/);
+    if (m) unlinked.push(n.data.slice(Math.max(0, m.index - 30), m.index + 40).replace(/\s+/g, ' '));
+  }
+  // an inline formula is never cut: it fits its line (math_layout.html sets a long one smaller) or scrolls whole
+  const clippedInline = [...main.querySelectorAll('mjx-container[jax="CHTML"]:not([display="true"])')].filter(m => {
+    const line = m.closest('p, li, td, th, dd, div');
+    return m.scrollWidth > m.clientWidth + 1 || (line && m.getBoundingClientRect().width > line.clientWidth + 1);
+  }).map(m => (m.querySelector('mjx-assistive-mml math') || m).textContent.slice(0, 60));
+  const relLinks = [...main.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))
+    .filter(h => !/^(https?:|mailto:|#|javascript:)/.test(h));
+  // docstrings as the site shows them: no subscript markup or stray emphasis asterisks left in the prose
+  const rawDoc = (prose.match(/[^\s]{0,20}(?:_\{|\^\{|(?:^|\s)\*\S[^*\n]{0,40})/g) || []).slice(0, 5);
   const imgs = [...main.querySelectorAll('img')];
   return {
     title: document.title,
@@ -43,6 +60,7 @@
     formulas: maths.length, untypeset, mathErrors: document.querySelectorAll('mjx-merror').length, rawTex,
     images: imgs.length, brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
     overflow, codeScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
-    bodyFont: getComputedStyle(document.body).fontFamily,
+    bodyFont: getComputedStyle(document.body).fontFamily, unlinked, relLinks, clippedInline, rawDoc,
+    prevNext: !!document.querySelector('nav.page-navigation .nav-page-previous a, nav.page-navigation .nav-page-next a'),
   };
 }

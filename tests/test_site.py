@@ -6,7 +6,8 @@ it on 127.0.0.1, and opens every page of the sidebar in headless Chromium at 128
 page: it loads; every formula is typeset by MathJax (served from the npm copy that the math test installs, since the
 site loads it from a CDN) with no error and no raw TeX left; every image loads; nothing in the main column is wider than
 the column or makes the page scroll sideways (long equations, code and outputs scroll inside their own boxes); no
-temporary folder of the machine that ran the notebooks is shown; the body font names a CJK face; and a sample of the
+temporary folder of the machine that ran the notebooks is shown; the body font names a CJK face, and the lecture's
+Chinese terms are drawn with one (glyphs, not boxes: Debian's fonts-noto-cjk); and a sample of the
 numbers in the notebook's saved outputs is on the page (the site shows the book's full-size runs, not reruns).
 
 Needs Quarto (>= 1.4) on PATH, Chromium (`apt-get install chromium`, or set CHROMIUM to a Chrome/Chromium binary),
@@ -183,6 +184,29 @@ def _serve(folder: Path):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f'http://127.0.0.1:{srv.server_port}/'
 
+CJK = re.compile('[\u3400-\u9fff]')
+
+def _cjk_fonts(ctx, page) -> list:
+    """The fonts Chromium drew each run of Chinese text with: [(text, [family, ...])]. A face without the glyphs draws
+    boxes, and the DevTools protocol names the faces that drew them (CSS.getPlatformFontsForNode)."""
+    n = page.evaluate("""() => { let k = 0;
+        for (const el of document.querySelectorAll('main p, main li, main td, main h1, main h2, main h3, main .description'))
+          if (/[\\u3400-\\u9fff]/.test([...el.childNodes].filter(c => c.nodeType === 3).map(c => c.data).join('')))
+            { el.dataset.cjk = k++; }
+        return k; }""")
+    if not n: return []
+    cdp = ctx.new_cdp_session(page)
+    try:
+        cdp.send('DOM.enable'); cdp.send('CSS.enable')
+        root = cdp.send('DOM.getDocument', {'depth': 0})['root']['nodeId']
+        out = []
+        for node in cdp.send('DOM.querySelectorAll', {'nodeId': root, 'selector': '[data-cjk]'})['nodeIds'][:20]:
+            fonts = cdp.send('CSS.getPlatformFontsForNode', {'nodeId': node})['fonts']
+            html = cdp.send('DOM.getOuterHTML', {'nodeId': node})['outerHTML']
+            out.append((''.join(CJK.findall(html))[:12], [f['familyName'] for f in fonts if f['glyphCount'] > 0]))
+        return out
+    finally: cdp.detach()
+
 def _browse(site: Path, es5: Path, exe: str):
     "Open every sidebar page at both widths: {(width name, href): check results}, and the sidebar's hrefs."
     from playwright.sync_api import sync_playwright
@@ -215,6 +239,7 @@ def _browse(site: Path, es5: Path, exe: str):
                         page.wait_for_function('document.documentElement.dataset.mathLayout === "done"', timeout=30000)
                         res = page.evaluate(check_js)
                         res['status'] = resp.status if resp else None
+                        if wname == 'desktop': res['cjkFonts'] = _cjk_fonts(ctx, page)
                         results[(wname, href)] = res
                     ctx.close()
             finally: browser.close()
@@ -237,6 +262,7 @@ def test_site_in_a_browser(site, report):
         if r['mathErrors']: problems.append(f'{where}: {r["mathErrors"]} MathJax errors')
         if r['untypeset']: problems.append(f'{where}: {len(r["untypeset"])} formulas not typeset, e.g. {r["untypeset"][:2]}')
         if r['rawTex']: problems.append(f'{where}: raw TeX in the text: {r["rawTex"]}')
+        if r['rawDoc']: problems.append(f'{where}: raw markup (a docstring?) in the text: {r["rawDoc"]}')
         if r['brokenImages']: problems.append(f'{where}: images that do not load: {r["brokenImages"]}')
         if r['pageWidth'] > r['windowWidth']:
             problems.append(f'{where}: the page scrolls sideways ({r["pageWidth"]} px wide in a {r["windowWidth"]} px window)')
@@ -244,6 +270,17 @@ def test_site_in_a_browser(site, report):
         if wname == 'desktop': problems += [f'{where}: a code block scrolls sideways: {o}' for o in r['codeScroll'][:5]]
         if '/tmp/' in r['text']: problems.append(f'{where}: shows a temporary path: ...{r["text"][r["text"].index("/tmp/") - 60:][:160]}...')
         if not any(f in r['bodyFont'] for f in CJK_FACES): problems.append(f'{where}: the body font names no CJK face: {r["bodyFont"]}')
+        problems += [f'{where}: an inline formula is cut (scrolls inside its line): {m}' for m in r['clippedInline'][:5]]
+        if wname == 'desktop':
+            problems += [f'{where}: "chapter N" without a link: ...{t}...' for t in r['unlinked'][:5]]
+            for h in r['relLinks']:
+                path = h.split('#')[0].split('?')[0]
+                if path and not (site/href).parent.joinpath(path).resolve().is_file():
+                    problems.append(f'{where}: the link {h} leads to no page of the site')
+            if not r['prevNext'] and href != 'index.html': problems.append(f'{where}: no previous/next links at the foot')
+        for text, fonts in r.get('cjkFonts', []):
+            if not any(f in face for face in fonts for f in CJK_FACES):
+                problems.append(f'{where}: the Chinese text {text!r} was drawn without a CJK face (boxes), with {fonts}')
     checked_numbers = 0
     for nb, href in html_of.items():
         text = results[('desktop', href)]['text']
@@ -254,6 +291,7 @@ def test_site_in_a_browser(site, report):
     desk = [r for (w, _), r in results.items() if w == 'desktop']
     report(f'site: {len(hrefs)} pages x {len(WIDTHS)} widths in Chromium in {secs:.0f} s: {sum(r["formulas"] for r in desk)} formulas, '
            f'{sum(r["images"] for r in desk)} images, {checked_numbers} saved numbers found on their pages, '
+           f'{sum(len(r.get("cjkFonts", [])) for r in desk)} runs of Chinese text drawn with a CJK face, '
            f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, '
            f'{sum(r["codeBlocks"] for r in desk)} code blocks of which {sum(len(r["codeScroll"]) for r in desk)} scroll sideways '
            f'at 1280 px, {len(problems)} problems')
