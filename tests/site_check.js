@@ -49,8 +49,9 @@
     const line = m.closest('p, li, td, th, dd, div');
     return m.scrollWidth > m.clientWidth + 1 || (line && m.getBoundingClientRect().width > line.clientWidth + 1);
   }).map(m => (m.querySelector('mjx-assistive-mml math') || m).textContent.slice(0, 60));
-  const relLinks = [...main.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))
-    .filter(h => !/^(https?:|mailto:|#|javascript:)/.test(h));
+  const hrefs = [...main.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
+  const relLinks = hrefs.filter(h => !/^(https?:|mailto:|#|javascript:)/.test(h));
+  const absLinks = hrefs.filter(h => /^https?:/.test(h));
   // docstrings as the site shows them: no subscript markup or stray emphasis asterisks left in the prose
   const rawDoc = (prose.match(/[^\s]{0,20}(?:_\{|\^\{|(?:^|\s)\*\S[^*\n]{0,40})/g) || []).slice(0, 5);
   const imgs = [...main.querySelectorAll('img')];
@@ -60,7 +61,7 @@
     formulas: maths.length, untypeset, mathErrors: document.querySelectorAll('mjx-merror').length, rawTex,
     images: imgs.length, brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
     overflow, codeScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
-    bodyFont: getComputedStyle(document.body).fontFamily, unlinked, relLinks, clippedInline, rawDoc,
+    bodyFont: getComputedStyle(document.body).fontFamily, unlinked, relLinks, absLinks, clippedInline, rawDoc,
     prevNext: !!document.querySelector('nav.page-navigation .nav-page-previous a, nav.page-navigation .nav-page-next a'),
   };
 }

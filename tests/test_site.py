@@ -49,6 +49,16 @@ def test_sidebar_lists_every_chapter_in_order():
     assert (NBS/'sidebar.yml').read_text() == render_sidebar(), \
         "nbs/sidebar.yml is out of step with the notebooks: run `python tests/test_site.py` and commit it"
 
+def _setting(key: str) -> str:
+    return re.search(rf'^{key}\s*=\s*(.+)$', (ROOT/'settings.ini').read_text(), re.M).group(1).strip()
+
+SITE_URL = _setting('doc_host') + _setting('doc_baseurl') + '/'
+
+def test_links_filter_names_the_site():
+    "nbs/relative_links.lua makes nbdev's links to the published site relative: its address must be settings.ini's."
+    assert f"local base = '{SITE_URL}'" in (NBS/'relative_links.lua').read_text()
+    assert 'relative_links.lua' in (ROOT/'_quarto.yml').read_text()
+
 def test_quarto_yml():
     top = (ROOT/'_quarto.yml').read_text()
     assert 'html-math-method: mathjax' in top and 'sidebar.yml' in top and 'styles.css' in top
@@ -246,6 +256,14 @@ def _browse(site: Path, es5: Path, exe: str):
     finally: srv.shutdown()
     return results, hrefs
 
+def test_search_index_has_no_tex(site, report):
+    "The search box shows each formula as text (nbs/search_text.py rewrites search.json after rendering), not TeX."
+    entries = json.loads((site/'search.json').read_text())
+    text = ' '.join(e.get('text', '') for e in entries)
+    tex = re.findall(r'\\\(|\\\[|\\(?:mathbf|boldsymbol|frac|sqrt|bar|varepsilon|alpha)\b', text)
+    report(f'site: search index of {len(entries)} entries, {len(tex)} pieces of TeX left')
+    assert 'ᾱ' in text and not tex, f'{len(tex)} pieces of TeX in search.json, e.g. {tex[:5]}'
+
 def test_site_in_a_browser(site, report):
     exe = _chromium()
     es5 = mathjax_modules()['es5']
@@ -277,6 +295,8 @@ def test_site_in_a_browser(site, report):
                 path = h.split('#')[0].split('?')[0]
                 if path and not (site/href).parent.joinpath(path).resolve().is_file():
                     problems.append(f'{where}: the link {h} leads to no page of the site')
+            own = [h for h in r['absLinks'] if h.startswith(SITE_URL)]
+            if own: problems.append(f'{where}: {len(own)} links to the published site instead of this one, e.g. {own[0]}')
             if not r['prevNext'] and href != 'index.html': problems.append(f'{where}: no previous/next links at the foot')
         for text, fonts in r.get('cjkFonts', []):
             if not any(f in face for face in fonts for f in CJK_FACES):
