@@ -1,6 +1,7 @@
-"""Quarto post-render step: the site's search index (search.json) holds each page's text with its formulas as TeX
-source (`\\(\\mathbf{x}_t\\)`), and the search box shows that source in its results. This rewrites each formula as
-plain text a reader can scan (x_t, ᾱ_t, √(1 − ᾱ_t)); the pages themselves are untouched."""
+"""Quarto post-render step: the site's search index (search.json) holds each page's text with its
+formulas as TeX source (`\\(\\mathbf{x}_t\\)`), and the search box shows that source in its
+results. This rewrites each formula as plain text a reader can scan (x_t, ᾱ_t, √(1 − ᾱ_t)); the
+pages themselves are untouched."""
 
 import json, os, re
 from pathlib import Path
@@ -126,7 +127,7 @@ DROP = (
 
 
 def _group(s: str, i: int) -> tuple[str, int]:
-    "The argument at s[i]: a {group} or one character/command; returns (its text, the index after it)."
+    "The argument at s[i], a {group} or one character or command: (its text, the index after it)."
     while i < len(s) and s[i] == ' ':
         i += 1
     if i >= len(s):
@@ -146,7 +147,7 @@ def _group(s: str, i: int) -> tuple[str, int]:
 
 
 def tex_text(tex: str) -> str:
-    "A TeX formula as plain text: letters and symbols in Unicode, fractions as a/b, roots as √(...)."
+    "A TeX formula as plain text: symbols in Unicode, fractions as a/b, roots as √(...)."
     out, i = [], 0
     while i < len(tex):
         c = tex[i]
