@@ -141,8 +141,8 @@ def _group(s: str, i: int) -> tuple[str, int]:
             j += 1
         return s[i + 1 :], len(s)
     if s[i] == '\\':
-        m = re.match(r'\\([A-Za-z]+|.)', s[i:])
-        return m.group(0), i + len(m.group(0))
+        m = re.match(r'\\([A-Za-z]+|.)', s[i:], re.S)
+        return (m.group(0), i + len(m.group(0))) if m else ('', len(s))
     return s[i], i + 1
 
 
@@ -152,7 +152,9 @@ def tex_text(tex: str) -> str:
     while i < len(tex):
         c = tex[i]
         if c == '\\':
-            m = re.match(r'\\([A-Za-z]+|.)', tex[i:])
+            m = re.match(r'\\([A-Za-z]+|.)', tex[i:], re.S)
+            if m is None:  # a lone backslash at the end
+                break
             name, i = m.group(1), i + len(m.group(0))
             if name in ('frac', 'tfrac', 'dfrac'):
                 a, i = _group(tex, i)
