@@ -166,9 +166,7 @@ def read_merges(
 
 
 def load_bpe(
-    path: str
-    | Path
-    | None = None,  # a checkpoint or its tokenizer/ folder, a .txt.gz, merges.txt, a wheel
+    path: str | Path | None = None,  # a checkpoint, tokenizer/, .txt.gz, merges.txt or wheel
 ) -> tuple[list[tuple[str, str]], dict[str, int] | None]:
     "(merges, vocab) from `path`; vocab is None where only merges ship (`build_vocab` makes it)."
     if path is None:
