@@ -9,7 +9,7 @@ cfg = config['DEFAULT']
 for o in 'version description keywords author author_email'.split():
     assert o in cfg, f'missing expected setting: {o}'
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'apache2': 'Apache-2.0'}   # settings.ini's name -> the SPDX expression (PEP 639)
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
 py_versions = '3.9 3.10 3.11 3.12 3.13'.split()
 
@@ -18,16 +18,16 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))   # the peers benchmarks/peers.py times against
 lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
-lic_classifier = [f'License :: {lic[1]}']
 
 setuptools.setup(
     name=cfg['lib_name'],
-    license=lic[0],
+    license=lic,
+    license_files=['LICENSE'],
     classifiers=[
         'Development Status :: ' + statuses[int(cfg['status'])],
         'Intended Audience :: ' + cfg['audience'].title(),
         'Natural Language :: ' + cfg['language'].title(),
-    ] + [f'Programming Language :: Python :: {o}' for o in py_versions[py_versions.index(min_python):]] + lic_classifier,
+    ] + [f'Programming Language :: Python :: {o}' for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['ddpm_book', 'ddpm_book.*']),
     include_package_data=True,

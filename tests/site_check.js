@@ -55,6 +55,40 @@
   // docstrings as the site shows them: no subscript markup or stray emphasis asterisks left in the prose
   const rawDoc = (prose.match(/[^\s]{0,20}(?:_\{|\^\{|(?:^|\s)\*\S[^*\n]{0,40})/g) || []).slice(0, 5);
   const imgs = [...main.querySelectorAll('img')];
+  // citations: Quarto renders one it cannot resolve as ?@key; a resolved one links to its entry in the page's references
+  const unresolvedCites = (prose.match(/\?@[\w:-]+|\[@[\w:-]+[^\]]*\]/g) || []).slice(0, 5);
+  const citeLinks = [...main.querySelectorAll('a[role="doc-biblioref"]')].map(a => a.getAttribute('href'));
+  const refs = [...document.querySelectorAll('#refs .csl-entry')].map(e => ({
+    id: e.id, text: e.textContent.trim().slice(0, 120), links: [...e.querySelectorAll('a[href]')].map(a => a.href)}));
+  // the notebook the page is built from, and the Colab badge (nbs/notebook_links.html)
+  const href = sel => { const a = main.querySelector(sel) || document.querySelector(sel); return a ? a.href : null; };
+  // table cells: no word broken across lines, except after a hyphen or a slash (where a line may break)
+  const brokenWords = [];
+  let tableWords = 0;
+  for (const cell of main.querySelectorAll('td, th')) {
+    if (hidden(cell)) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest('mjx-container')) continue;
+      for (const m of node.textContent.matchAll(/\S+/g)) {
+        tableWords++;
+        const range = document.createRange();
+        range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size < 2) continue;
+        let lastTop = null, bad = false;                        // where does the word change line?
+        for (let i = 0; i < m[0].length; i++) {
+          range.setStart(node, m.index + i); range.setEnd(node, m.index + i + 1);
+          const r = [...range.getClientRects()].find(r => r.width > 0);
+          if (!r) continue;
+          if (lastTop !== null && Math.abs(r.top - lastTop) > 2 && !'-/\u2013\u2014'.includes(m[0][i - 1])) bad = true;
+          lastTop = r.top;
+        }
+        if (bad && brokenWords.length < 20)
+          brokenWords.push(`"${m[0]}" in a ${Math.round(cell.getBoundingClientRect().width)} px cell: ${cell.textContent.trim().slice(0, 50)}`);
+      }
+    }
+  }
   return {
     title: document.title,
     pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth, column: Math.round(mr.width),
@@ -63,5 +97,7 @@
     overflow, codeScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
     bodyFont: getComputedStyle(document.body).fontFamily, unlinked, relLinks, absLinks, clippedInline, rawDoc,
     prevNext: !!document.querySelector('nav.page-navigation .nav-page-previous a, nav.page-navigation .nav-page-next a'),
+    unresolvedCites, citeLinks, refs, notebookSource: href('a.notebook-source'), colab: href('a.colab-badge'),
+    brokenWords, tableWords, tables: main.querySelectorAll('table').length,
   };
 }

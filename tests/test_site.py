@@ -7,8 +7,13 @@ page: it loads; every formula is typeset by MathJax (served from the npm copy th
 site loads it from a CDN) with no error and no raw TeX left; every image loads; nothing in the main column is wider than
 the column or makes the page scroll sideways (long equations, code and outputs scroll inside their own boxes); no
 temporary folder of the machine that ran the notebooks is shown; the body font names a CJK face, and the lecture's
-Chinese terms are drawn with one (glyphs, not boxes: Debian's fonts-noto-cjk); and a sample of the
-numbers in the notebook's saved outputs is on the page (the site shows the book's full-size runs, not reruns).
+Chinese terms are drawn with one (glyphs, not boxes: Debian's fonts-noto-cjk); a sample of the numbers in the
+notebook's saved outputs is on the page (the site shows the book's full-size runs, not reruns); every citation
+resolves (no Quarto citeproc warning, no `?@key`) to an entry of the page's references with its arXiv link; the page
+links its notebook on GitHub and in Colab (built from settings.ini's git_url); no word in a table cell is broken
+across lines; every "chapter N" is a link to a page of the site, no link leads nowhere, and no link goes to the
+published site instead of this one; each page has previous/next links; no inline formula is cut; no docstring
+shows raw markup.
 
 Needs Quarto (>= 1.4) on PATH, Chromium (`apt-get install chromium`, or set CHROMIUM to a Chrome/Chromium binary),
 Playwright (`pip install playwright`; its own browser download is not needed) and node/npm for MathJax. Without them the
@@ -151,6 +156,60 @@ def test_saved_numbers_sampling():
         assert saved_numbers(p) == ['0.2427', '-0.01497']
 
 # --------------------------------------------------------------------------------------------------
+# References: the prose cites the papers as [@key] (Quarto citations) from nbs/references.bib
+# --------------------------------------------------------------------------------------------------
+
+BIB = NBS/'references.bib'
+_cite_re = re.compile(r'(?<![\w.@])-?@([A-Za-z][\w:-]*\d{4}[a-z]*)\b')
+_author_year_re = re.compile(r"\b[A-Z][\w\u00C0-\u024F-]+(?: et al\.| (?:&|and) [A-Z][\w-]+)(?:'s)?,? \(?(?:19|20)\d\d[a-z]?\b")
+
+def bib_entries() -> dict:
+    "{key: text of the entry} of nbs/references.bib."
+    text = BIB.read_text(encoding='utf-8')
+    parts = re.split(r'^@\w+\{', text, flags=re.M)[1:]
+    return {p.split(',', 1)[0].strip(): p for p in parts}
+
+def _prose(path: Path) -> list:
+    "The markdown cells of a notebook, code spans and fenced code removed."
+    cells = [''.join(c['source']) for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'markdown']
+    return [re.sub(r'`[^`]*`', '', re.sub(r'```.*?```', '', c, flags=re.S)) for c in cells]
+
+def cited_keys(path: Path) -> list:
+    "The citation keys a notebook's markdown cells cite, in order of first use."
+    return list(dict.fromkeys(k for c in _prose(path) for k in _cite_re.findall(c)))
+
+def test_citations_resolve_to_the_bibliography():
+    """Every [@key] the prose cites is in nbs/references.bib with its link (arXiv, or a DOI for a paper not on arXiv),
+    every entry of the bibliography is cited somewhere, the papers the book relies on are there, and no paper is
+    named by author and year alone (cite it instead; the index, which is also the README that GitHub shows without
+    Quarto, links the paper instead: [Ho, Jain & Abbeel, 2020](https://arxiv.org/abs/...))."""
+    assert BIB.is_file(), 'no nbs/references.bib: the book names papers but has no bibliography'
+    assert re.search(r'^bibliography:\s*references\.bib\s*$', (ROOT/'_quarto.yml').read_text(), re.M), \
+        '_quarto.yml does not name the bibliography (bibliography: references.bib)'
+    bib, problems, used = bib_entries(), [], set()
+    for k, e in bib.items():
+        url = re.search(r'\burl\s*=\s*\{([^}]*)\}', e)
+        if not url or not re.match(r'https://(arxiv\.org/abs/\d{4}\.\d{4,5}|doi\.org/10\.)', url.group(1)):
+            problems.append(f'references.bib: {k} has no arXiv (or DOI) url')
+    for p in sorted(NBS.glob('*.ipynb')) + sorted(NBS.glob('modules/*.ipynb')):
+        for k in cited_keys(p):
+            used.add(k)
+            if k not in bib: problems.append(f'{p.name} cites @{k}, which is not in references.bib')
+        for c in _prose(p):
+            problems += [f'{p.name}: "{m.group(0)}" names a paper by author and year: cite it as [@key]'
+                         for m in _author_year_re.finditer(re.sub(r'\[[^\]]*\]\(https://[^)]*\)', '', c))]
+    problems += [f'references.bib: {k} is cited nowhere' for k in sorted(set(bib) - used)]
+    need = {'ho2020', 'sohldickstein2015', 'song2019', 'song2021ddim', 'song2021sde', 'nichol2021', 'dhariwal2021',
+            'ho2022cfg', 'lu2022b', 'kingma2014', 'radford2021', 'rombach2022', 'vaswani2017', 'ronneberger2015'}
+    problems += [f'references.bib lacks {k}' for k in sorted(need - set(bib))]
+    assert not problems, f'{len(problems)} problem(s) with the references:\n' + '\n'.join(problems[:40])
+
+def test_citation_rules_catch_mistakes():
+    assert _cite_re.findall('as @ho2020 show [@lu2022b; @song2021sde, eq. 5]; mail a@b2020.org') == ['ho2020', 'lu2022b', 'song2021sde']
+    assert _author_year_re.search('Ho et al. (2020) use') and _author_year_re.search('(Nichol & Dhariwal 2021)')
+    assert _author_year_re.search('(Bińkowski et al. 2018)') and not _author_year_re.search('in 2020 the paper')
+
+# --------------------------------------------------------------------------------------------------
 # Building the site and opening it in Chromium
 # --------------------------------------------------------------------------------------------------
 
@@ -181,6 +240,7 @@ def site(tmp_path_factory, report):
     t0 = time.time()
     r = subprocess.run(['nbdev_docs'], cwd=src, capture_output=True, text=True, timeout=1200)
     secs = time.time() - t0
+    (src/'nbdev_docs.log').write_text(r.stdout + '\n' + r.stderr)     # test_site_in_a_browser reads Quarto's warnings
     assert r.returncode == 0, f'nbdev_docs failed (rc={r.returncode}) after {secs:.0f} s:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
     assert (src/'_docs'/'index.html').exists(), 'nbdev_docs wrote no _docs/index.html'
     report(f'site: nbdev_docs built {len(list((src/"_docs").glob("*.html")))} pages in {secs:.0f} s')
@@ -301,6 +361,37 @@ def test_site_in_a_browser(site, report):
         for text, fonts in r.get('cjkFonts', []):
             if not any(f in face for face in fonts for f in CJK_FACES):
                 problems.append(f'{where}: the Chinese text {text!r} was drawn without a CJK face (boxes), with {fonts}')
+    # references: Quarto warns of a citation it cannot resolve; each page lists what it cites, each entry with its link
+    log = (site.parent/'nbdev_docs.log').read_text() if (site.parent/'nbdev_docs.log').exists() else ''
+    problems += [f'nbdev_docs: {l.strip()}' for l in log.splitlines() if re.search(r'WARN.*(citation|[Cc]iteproc)', l)][:10]
+    cites = refs_listed = 0
+    for nb, href in html_of.items():
+        for wname in WIDTHS:
+            r = results[(wname, href)]
+            if r['unresolvedCites']: problems.append(f'{href} at {WIDTHS[wname][0]} px: unresolved citations {r["unresolvedCites"]}')
+        r = results[('desktop', href)]
+        ids = {e['id'] for e in r['refs']}
+        cites += len(r['citeLinks']); refs_listed += len(r['refs'])
+        for k in cited_keys(NBS/nb):
+            if f'ref-{k}' not in ids: problems.append(f'{href}: cites @{k} but its references do not list it')
+        problems += [f'{href}: the citation link {a} points at no entry of the references' for a in r['citeLinks']
+                     if a.split('#')[-1] not in ids]
+        problems += [f'{href}: the reference {e["text"]!r} has no link to the paper' for e in r['refs']
+                     if not any(re.match(r'https://(arxiv\.org/abs/|doi\.org/)', l) for l in e['links'])]
+    # each chapter page links its notebook on GitHub and in Colab, both built from settings.ini's git_url
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini', encoding='utf-8')
+    git_url, branch = cfg['DEFAULT']['git_url'].rstrip('/'), cfg['DEFAULT']['branch']
+    for nb, href in html_of.items():
+        want = f'{git_url}/blob/{branch}/nbs/{nb}'
+        colab = 'https://colab.research.google.com/github/' + want.split('https://github.com/', 1)[-1]
+        for wname in WIDTHS:
+            r, where = results[(wname, href)], f'{href} at {WIDTHS[wname][0]} px'
+            if r['notebookSource'] != want: problems.append(f'{where}: the source-notebook link is {r["notebookSource"]}, not {want}')
+            if r['colab'] != colab: problems.append(f'{where}: the Colab badge links {r["colab"]}, not {colab}')
+    # table cells: no word broken inside (the index's module table broke `schedule` letter by letter)
+    for (wname, href), r in results.items():
+        problems += [f'{href} at {WIDTHS[wname][0]} px: a word broken inside a table cell: {w}' for w in r['brokenWords'][:5]]
     checked_numbers = 0
     for nb, href in html_of.items():
         text = results[('desktop', href)]['text']
@@ -314,7 +405,9 @@ def test_site_in_a_browser(site, report):
            f'{sum(len(r.get("cjkFonts", [])) for r in desk)} runs of Chinese text drawn with a CJK face, '
            f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, '
            f'{sum(r["codeBlocks"] for r in desk)} code blocks of which {sum(len(r["codeScroll"]) for r in desk)} scroll sideways '
-           f'at 1280 px, {len(problems)} problems')
+           f'at 1280 px, {cites} citations and {refs_listed} references listed (desktop), '
+           f'{sum(r["tableWords"] for r in results.values())} table words of which '
+           f'{sum(len(r["brokenWords"]) for r in results.values())} broken, {len(problems)} problems')
     assert not problems, f'{len(problems)} problem(s) in the built site:\n' + '\n'.join(problems[:60])
 
 if __name__ == '__main__':

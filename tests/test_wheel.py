@@ -1,8 +1,9 @@
 """`pip install ddpm_book` works: build the wheel, install it into a fresh virtual environment, import it there.
 
-The wheel is built (offline: no build isolation, no dependencies) from a copy of the files a clone has
-(git's tracked and not-ignored files), so stale build/ or egg-info folders of the working tree can't
-leak into it. The fresh venv sees the running interpreter's packages (torch, numpy, ...) through
+The wheel is built as a release is (`python -m build`: an sdist, then the wheel from the sdist; offline: no
+build isolation) from a copy of the files a clone has (git's tracked and not-ignored files), so stale build/ or
+egg-info folders of the working tree can't leak into it. tests/test_package.py checks the same two files with
+`twine check` (built_dists() builds them once per pytest run). The fresh venv sees the running interpreter's packages (torch, numpy, ...) through
 `--system-site-packages` plus a .pth file naming this interpreter's site-packages (so it also works when
 pytest itself runs in a venv), so nothing large is downloaded; ddpm_book itself comes only from the wheel.
 In the venv, with the working directory outside the repository, the test imports ddpm_book and checks:
@@ -11,7 +12,7 @@ module and symbol of ddpm_book/_modidx.py resolves, the requirements the wheel d
 and the `ddpm_book` console script is declared (and, once ddpm_book.cli exists, answers --help).
 Takes about 10-30 s.
 """
-import configparser, json, os, shlex, shutil, subprocess, sys, sysconfig, time, zipfile
+import atexit, configparser, functools, json, os, shlex, shutil, subprocess, sys, sysconfig, tempfile, time, zipfile
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,22 @@ def clone_files(dest: Path):
         (dest/f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest/f)
 
+@functools.cache
+def built_dists() -> tuple:
+    """(sdist, wheel) that `python -m build --no-isolation` makes from a clean copy of the repository, built once.
+
+    No build isolation: build would otherwise make a venv and download setuptools; this uses the installed one."""
+    tmp = Path(tempfile.mkdtemp(prefix='ddpm_book_dist_'))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    src, dist = tmp/'src', tmp/'dist'
+    src.mkdir()
+    clone_files(src)
+    env = {**os.environ, 'PIP_NO_INDEX': '1'}
+    run([sys.executable, '-m', 'build', '--no-isolation', '--outdir', dist, src], 300, cwd=tmp, env=env)
+    sdists, wheels = list(dist.glob('ddpm_book-*.tar.gz')), list(dist.glob('ddpm_book-*.whl'))
+    assert len(sdists) == 1 and len(wheels) == 1, f'expected one sdist and one wheel in {dist}: {list(dist.iterdir())}'
+    return sdists[0], wheels[0]
+
 # Runs inside the fresh venv, in a directory outside the repository.
 PROBE = r'''
 import importlib, importlib.metadata as md, json, re, sys
@@ -72,17 +89,12 @@ print(json.dumps(dict(version=ddpm_book.__version__, dist_version=dist.version, 
 
 def test_wheel_installs_and_imports(tmp_path, report):
     t0 = time.perf_counter()
-    src, dist, venv, work = tmp_path/'src', tmp_path/'dist', tmp_path/'venv', tmp_path/'elsewhere'
-    for p in (src, dist, work): p.mkdir()
+    venv, work = tmp_path/'venv', tmp_path/'elsewhere'
+    work.mkdir()
     version = settings()['version']
 
-    # 1. build the wheel from a clean copy of the repository
-    clone_files(src)
-    run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q', '-w', dist, src],
-        180, cwd=tmp_path)
-    wheels = list(dist.glob('ddpm_book-*.whl'))
-    assert len(wheels) == 1, f'expected one ddpm_book wheel in {dist}, got {list(dist.iterdir())}'
-    whl = wheels[0]
+    # 1. build the sdist and, from it, the wheel, from a clean copy of the repository
+    whl = built_dists()[1]
     assert whl.name.startswith(f'ddpm_book-{version}-'), f'{whl.name} does not carry settings.ini version {version}'
 
     # 2. what the wheel holds: the package (no notebooks or tests) and its entry points
