@@ -30,6 +30,10 @@
   // code a reader reads: the cells' source blocks must fit the column (ruff keeps them within 100 characters)
   const codeScroll = [...main.querySelectorAll('div.cell-code pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
     .map(p => `${p.scrollWidth} px of code in a ${p.clientWidth} px block: ${(p.textContent || '').trim().split('\n')[0].slice(0, 60)}`);
+  // outputs wrap at the column; only a table wider than it scrolls, in a cell marked wide-output (which says so)
+  const outputScroll = [...main.querySelectorAll('.cell-output pre, .cell-output-stdout pre, .cell-output-stderr pre')]
+    .filter(p => p.scrollWidth > p.clientWidth + 1 && !p.closest('.wide-output'))
+    .map(p => `${p.scrollWidth} px of output in a ${p.clientWidth} px block: ${(p.textContent || '').trim().split('\n')[0].slice(0, 60)}`);
   const maths = [...main.querySelectorAll('span.math')];
   const untypeset = maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
   const clone = main.cloneNode(true);
@@ -94,7 +98,7 @@
     pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth, column: Math.round(mr.width),
     formulas: maths.length, untypeset, mathErrors: document.querySelectorAll('mjx-merror').length, rawTex,
     images: imgs.length, brokenImages: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
-    overflow, codeScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
+    overflow, codeScroll, outputScroll, codeBlocks: main.querySelectorAll('div.cell-code pre').length, text: main.innerText,
     bodyFont: getComputedStyle(document.body).fontFamily, unlinked, relLinks, absLinks, clippedInline, rawDoc,
     prevNext: !!document.querySelector('nav.page-navigation .nav-page-previous a, nav.page-navigation .nav-page-next a'),
     unresolvedCites, citeLinks, refs, notebookSource: href('a.notebook-source'), colab: href('a.colab-badge'),

@@ -346,6 +346,7 @@ def test_site_in_a_browser(site, report):
             problems.append(f'{where}: the page scrolls sideways ({r["pageWidth"]} px wide in a {r["windowWidth"]} px window)')
         problems += [f'{where}: wider than the column: {o}' for o in r['overflow'][:5]]
         if wname == 'desktop': problems += [f'{where}: a code block scrolls sideways: {o}' for o in r['codeScroll'][:5]]
+        if wname == 'desktop': problems += [f'{where}: an output scrolls sideways (not a wide table): {o}' for o in r['outputScroll'][:5]]
         if '/tmp/' in r['text']: problems.append(f'{where}: shows a temporary path: ...{r["text"][r["text"].index("/tmp/") - 60:][:160]}...')
         if not any(f in r['bodyFont'] for f in CJK_FACES): problems.append(f'{where}: the body font names no CJK face: {r["bodyFont"]}')
         problems += [f'{where}: an inline formula is cut (scrolls inside its line): {m}' for m in r['clippedInline'][:5]]
@@ -404,7 +405,8 @@ def test_site_in_a_browser(site, report):
            f'{sum(r["images"] for r in desk)} images, {checked_numbers} saved numbers found on their pages, '
            f'{sum(len(r.get("cjkFonts", [])) for r in desk)} runs of Chinese text drawn with a CJK face, '
            f'{sum(len(r["overflow"]) for r in results.values())} boxes wider than the column, '
-           f'{sum(r["codeBlocks"] for r in desk)} code blocks of which {sum(len(r["codeScroll"]) for r in desk)} scroll sideways '
+           f'{sum(r["codeBlocks"] for r in desk)} code blocks of which {sum(len(r["codeScroll"]) for r in desk)} scroll sideways, '
+           f'{sum(len(r["outputScroll"]) for r in desk)} outputs that scroll sideways and are not wide tables '
            f'at 1280 px, {cites} citations and {refs_listed} references listed (desktop), '
            f'{sum(r["tableWords"] for r in results.values())} table words of which '
            f'{sum(len(r["brokenWords"]) for r in results.values())} broken, {len(problems)} problems')
