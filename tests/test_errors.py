@@ -2,7 +2,7 @@
 `BookError`s, which says what went wrong and how to fix it, and a name (prediction type, variance
 type, spacing, sampler, schedule, dataset, split) is checked by one helper, `check_choice`."""
 
-import importlib, re
+import ast, importlib, re
 from pathlib import Path
 
 import pytest
@@ -122,3 +122,30 @@ def test_missing_files_are_a_book_file_error(loader, tmp_path):
     e = _error(getattr(df, loader), tmp_path, 'train', download=False)
     assert isinstance(e, BookFileNotFoundError) and isinstance(e, FileNotFoundError)
     assert 'download=True' in e.fix and str(tmp_path) in e.fix, str(e)
+
+
+# One meaning per name (issue 17, item 7): see "Names in code" in chapter 01.
+# Parameters named `schedule` set the public attribute or the stored entry of that name.
+SCHEDULE_PARAMS = {('checkpoint', 'save_checkpoint'), ('stable_diffusion', '__init__')}
+
+
+def _params():
+    for p in _modules():
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = n.args
+                for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+                    if x is not None:
+                        yield p.stem, n.name, x.arg
+
+
+def test_batch_size_is_never_bs():
+    "A batch size a user passes is `batch_size`; `bs` is only a local variable."
+    bad = [f'{m}.{f}' for m, f, a in _params() if a == 'bs']
+    assert not bad, f'parameters named bs, rename them batch_size: {bad}'
+
+
+def test_a_schedule_parameter_is_sched():
+    "A Schedule passed to a function is `sched`, but where it sets the public `schedule`."
+    bad = [(m, f) for m, f, a in _params() if a == 'schedule' and (m, f) not in SCHEDULE_PARAMS]
+    assert not bad, f'parameters named schedule, rename them sched: {bad}'
