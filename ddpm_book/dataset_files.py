@@ -52,7 +52,7 @@ def read_idx(
             f"{path} holds a {d}-dimensional array (magic 0x{raw[:4].hex()}), expected {ndim} "
             "dimensions "
             f"(magic 0x000008{ndim:02x})",
-            "are the image and label files swapped?",
+            "check whether the image and label files are swapped, or download them again",
         )
     if len(raw) < 4 + 4 * d:
         raise BookValueError(

@@ -523,7 +523,10 @@ def make_model(
     "A UNet or MLPDenoiser from a preset name or a configuration dict, with optional overrides."
     if isinstance(preset_or_config, str):
         check_choice(
-            'model preset', preset_or_config, MODEL_PRESETS, 'or pass a configuration dict'
+            'model preset',
+            preset_or_config,
+            MODEL_PRESETS,
+            "a preset's name, or pass a configuration dict instead",
         )
         cfg = dict(MODEL_PRESETS[preset_or_config])
     elif isinstance(preset_or_config, dict):
