@@ -12,15 +12,8 @@ __all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'call_denoiser', '
 from collections import namedtuple
 import torch
 from torch import Tensor
-from ddpm_book.utils import (
-    default,
-    exists,
-    get_device,
-    progress,
-    check_choice,
-    BookValueError,
-    BookTypeError,
-)
+from .utils import default, exists, get_device, progress, check_choice
+from .utils import BookValueError, BookTypeError
 from .schedule import Schedule
 from .losses import check_pred, pred_to_x0, model_mean
 
