@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .utils import BookValueError
+from .utils import BookValueError, check_choice
 from .blocks import group_norm
 
 # %% ../nbs/06_unet.ipynb #d450ad64
@@ -32,15 +32,12 @@ class Attention(nn.Module):
     ):
         super().__init__()
         if ch % num_heads:
-            raise ValueError(
-                f"num_heads={num_heads} must divide the channel count {ch}: choose a divisor of "
-                f"{ch}"
+            raise BookValueError(
+                f"num_heads={num_heads} must divide the channel count {ch}",
+                f"choose a divisor of {ch}",
             )
-        if layout not in ('image', 'tokens'):
-            raise ValueError(
-                "layout must be 'image' for feature maps (B, C, H, W) or 'tokens' for sequences "
-                f"(B, L, C), got {layout!r}"
-            )
+        hint = "'image' for feature maps (B, C, H, W), 'tokens' for sequences (B, L, C)"
+        check_choice('layout', layout, ('image', 'tokens'), hint)
         self.ch, self.num_heads, self.context_dim, self.layout = ch, num_heads, context_dim, layout
         self.norm = group_norm(ch, norm_groups) if layout == 'image' else nn.LayerNorm(ch)
         if context_dim is None:
@@ -108,8 +105,9 @@ def _check_mask(m, B: int, L: int, name: str):
         or m.shape[1] != L
     ):
         got = f"{m.dtype} {tuple(m.shape)}" if isinstance(m, Tensor) else type(m).__name__
-        raise ValueError(
-            f"{name} must be a bool tensor of shape ({B}, {L}), True for real tokens; got {got}"
+        raise BookValueError(
+            f"{name} must be a bool tensor of shape ({B}, {L}), True for real tokens; got {got}",
+            f"pass a bool tensor of shape ({B}, {L}), or {name}=None",
         )
 
 
@@ -126,19 +124,20 @@ def _check_attention_inputs(att, x, context, context_mask, mask):
             if other
             else f"pass {want}, or build the block with ch equal to their channel count"
         )
-        raise ValueError(
-            f"this Attention block (layout={att.layout!r}) takes {want}, got {got}: {fix}"
+        raise BookValueError(
+            f"this Attention block (layout={att.layout!r}) takes {want}, got {got}", fix
         )
     if mask is not None:
         if img:
-            raise ValueError(
-                "mask marks the padded tokens of a sequence, and a feature map has none: pass "
-                "mask=None, or build the block with layout='tokens'"
+            raise BookValueError(
+                "mask marks the padded tokens of a sequence, and a feature map has none",
+                "pass mask=None, or build the block with layout='tokens'",
             )
         if att.is_cross:
-            raise ValueError(
+            raise BookValueError(
                 "mask pads the keys of self-attention, but the keys of cross-attention are the "
-                "context tokens: pass context_mask instead"
+                "context tokens",
+                "pass context_mask instead",
             )
         _check_mask(mask, x.shape[0], x.shape[1], 'mask')
     if att.is_cross and context is not None:
@@ -148,10 +147,11 @@ def _check_attention_inputs(att, x, context, context_mask, mask):
             or context.shape[2] != att.context_dim
         ):
             got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
-            raise ValueError(
-                f"context must have shape (B, L_c, {att.context_dim}), got {got}: project it to "
+            raise BookValueError(
+                f"context must have shape (B, L_c, {att.context_dim}), got {got}",
+                "project it to "
                 f"{att.context_dim}, or build the block with "
-                f"context_dim={got[-1] if isinstance(got, tuple) else 'D'}"
+                f"context_dim={got[-1] if isinstance(got, tuple) else 'D'}",
             )
         if context_mask is not None:
             _check_mask(context_mask, x.shape[0], context.shape[1], 'context_mask')

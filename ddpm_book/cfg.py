@@ -20,8 +20,9 @@ def cfg_interpolate(
 ) -> Tensor:
     "The interpolation form (1 − γ) s(∅) + γ s(y)."
     if uncond.shape != cond.shape:
-        raise ValueError(
-            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape"
+        raise BookValueError(
+            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape",
+            "pass the unconditional and the conditional output of one batch",
         )
     return (1 - gamma) * uncond + gamma * cond
 
@@ -33,8 +34,9 @@ def cfg_extrapolate(
 ) -> Tensor:
     "The extrapolation form (1 + w) s(y) − w s(∅)."
     if uncond.shape != cond.shape:
-        raise ValueError(
-            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape"
+        raise BookValueError(
+            f"uncond {tuple(uncond.shape)} and cond {tuple(cond.shape)} must have the same shape",
+            "pass the unconditional and the conditional output of one batch",
         )
     return (1 + w) * cond - w * uncond
 

@@ -352,11 +352,13 @@ def clip_recipe(
 
 # %% ../nbs/16_clip.ipynb #8cdc0538
 @torch.no_grad()
-def image_embeddings(model: CLIP, X: Tensor, bs: int = 500) -> Tensor:
-    "u for every canvas of X, (N, dim), in batches of bs, on the model's device."
+def image_embeddings(model: CLIP, X: Tensor, batch_size: int = 500) -> Tensor:
+    "u for every canvas of X, (N, dim), in batches of batch_size, on the model's device."
     model.eval()
     dev = next(model.parameters()).device
-    return torch.cat([model.encode_image(X[k : k + bs].to(dev)) for k in range(0, len(X), bs)])
+    return torch.cat(
+        [model.encode_image(X[k : k + batch_size].to(dev)) for k in range(0, len(X), batch_size)]
+    )
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .utils import default, exists
+from .utils import default, exists, BookValueError
 from .schedule import Schedule
 from .sampling import sample
 from .bundled import load_digits
@@ -25,7 +25,10 @@ def class_labels(
 ) -> Tensor:
     "Balanced labels 0, 1, …, K−1, 0, 1, … (n_per_class of each), shape (n_per_class·K,)."
     if not isinstance(n_per_class, int) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+        raise BookValueError(
+            f"n_per_class must be a positive integer, got {n_per_class!r}",
+            "pass n_per_class >= 1, e.g. n_per_class=8",
+        )
     return torch.arange(num_classes).repeat(n_per_class)
 
 
@@ -41,15 +44,15 @@ def sample_classes(
     CPU."""
     y = torch.as_tensor(y).long()
     if y.ndim != 1:
-        raise ValueError(
-            f"y must be a 1-D tensor of labels, got shape {tuple(y.shape)}: use "
-            "class_labels(n_per_class)"
+        raise BookValueError(
+            f"y must be a 1-D tensor of labels, got shape {tuple(y.shape)}",
+            "use class_labels(n_per_class)",
         )
     x_T = kw.pop('x_T', None)
     if exists(x_T) and tuple(x_T.shape) != (len(y), *shape):
-        raise ValueError(
-            f"x_T has shape {tuple(x_T.shape)}, expected {(len(y), *shape)}: one starting noise "
-            "per label"
+        raise BookValueError(
+            f"x_T has shape {tuple(x_T.shape)}, expected {(len(y), *shape)}",
+            "pass one starting noise per label, or x_T=None",
         )
     out = []
     for i in range(0, len(y), batch_size):
@@ -67,8 +70,9 @@ def within_class_spread(
     the classes."""
     feats, y = torch.as_tensor(feats).double(), torch.as_tensor(y).long()
     if feats.ndim != 2 or len(feats) != len(y):
-        raise ValueError(
-            f"need features (N, d) and N labels, got {tuple(feats.shape)} and {tuple(y.shape)}"
+        raise BookValueError(
+            f"need features (N, d) and N labels, got {tuple(feats.shape)} and {tuple(y.shape)}",
+            "pass one label per row of features",
         )
     per = []
     for c in y.unique():
@@ -77,8 +81,9 @@ def within_class_spread(
             continue
         per.append(torch.cdist(f, f).sum().item() / (len(f) * (len(f) - 1)))
     if not per:
-        raise ValueError(
-            "no class has two samples: the spread needs at least two samples of a class"
+        raise BookValueError(
+            "no class has two samples, and the spread needs at least two samples of a class",
+            "draw more samples per class, e.g. class_labels(n_per_class=2)",
         )
     return sum(per) / len(per)
 
@@ -96,9 +101,9 @@ def class_report(
     clf = default(clf, get_classifier)
     samples, y = samples.cpu(), torch.as_tensor(y).long().cpu()
     if len(samples) != len(y):
-        raise ValueError(
-            f"got {len(samples)} samples but {len(y)} labels: pass the labels the samples were "
-            "drawn for"
+        raise BookValueError(
+            f"got {len(samples)} samples but {len(y)} labels",
+            "pass the labels the samples were drawn for",
         )
     xq, pred = quantise(samples), predicted_classes(samples, clf)
     K, n = clf.num_classes, len(y)
@@ -230,5 +235,8 @@ def class_grid(
     rows = [x[y == c][:per_row] for c in range(num_classes)]
     per_row = min(per_row, min(len(r) for r in rows))
     if per_row == 0:
-        raise ValueError("some class has no samples: draw samples of every class (class_labels)")
+        raise BookValueError(
+            "some class has no samples",
+            "draw samples of every class (class_labels)",
+        )
     return image_grid(quantise(torch.cat([r[:per_row] for r in rows])), nrow=per_row)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 from torch import Tensor
+from .utils import check_choice
 from .dataset_info import DATASET_INFO, DATASETS
 from .images import from_pixels, to_pixels, image_grid, save_image_grid
 from ddpm_book.bundled import (
@@ -116,12 +117,8 @@ def get_dataset(
     """(X, y) of a dataset by name: images (N, C, H, W) or points (N, 2) as float32, labels long
     (N,), or (N, 2) [left, right] for mnist_pairs."""
     key = str(name).lower().replace('-', '_')
-    if key not in DATASET_INFO:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
-    if split not in DATASET_INFO[key]['splits']:
-        raise ValueError(
-            f"unknown split {split!r} for {key}: choose one of {DATASET_INFO[key]['splits']}"
-        )
+    check_choice('dataset', key, DATASETS)
+    check_choice(f'split of {key}', split, DATASET_INFO[key]['splits'])
     if key in _BUNDLED:
         loader = {'digits': load_digits, 'mnist5k': load_mnist5k, 'mnist_pairs': load_mnist_pairs}
         return loader[key](split, **kw)

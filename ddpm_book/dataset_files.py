@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from .utils import check_choice, BookValueError, BookFileNotFoundError
 from .dataset_info import DATASET_INFO
 from .images import from_pixels
 
@@ -33,32 +34,40 @@ def read_idx(
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"{path} is a damaged gzip file ({e}): download it again") from e
+            raise BookValueError(
+                f"{path} is a damaged gzip file ({e})",
+                "download it again",
+            ) from e
     if len(raw) < 4 or raw[:2] != b'\x00\x00' or raw[2] not in _IDX_TYPES:
-        raise ValueError(
+        raise BookValueError(
             f"{path} is not an IDX file: its magic number is 0x{raw[:4].hex()}, expected 0x0000 "
             "then a type byte "
             "(08 for uint8) and the number of dimensions (0x00000803 for images, "
-            "0x00000801 for labels)"
+            "0x00000801 for labels)",
+            "download the official file again (download_dataset), or point root to it",
         )
     d = raw[3]
     if ndim is not None and d != ndim:
-        raise ValueError(
+        raise BookValueError(
             f"{path} holds a {d}-dimensional array (magic 0x{raw[:4].hex()}), expected {ndim} "
             "dimensions "
-            f"(magic 0x000008{ndim:02x}): are the image and label files swapped?"
+            f"(magic 0x000008{ndim:02x})",
+            "check whether the image and label files are swapped, or download them again",
         )
     if len(raw) < 4 + 4 * d:
-        raise ValueError(f"{path} is truncated inside its header: download it again")
+        raise BookValueError(
+            f"{path} is truncated inside its header",
+            "download it again",
+        )
     dims = struct.unpack(f'>{d}I', raw[4 : 4 + 4 * d])
     dt = np.dtype(_IDX_TYPES[raw[2]])
     body = raw[4 + 4 * d :]
     if len(body) != math.prod(dims) * dt.itemsize:
-        raise ValueError(
+        raise BookValueError(
             f"{path}: the header promises an array of shape {dims} "
-            f"({math.prod(dims) * dt.itemsize} bytes) "
-            f"but {len(body)} bytes follow: the file is truncated or damaged, "
-            "download it again"
+            f"({math.prod(dims) * dt.itemsize} bytes) but {len(body)} bytes follow: the file is "
+            "truncated or damaged",
+            "download it again",
         )
     return np.frombuffer(body, dt).reshape(dims).astype(dt.newbyteorder('='))
 
@@ -73,8 +82,9 @@ def write_idx(
         (c for c, t in _IDX_TYPES.items() if np.dtype(t) == a.dtype.newbyteorder('>')), None
     )
     if code is None:
-        raise ValueError(
-            f"IDX files cannot hold {a.dtype}: use uint8, int8, int16, int32, float32 or float64"
+        raise BookValueError(
+            f"IDX files cannot hold {a.dtype}",
+            "use uint8, int8, int16, int32, float32 or float64",
         )
     data = (
         bytes([0, 0, code, a.ndim])
@@ -158,8 +168,7 @@ def _find_idx(name: str, root: Path, split: str) -> list[Path] | None:
 def _load_idx_dataset(
     name: str, root: str | Path | None, split: str, download: bool
 ) -> tuple[Tensor, Tensor]:
-    if split not in ('train', 'test'):
-        raise ValueError(f"unknown split {split!r} for {name}: choose 'train' or 'test'")
+    check_choice(f'split of {name}', split, ('train', 'test'))
     root = data_root(root)
     files = _find_idx(name, root, split)
     if files is None and download:
@@ -167,27 +176,29 @@ def _load_idx_dataset(
         files = _find_idx(name, root, split)
     if files is None:
         url = _SOURCES[name][0]
-        raise FileNotFoundError(
+        raise BookFileNotFoundError(
             f"{name} files not found: expected "
             f"{' and '.join(f + '[.gz]' for f in _IDX_NAMES[split])} in one of "
-            f"{', '.join(str(f) for f in _idx_folders(name, root))}. Download "
-            f"them from {url} into {root / name}, "
-            f"or pass download=True (needs internet)"
+            f"{', '.join(str(f) for f in _idx_folders(name, root))}",
+            f"download them from {url} into {root / name}, or pass download=True (needs internet)",
         )
     other = 'fashion_mnist' if name == 'mnist' else 'mnist'
     for f in files:
         if f.suffix == '.gz' and _md5(f) in _SOURCES[other][1].values():
-            raise ValueError(
-                f"{f} is the official {other} file, not {name}: keep each dataset in its own "
-                f"folder, e.g. {data_root() / name}"
+            raise BookValueError(
+                f"{f} is the official {other} file, not {name}",
+                f"keep each dataset in its own folder, e.g. {data_root() / name}",
             )
     img, lab = read_idx(files[0], ndim=3), read_idx(files[1], ndim=1)
     if img.dtype != np.uint8 or lab.dtype != np.uint8:
-        raise ValueError(f"{files[0]} and {files[1]} must hold unsigned bytes (type 0x08)")
+        raise BookValueError(
+            f"{files[0]} and {files[1]} must hold unsigned bytes (type 0x08)",
+            "download the official files again (download_dataset)",
+        )
     if len(img) != len(lab):
-        raise ValueError(
-            f"{files[0]} holds {len(img)} images but {files[1]} holds {len(lab)} labels: the files "
-            "don't belong together"
+        raise BookValueError(
+            f"{files[0]} holds {len(img)} images but {files[1]} holds {len(lab)} labels",
+            "keep the image and label files of one dataset and split together",
         )
     return from_pixels(img, 256)[:, None], torch.from_numpy(lab.astype(np.int64))
 
@@ -243,16 +254,21 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, 'rb') as f:
             d = _ArrayUnpickler(f, encoding='bytes').load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
-        raise ValueError(f"{path} is not a CIFAR-10 batch (cannot unpickle: {e})") from e
+        raise BookValueError(
+            f"{path} is not a CIFAR-10 batch (cannot unpickle: {e})",
+            "download the official CIFAR-10 archive again (download_dataset('cifar10'))",
+        ) from e
     if not isinstance(d, dict):
-        raise ValueError(
-            f"{path} is not a CIFAR-10 batch: it holds a {type(d).__name__}, not a dict"
+        raise BookValueError(
+            f"{path} is not a CIFAR-10 batch: it holds a {type(d).__name__}, not a dict",
+            "download the official CIFAR-10 archive again (download_dataset('cifar10'))",
         )
     data, labels = d.get(b'data', d.get('data')), d.get(b'labels', d.get('labels'))
     if data is None or labels is None:
-        raise ValueError(
+        raise BookValueError(
             f"{path} is not a CIFAR-10 batch: expected the keys b'data' and b'labels', found "
-            f"{list(d)}"
+            f"{list(d)}",
+            "download the official CIFAR-10 archive again (download_dataset('cifar10'))",
         )
     data, labels = np.asarray(data), np.asarray(labels, dtype=np.int64)
     if (
@@ -261,9 +277,10 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         or data.shape[1] != 3072
         or len(labels) != len(data)
     ):
-        raise ValueError(
+        raise BookValueError(
             f"{path}: b'data' must be uint8 of shape (N, 3072) with N labels, got {data.dtype} "
-            f"{data.shape} and {len(labels)} labels"
+            f"{data.shape} and {len(labels)} labels",
+            "download the official CIFAR-10 archive again (download_dataset('cifar10'))",
         )
     return data.reshape(-1, 3, 32, 32), labels
 
@@ -278,8 +295,7 @@ def load_cifar10(
     download: bool = False,  # fetch and unpack the archive when the files are missing
 ) -> tuple[Tensor, Tensor]:
     "CIFAR-10: X float32 (N, 3, 32, 32) in [-1, 1] (R, G, B), y long (N,)."
-    if split not in _CIFAR_NAMES:
-        raise ValueError(f"unknown split {split!r} for cifar10: choose 'train' or 'test'")
+    check_choice('split of cifar10', split, _CIFAR_NAMES)
     root = data_root(root)
     find = lambda: next(
         (f for f in _cifar_folders(root) if all((f / b).is_file() for b in _CIFAR_NAMES[split])),
@@ -290,11 +306,11 @@ def load_cifar10(
         download_dataset('cifar10', root)
         folder = find()
     if folder is None:
-        raise FileNotFoundError(
+        raise BookFileNotFoundError(
             f"cifar10 files not found: expected {', '.join(_CIFAR_NAMES[split])} in "
-            f"{root / 'cifar-10-batches-py'} or {root}. "
-            f"Download {_SOURCES['cifar10'][0]}cifar-10-python.tar.gz and "
-            f"unpack it in {root}, or pass download=True (needs internet)"
+            f"{root / 'cifar-10-batches-py'} or {root}",
+            f"download {_SOURCES['cifar10'][0]}cifar-10-python.tar.gz and "
+            f"unpack it in {root}, or pass download=True (needs internet)",
         )
     parts = [_read_cifar_batch(folder / b) for b in _CIFAR_NAMES[split]]
     return from_pixels(np.concatenate([p[0] for p in parts]), 256), torch.from_numpy(
@@ -315,9 +331,9 @@ def _fetch(url: str, dest: Path, md5: str | None) -> Path:
         ) from e
     if md5 is not None and _md5(part) != md5:
         part.unlink()
-        raise ValueError(
-            f"{url} arrived with the wrong MD5 sum (expected {md5}): try again later or another "
-            "mirror (base_url=...)"
+        raise BookValueError(
+            f"{url} arrived with the wrong MD5 sum (expected {md5})",
+            "try again later or another mirror (base_url=...)",
         )
     return part.replace(dest)
 
@@ -330,8 +346,7 @@ def download_dataset(
 ) -> Path:
     """Fetch the official files of a dataset into `root` (needs internet); returns the folder the
     loader reads."""
-    if name not in _SOURCES:
-        raise ValueError(f"nothing to download for {name!r}: choose one of {tuple(_SOURCES)}")
+    check_choice('dataset to download', name, _SOURCES)
     url, files = _SOURCES[name]
     url = base_url or url
     if not url.endswith('/'):
@@ -358,8 +373,7 @@ def write_fake_dataset(
 ) -> dict:
     """Random images and labels in the on-disk format of `name`; returns {split: (uint8 images (N,
     C, H, W), labels)}."""
-    if name not in _SOURCES:
-        raise ValueError(f"write_fake_dataset makes {tuple(_SOURCES)}, not {name!r}")
+    check_choice('dataset of write_fake_dataset', name, _SOURCES)
     rng, root, out = np.random.default_rng(seed), Path(root), {}
     C, H, W = DATASET_INFO[name]['shape']
     for split, n in (('train', n_train), ('test', n_test)):

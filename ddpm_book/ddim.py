@@ -66,10 +66,16 @@ def ddim_mean_variance(
     → s."""
     check_pred(pred)
     if not 0 <= eta <= 1:
-        raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}")
+        raise BookValueError(
+            f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta}",
+            "pass eta=0.0 (DDIM) up to eta=1.0 (DDPM-like)",
+        )
     t, s = sched.check_t(t), sched.check_t(t_prev, lo=0)
     if (s >= t).any():
-        raise ValueError("t_prev must be smaller than t (DDIM steps go backwards in time)")
+        raise BookValueError(
+            "t_prev must be smaller than t (DDIM steps go backwards in time)",
+            "pass t_prev < t, e.g. from ddim_timesteps",
+        )
     ab_t, ab_s = sched.at('alpha_bar', t, xt), sched.at('alpha_bar', s, xt)
     x0, eps = (
         pred_to_x0(sched, xt, t, denoiser_out, pred),
@@ -96,8 +102,9 @@ def ddim_step(
         return StepOutput(mean, x0)
     noise = _randn(xt.shape, generator, xt.device, xt.dtype) if noise is None else noise
     if noise.shape != xt.shape:
-        raise ValueError(
-            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)"
+        raise BookValueError(
+            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)",
+            "pass noise=None, or noise shaped like x_t (torch.randn_like(xt))",
         )
     return StepOutput(mean + var.sqrt() * noise, x0)
 

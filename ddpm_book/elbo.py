@@ -11,7 +11,7 @@ from torch import Tensor
 from .schedule import Schedule, q_sample, q_step
 from .posterior import q_posterior
 from .losses import gaussian_kl
-from .utils import progress
+from .utils import progress, BookValueError
 
 # %% auto #0
 __all__ = ['elbo_const', 'LinearReverse', 'J_T_sample', 'elbo_T_sample', 'J_2_sample', 'J_1_sample']
@@ -23,9 +23,9 @@ def _flat(x: Tensor) -> Tensor:
 
 def _check_x0(x0: Tensor):
     if not isinstance(x0, Tensor) or x0.ndim < 2:
-        raise ValueError(
-            f"x0 must be a batch tensor of shape (B, ...), got {getattr(x0, 'shape', type(x0))}: "
-            "for one sample pass x0[None]"
+        raise BookValueError(
+            f"x0 must be a batch tensor of shape (B, ...), got {getattr(x0, 'shape', type(x0))}",
+            "for one sample pass x0[None]",
         )
 
 
@@ -50,25 +50,25 @@ def _var_at(sched: Schedule, var, t: Tensor, x: Tensor) -> Tensor:
     "The variance s_t² of p_θ(x_{t-1}|x_t) at times t, shaped to broadcast against x."
     if isinstance(var, str):
         if not isinstance(getattr(sched, var, None), Tensor):
-            raise ValueError(
-                f"unknown variance {var!r}: give a number, a Schedule attribute such as 'betas', "
-                "or a tensor of shape (T+1,)"
+            raise BookValueError(
+                f"unknown variance {var!r}",
+                "give a number, a Schedule attribute such as 'betas', or a tensor of shape (T+1,)",
             )
         v = sched.at(var, t, x)
     elif isinstance(var, Tensor) and var.ndim > 0:
         if var.shape != (sched.T + 1,):
-            raise ValueError(
+            raise BookValueError(
                 f"a variance tensor must have shape (T+1,) = ({sched.T + 1},), index t being time "
-                f"t; got {tuple(var.shape)}"
+                f"t; got {tuple(var.shape)}",
+                f"pass one variance per time 0..T, a tensor of shape ({sched.T + 1},)",
             )
         v = sched.at(var, t, x)
     else:
         v = torch.as_tensor(var, dtype=x.dtype, device=x.device).reshape([1] * x.ndim)
     if bool((v <= 0).any()):
-        raise ValueError(
-            "p_θ(x_{t-1}|x_t) needs a positive variance at every t it is used; note σ_q²(1) = 0, "
-            "so use "
-            "var='betas' (s_t² = β_t) or a tensor that is positive at t = 1"
+        raise BookValueError(
+            "p_θ(x_{t-1}|x_t) needs a positive variance at every t it is used; note σ_q²(1) = 0",
+            "use var='betas' (s_t² = β_t) or a tensor that is positive at t = 1",
         )
     return v
 
@@ -85,9 +85,10 @@ class LinearReverse:
         var='betas',
     ):  # s_t²: a number, a Schedule attribute name, or a (T+1,) tensor
         if a.shape != (sched.T + 1,) or b.shape[0] != sched.T + 1:
-            raise ValueError(
+            raise BookValueError(
                 f"a and b must be indexed by t = 0..T: a of shape ({sched.T + 1},), b of shape "
-                f"({sched.T + 1}, ...)"
+                f"({sched.T + 1}, ...)",
+                f"pass tensors with a first axis of length T + 1 = {sched.T + 1}",
             )
         self.sched, self.a, self.b, self.var = sched, a, b, var
 
@@ -184,9 +185,10 @@ def _log_normal(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
 def _mean(mean_fn: Callable, xt: Tensor, t: Tensor) -> Tensor:
     mu = mean_fn(xt, t)
     if not isinstance(mu, Tensor) or mu.shape != xt.shape:
-        raise ValueError(
+        raise BookValueError(
             f"mean_fn(x_t, t) must return μ_θ shaped like x_t {tuple(xt.shape)}, got "
-            f"{getattr(mu, 'shape', type(mu))}"
+            f"{getattr(mu, 'shape', type(mu))}",
+            "return a tensor of the shape of x_t from mean_fn",
         )
     return mu
 

@@ -165,7 +165,7 @@ def classifier_recipe(
     feat_dim: int = 64,  # its feature size
     dropout: float = 0.1,  # its dropout before the read-out
     epochs: int = 30,  # passes over the train split
-    bs: int = 64,  # batch size
+    batch_size: int = 64,  # batch size
     lr: float = 3e-3,  # peak learning rate of the one-cycle schedule
     seed: int = 0,  # seeds the initialisation, the batches and the shifts
 ) -> TrainConfig:
@@ -177,8 +177,8 @@ def classifier_recipe(
         data=data,
         model=dict(ch=ch, feat_dim=feat_dim, dropout=dropout),
         num_classes=DATASET_INFO[data]['num_classes'],
-        steps=epochs * math.ceil(n / bs),
-        batch_size=bs,
+        steps=epochs * math.ceil(n / batch_size),
+        batch_size=batch_size,
         lr=lr,
         weight_decay=1e-4,
         lr_schedule='onecycle',
@@ -191,9 +191,13 @@ def classifier_recipe(
 
 
 @torch.no_grad()
-def classifier_accuracy(model: DigitsClassifier, X: Tensor, y: Tensor, bs: int = 1024) -> float:
+def classifier_accuracy(
+    model: DigitsClassifier, X: Tensor, y: Tensor, batch_size: int = 1024
+) -> float:
     "Fraction of images in X whose predicted class is y."
     model.eval()
     dev = next(model.parameters()).device
-    pred = torch.cat([model(X[k : k + bs].to(dev)).argmax(1) for k in range(0, len(X), bs)])
+    pred = torch.cat(
+        [model(X[k : k + batch_size].to(dev)).argmax(1) for k in range(0, len(X), batch_size)]
+    )
     return (pred == y.to(pred.device)).double().mean().item()

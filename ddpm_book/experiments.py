@@ -8,7 +8,7 @@ import hashlib, json, os, time
 from functools import partial
 from pathlib import Path
 import torch
-from .utils import exists, default, fingerprint, BookValueError
+from .utils import exists, default, fingerprint, check_choice, BookValueError
 from .schedule import Schedule
 from .tasks import TrainConfig
 from .checkpoint import Checkpoint
@@ -318,10 +318,8 @@ def book_sweep(
 ) -> list[dict]:
     """The book's sweep of one guidance method on the digits: 'cg' guides the unconditional model by
     the noise-aware classifier, 'cfg' the conditional model by itself."""
-    if method not in SWEEP_GAMMAS:
-        raise BookValueError(
-            f"unknown guidance method {method!r}", f"choose one of {sorted(SWEEP_GAMMAS)}"
-        )
+    hint = "'cg': classifier guidance, 'cfg': classifier-free guidance"
+    check_choice('guidance method', method, SWEEP_GAMMAS, hint)
     if method == 'cg':
         ck = get_trained('digits', root=root, test=test, show_progress=show_progress)
         nclf = get_noisy_classifier(ck.schedule, root=root, test=test, show_progress=show_progress)

@@ -14,21 +14,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from .utils import check_choice, BookValueError
 from .dataset_info import DATASET_INFO, DATASETS
 
 # %% ../nbs/07_data.ipynb #acfe31df
 def _levels(levels: int | str) -> int:
     "The number of pixel levels, given directly or as a dataset name."
     if isinstance(levels, str):
-        if levels not in DATASET_INFO:
-            raise ValueError(f"unknown dataset {levels!r}: choose one of {DATASETS}")
+        check_choice('dataset', levels, DATASETS)
         levels = DATASET_INFO[levels]['levels']
         if levels is None:
-            raise ValueError("point datasets are continuous and have no pixel levels")
+            raise BookValueError(
+                "point datasets are continuous and have no pixel levels",
+                "pass the levels of an image dataset, or skip quantisation for points",
+            )
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-        raise ValueError(
-            "levels must be an integer >= 2 (17 for the digits, 256 for 8-bit images), got "
-            f"{levels!r}"
+        raise BookValueError(
+            f"levels must be an integer >= 2, got {levels!r}",
+            "pass levels=17 for the digits, 256 for 8-bit images, or a dataset name",
         )
     return int(levels)
 
@@ -47,13 +50,15 @@ def from_pixels(
         k = np.asarray(k)
     if k.is_floating_point() if is_t else not np.issubdtype(k.dtype, np.integer):
         if not (k == k.round()).all():
-            raise ValueError(
-                "pixel levels must be integers: pass the raw image values, not scaled ones"
+            raise BookValueError(
+                "pixel levels must be integers",
+                "pass the raw image values, not scaled ones",
             )
     if (k.numel() if is_t else k.size) and (k.min() < 0 or k.max() > L - 1):
-        raise ValueError(
+        raise BookValueError(
             f"pixel levels must lie in [0, {L - 1}] for {L} levels, got min {k.min().item()}, max "
-            f"{k.max().item()}"
+            f"{k.max().item()}",
+            "pass the raw pixel values of the dataset, or the right levels",
         )
     if is_t:
         return torch.from_numpy(lut).to(k.device)[k.long()]
@@ -87,12 +92,14 @@ def image_grid(
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
-        raise ValueError(
-            f"image_grid needs a non-empty batch (B, C, H, W) with C = 1 or 3, got shape {x.shape}"
-            + ("; 2-D points are drawn with a scatter plot" if x.ndim == 2 else "")
+        raise BookValueError(
+            f"image_grid needs a non-empty batch (B, C, H, W) with C = 1 or 3, got shape {x.shape}",
+            "draw 2-D points with a scatter plot" if x.ndim == 2 else "pass images (B, C, H, W)",
         )
     if not isinstance(nrow, int) or nrow < 1:
-        raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
+        raise BookValueError(
+            f"nrow must be a positive integer, got {nrow!r}", "pass nrow >= 1, e.g. nrow=8"
+        )
     B, C, H, W = x.shape
     ncol, nr = min(nrow, B), math.ceil(B / nrow)
     grid = np.full((C, pad + nr * (H + pad), pad + ncol * (W + pad)), pad_value, dtype=np.float32)
@@ -117,14 +124,17 @@ def save_image_grid(
     "Write `image_grid(x, nrow)` as a picture file, creating missing folders; returns the path."
     path = Path(path).expanduser()
     if path.suffix.lower() not in ('.png', '.jpg', '.jpeg'):
-        raise ValueError(
-            f"cannot tell the image format of {str(path)!r}: give the file a .png name"
+        raise BookValueError(
+            f"cannot tell the image format of {str(path)!r}",
+            "give the file a .png name",
         )
     g = image_grid(x, nrow, pad, pad_value)
     h = x.shape[-2] if hasattr(x, 'shape') else g.shape[0]
     scale = max(1, math.ceil(32 / h)) if scale is None else scale
     if not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        raise BookValueError(
+            f"scale must be a positive integer, got {scale!r}", "pass scale >= 1, e.g. scale=4"
+        )
     img = np.round(g * 255).astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,10 @@ __all__ = ['model_variance', 'discretized_gaussian_log_likelihood', 'quantise', 
 import math
 import torch
 from torch import Tensor
-from .utils import default, progress
+from .utils import default, progress, BookValueError
 from .schedule import Schedule, q_sample, kl_prior
 from .posterior import q_posterior
-from .losses import PRED_TYPES, gaussian_kl, model_mean
+from .losses import gaussian_kl, model_mean, check_pred
 from .sampler import check_var_type, call_denoiser
 
 # %% ../nbs/09_evaluation.ipynb #34dbd0ba
@@ -38,9 +38,9 @@ def _log1mexp(a: Tensor) -> Tensor:
 
 def _check_levels(levels) -> int:
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
-        raise ValueError(
-            "levels must be an integer >= 2 "
-            f"(17 for the digits, 256 for 8-bit images), got {levels!r}"
+        raise BookValueError(
+            f"levels must be an integer >= 2, got {levels!r}",
+            "pass levels=17 for the digits, 256 for 8-bit images",
         )
     return levels
 
@@ -59,10 +59,10 @@ def discretized_gaussian_log_likelihood(
     if k.numel() and (
         (k - k.round()).abs().max() > 1e-3 or k.min() < -1e-3 or k.max() > L - 1 + 1e-3
     ):
-        raise ValueError(
-            f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]: "
+        raise BookValueError(
+            f"x0 is not on the grid of {L} levels 2k/{L - 1} - 1 in [-1, 1]",
             "pass the right `levels` "
-            "(17 for the digits, 256 for 8-bit images) or quantise the data first"
+            "(17 for the digits, 256 for 8-bit images) or quantise the data first",
         )
     k, half = k.round(), 1 / (L - 1)
     s = torch.as_tensor(var, dtype=torch.float64, device=x0.device).sqrt()
@@ -100,12 +100,12 @@ def vb_terms_bpd(
 ) -> Tensor:
     """Per image, in bits/dim: KL(q(x_{t-1}|x_t,x_0) ‖ p_θ(x_{t-1}|x_t)) for t ≥ 2 and −log
     p_θ(x_0|x_1) for t = 1, from one x_t."""
-    if pred not in PRED_TYPES:
-        raise ValueError(f"unknown prediction type pred={pred!r}: choose one of {PRED_TYPES}")
+    check_pred(pred)
     if x0.ndim < 2:
-        raise ValueError(
+        raise BookValueError(
             "x0 must have a batch dimension and at least one data dimension, "
-            f"got shape {tuple(x0.shape)}"
+            f"got shape {tuple(x0.shape)}",
+            "pass a batch (B, ...), e.g. x0[None] for one image",
         )
     t = sched.check_t(t).to(x0.device)
     if t.ndim == 0:
@@ -125,9 +125,9 @@ def vb_terms_bpd(
     )
     if first.any():
         if levels is None:
-            raise ValueError(
-                "the decoder term (t = 1) needs the pixel levels of the data: "
-                "pass levels=17 for the digits, 256 for 8-bit images"
+            raise BookValueError(
+                "the decoder term (t = 1) needs the pixel levels of the data",
+                "pass levels=17 for the digits, 256 for 8-bit images",
             )
         term[first] = -discretized_gaussian_log_likelihood(
             x64[first], mu[first], var[first], levels
@@ -151,9 +151,15 @@ def nll_bpd(
     """The variational bound on −log₂ p_θ(x_0) per dimension, term by term, averaged over the images
     x0."""
     if x0.ndim < 2 or len(x0) < 2:
-        raise ValueError(f"x0 must hold at least 2 images, shape (N, ...), got {tuple(x0.shape)}")
+        raise BookValueError(
+            f"x0 must hold at least 2 images, shape (N, ...), got {tuple(x0.shape)}",
+            "pass a batch of at least 2 images (N, ...)",
+        )
     if not isinstance(t_batch, int) or t_batch < 1:
-        raise ValueError(f"t_batch must be a positive integer, got {t_batch!r}")
+        raise BookValueError(
+            f"t_batch must be a positive integer, got {t_batch!r}",
+            "pass t_batch >= 1 (times evaluated at once), e.g. t_batch=100",
+        )
     N, T, D = len(x0), sched.T, x0[0].numel()
     bs = default(batch_size, N)
     terms = torch.zeros(N, T + 1, dtype=torch.float64)  # column t: the term of time t, per image

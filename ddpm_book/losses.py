@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from .utils import check_choice
+from .utils import check_choice, BookValueError
 from .schedule import Schedule
 from .posterior import q_posterior
 
@@ -25,21 +25,24 @@ def check_pred(pred: str) -> str:
 
 def _check_shape(a: Tensor, b: Tensor, na: str, nb: str):
     if a.shape != b.shape:
-        raise ValueError(
-            f"{na} has shape {tuple(a.shape)} but {nb} has {tuple(b.shape)}: they must match"
+        raise BookValueError(
+            f"{na} has shape {tuple(a.shape)} but {nb} has {tuple(b.shape)}",
+            f"pass {na} and {nb} of the same shape (B, ...)",
         )
     if a.ndim == 0:
-        raise ValueError(f"{na} needs a batch dimension: pass a tensor of shape (B, ...)")
+        raise BookValueError(
+            f"{na} needs a batch dimension",
+            "pass a tensor of shape (B, ...)",
+        )
 
 
 def _check_t2(sched: Schedule, t) -> Tensor:
     t = sched.check_t(t)
     if t.numel() and t.min() < 2:
-        raise ValueError(
+        raise BookValueError(
             "the ELBO weight is infinite at t = 1: σ_q²(1) = 0, and the t = 1 term of the bound is "
-            "the decoder "
-            "−log p_θ(x_0|x_1), not a KL. Pass times in [2, T], or train with "
-            "l_simple"
+            "the decoder −log p_θ(x_0|x_1), not a KL",
+            "pass times in [2, T], or train with l_simple",
         )
     return t
 
@@ -229,9 +232,9 @@ def diffusion_loss(
         return per.mean()
     weight = torch.as_tensor(weight, dtype=per.dtype, device=per.device)
     if weight.shape not in ((), per.shape):
-        raise ValueError(
-            f"weight has shape {tuple(weight.shape)}: pass one weight per sample, shape "
-            f"({per.shape[0]},)"
+        raise BookValueError(
+            f"weight has shape {tuple(weight.shape)}",
+            f"pass one weight per sample, shape ({per.shape[0]},)",
         )
     return (weight * per).mean()
 

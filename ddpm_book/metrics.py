@@ -31,7 +31,7 @@ __all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'evaluate_digits
 # %% ../nbs/09_evaluation.ipynb #8b7a9ea5
 CLASSIFIER_NAME = 'digits-classifier'
 # the book's training settings (part of the classifier's identity)
-CLASSIFIER_TRAIN = dict(epochs=30, bs=64, lr=3e-3, seed=0)
+CLASSIFIER_TRAIN = dict(epochs=30, batch_size=64, lr=3e-3, seed=0)
 
 # %% ../nbs/09_evaluation.ipynb #c61a1433
 @dataclass
@@ -41,7 +41,7 @@ class Evaluator:
 
     data: str  # the dataset's name in `DATASET_INFO`
     config: dict  # `DigitsClassifier` settings but shape and classes: ch, feat_dim, dropout
-    train: dict  # `classifier_recipe` settings: epochs, bs, lr, seed
+    train: dict  # `classifier_recipe` settings: epochs, batch_size, lr, seed
     name: str | None = None  # the classifier's folder in the store; None: '<data>-classifier'
 
     def __post_init__(self):
@@ -150,14 +150,17 @@ class Evaluator:
 
     @torch.no_grad()
     def predict(
-        self, samples: Tensor, clf: DigitsClassifier | None = None, bs: int = 1024
+        self, samples: Tensor, clf: DigitsClassifier | None = None, batch_size: int = 1024
     ) -> Tensor:
         """The classes the classifier assigns to the samples, quantised to the data's levels first;
         long (n,), on the CPU."""
         clf = default(clf, self.classifier)
         dev, xq = next(clf.parameters()).device, quantise(samples.cpu(), self.levels)
         return torch.cat(
-            [clf(xq[k : k + bs].to(dev)).argmax(1).cpu() for k in range(0, len(xq), bs)]
+            [
+                clf(xq[k : k + batch_size].to(dev)).argmax(1).cpu()
+                for k in range(0, len(xq), batch_size)
+            ]
         )
 
     @torch.no_grad()
@@ -202,7 +205,7 @@ def get_evaluator(
             f"no evaluator for the dataset {name!r}: registered are {sorted(EVALUATORS)}",
             "register one with ddpm_book.metrics.register_evaluator("
             "Evaluator(data=name, config=dict(ch=..., feat_dim=...), "
-            "train=dict(epochs=..., bs=..., lr=..., seed=0)))",
+            "train=dict(epochs=..., batch_size=..., lr=..., seed=0)))",
         )
     return EVALUATORS[name]
 
@@ -212,7 +215,9 @@ register_evaluator(
 )
 register_evaluator(
     Evaluator(
-        'mnist5k', dict(ch=16, feat_dim=128, dropout=0.1), dict(epochs=12, bs=128, lr=6e-3, seed=0)
+        'mnist5k',
+        dict(ch=16, feat_dim=128, dropout=0.1),
+        dict(epochs=12, batch_size=128, lr=6e-3, seed=0),
     )
 );
 
@@ -233,15 +238,15 @@ def get_classifier(
 def digits_features(
     x: Tensor,  # images (N, 1, 8, 8) in [-1, 1]
     clf: DigitsClassifier | None = None,  # the classifier; None: `get_classifier()`
-    bs: int = 1024,  # batch size
+    batch_size: int = 1024,  # batch size
 ) -> Tensor:
     "Penultimate features of the digits classifier, float64 (N, feat_dim), on the CPU."
     clf = default(clf, get_classifier)
     dev = next(clf.parameters()).device
     return torch.cat(
         [
-            clf.features(x[k : k + bs].to(dev, torch.float32)).double().cpu()
-            for k in range(0, len(x), bs)
+            clf.features(x[k : k + batch_size].to(dev, torch.float32)).double().cpu()
+            for k in range(0, len(x), batch_size)
         ]
     )
 
@@ -272,12 +277,12 @@ def sample_quality(
 def predicted_classes(
     samples: Tensor,  # images (n, *shape) in [-1, 1]
     clf: DigitsClassifier | None = None,  # the classifier; None: the evaluator's
-    bs: int = 1024,  # batch size
+    batch_size: int = 1024,  # batch size
     data: str = 'digits',  # the dataset the samples imitate
 ) -> Tensor:
     """The classes the classifier of `data` assigns, after quantising to its levels
     (`Evaluator.predict`); long (n,), on the CPU."""
-    return get_evaluator(data).predict(samples, clf, bs)
+    return get_evaluator(data).predict(samples, clf, batch_size)
 
 
 def class_histogram(

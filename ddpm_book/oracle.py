@@ -12,6 +12,7 @@ __all__ = ['GaussianOracle']
 import math
 import torch
 from torch import Tensor
+from .utils import BookValueError
 from .schedule import Schedule
 from .losses import check_pred
 from .sampler import _check_sched
@@ -35,17 +36,22 @@ class GaussianOracle:
         )
         D = self.mu.numel()
         if self.mu.ndim != 1:
-            raise ValueError(f"mu must have shape (D,), got {tuple(self.mu.shape)}")
+            raise BookValueError(
+                f"mu must have shape (D,), got {tuple(self.mu.shape)}",
+                "pass the mean as a 1-D tensor of D values",
+            )
         if self.Sigma.shape != (D, D):
-            raise ValueError(
-                f"Sigma must have shape ({D}, {D}) to match mu, got {tuple(self.Sigma.shape)}"
+            raise BookValueError(
+                f"Sigma must have shape ({D}, {D}) to match mu, got {tuple(self.Sigma.shape)}",
+                "pass a D x D covariance for a mean of D values",
             )
         if not torch.allclose(self.Sigma, self.Sigma.T, rtol=1e-10, atol=1e-12):
-            raise ValueError("Sigma must be symmetric")
+            raise BookValueError("Sigma must be symmetric", "pass (Sigma + Sigma.T) / 2")
         lam, U = torch.linalg.eigh(self.Sigma)
         if lam.min() < -1e-10 * max(lam.max().item(), 1.0):
-            raise ValueError(
-                f"Sigma must be positive semi-definite, smallest eigenvalue {lam.min().item():.3g}"
+            raise BookValueError(
+                f"Sigma must be positive semi-definite, smallest eigenvalue {lam.min().item():.3g}",
+                "pass a covariance, e.g. A @ A.T for any matrix A",
             )
         self.lam, self.U, self.D, self.sched, self.pred = (
             lam.clamp(min=0),
@@ -77,8 +83,9 @@ class GaussianOracle:
         eigenvalues c_t of C_t."""
         x = xt.reshape(xt.shape[0], -1)
         if x.shape[1] != self.D:
-            raise ValueError(
-                f"x_t has {x.shape[1]} values per sample, the oracle's data has D = {self.D}"
+            raise BookValueError(
+                f"x_t has {x.shape[1]} values per sample, the oracle's data has D = {self.D}",
+                "pass points of the dimension of the oracle's mu",
             )
         mu, U, lam, _ = self._consts(x)
         ab = self._alpha_bar(t, x)

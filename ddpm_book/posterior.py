@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
+from .utils import BookValueError
 from .schedule import Schedule
 
 # %% auto #0
@@ -36,11 +37,15 @@ def q_posterior(
 ) -> tuple[Tensor, Tensor]:
     "Mean μ_q(x_t, x_0) and variance σ_q²(t) (shaped (B, 1, ...)) of q(x_{t-1} | x_t, x_0)."
     if x0.shape != xt.shape:
-        raise ValueError(
-            f"x0 has shape {tuple(x0.shape)} but xt has {tuple(xt.shape)}: they must match"
+        raise BookValueError(
+            f"x0 has shape {tuple(x0.shape)} but xt has {tuple(xt.shape)}",
+            "pass x_t made from this x0, e.g. q_sample(sched, x0, t)",
         )
     if xt.ndim == 0:
-        raise ValueError("x0 and xt need a batch dimension: pass tensors of shape (B, ...)")
+        raise BookValueError(
+            "x0 and xt need a batch dimension",
+            "pass tensors of shape (B, ...)",
+        )
     t = sched.check_t(t)
     if t.ndim == 0:
         t = t.expand(xt.shape[0])

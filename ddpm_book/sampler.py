@@ -12,7 +12,8 @@ __all__ = ['PMeanVar', 'StepOutput', 'VAR_TYPES', 'SAMPLERS', 'call_denoiser', '
 from collections import namedtuple
 import torch
 from torch import Tensor
-from .utils import default, exists, get_device, progress, check_choice, BookValueError
+from .utils import default, exists, get_device, progress, check_choice
+from .utils import BookValueError, BookTypeError
 from .schedule import Schedule
 from .losses import check_pred, pred_to_x0, model_mean
 
@@ -27,18 +28,18 @@ def call_denoiser(
     dtype)."""
     out = denoiser(xt, t)
     if not isinstance(out, Tensor):
-        raise TypeError(
+        raise BookTypeError(
             f"the denoiser returned a {type(out).__name__}, expected a Tensor of shape "
             f"{tuple(xt.shape)} (its {pred!r} "
-            "prediction): wrap models that return tuples or objects, e.g. lambda x, "
-            "t: model(x, t)[0]"
+            "prediction)",
+            "wrap models that return tuples or objects, e.g. lambda x, t: model(x, t)[0]",
         )
     if out.shape != xt.shape:
-        raise ValueError(
+        raise BookValueError(
             f"the denoiser returned shape {tuple(out.shape)}, expected {tuple(xt.shape)} (the "
-            "shape of x_t): a denoiser maps "
-            f"(x_t of shape (B, ...), t of shape (B,)) to its {pred!r} prediction "
-            "shaped like x_t"
+            "shape of x_t)",
+            f"a denoiser maps (x_t of shape (B, ...), t of shape (B,)) to its {pred!r} prediction "
+            "shaped like x_t: check its in_ch and image_size",
         )
     return out.to(xt.dtype)
 
@@ -100,8 +101,9 @@ def p_sample_step(
     mean, var, x0 = p_mean_variance(denoiser_out, xt, t, sched, pred, var_type)
     noise = _randn(xt.shape, generator, xt.device, xt.dtype) if noise is None else noise
     if noise.shape != xt.shape:
-        raise ValueError(
-            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)"
+        raise BookValueError(
+            f"noise has shape {tuple(noise.shape)}, expected {tuple(xt.shape)} (the shape of x_t)",
+            "pass noise=None, or noise shaped like x_t (torch.randn_like(xt))",
         )
     not_last = sched.at((torch.arange(sched.T + 1) > 1).double(), t, xt)  # line 4: ε = 0 if t = 1
     return StepOutput(mean + var.sqrt() * (not_last * noise), x0)
@@ -109,9 +111,9 @@ def p_sample_step(
 # %% ../nbs/05_sampling.ipynb #3f74fe58
 def _check_sched(sched):
     if not isinstance(sched, Schedule):
-        raise TypeError(
-            f"sched must be a ddpm_book.schedule.Schedule, got {type(sched).__name__}: build one "
-            "with Schedule(T, name)"
+        raise BookTypeError(
+            f"sched must be a ddpm_book.schedule.Schedule, got {type(sched).__name__}",
+            "build one with Schedule(T, name)",
         )
 
 
@@ -128,15 +130,21 @@ def _start(denoiser, shape, x_T, generator, device) -> Tensor:
     "x_T: the given one (moved to `device`), or a standard normal draw of `shape`."
     if exists(x_T):
         if not isinstance(x_T, Tensor) or not x_T.is_floating_point():
-            raise TypeError("x_T must be a floating-point Tensor of shape (B, ...)")
+            raise BookTypeError(
+                "x_T must be a floating-point Tensor of shape (B, ...)",
+                "pass x_T=torch.randn(B, ...), or x_T=None and a shape",
+            )
         if exists(shape) and tuple(shape) != tuple(x_T.shape):
-            raise ValueError(
-                f"shape {tuple(shape)} does not match x_T's shape {tuple(x_T.shape)}: pass "
-                "shape=None or x_T.shape"
+            raise BookValueError(
+                f"shape {tuple(shape)} does not match x_T's shape {tuple(x_T.shape)}",
+                "pass shape=None or x_T.shape",
             )
         return x_T.to(get_device(device)) if exists(device) else x_T
     if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"shape must be a tuple of positive ints (B, ...), got {shape!r}")
+        raise BookValueError(
+            f"shape must be a tuple of positive ints (B, ...), got {shape!r}",
+            "pass shape=(B, C, H, W) for images or (B, D) for points",
+        )
     dev = get_device(device) if exists(device) else default(_model_device(denoiser), get_device)
     return _randn(shape, generator, dev, torch.float32)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
+from .utils import check_choice, BookValueError, BookTypeError
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'make_betas', 'Schedule', 'q_step', 'q_sample', 'iterate_forward', 'kl_prior']
@@ -24,17 +25,26 @@ def make_betas(
 ) -> Tensor:
     "β_1 … β_T as a float64 tensor of shape (T,)."
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
+        raise BookValueError(
+            f"T must be an integer >= 1, got {T!r}", "pass T as a positive int, e.g. T=1000"
+        )
+    check_choice(
+        'schedule',
+        name,
+        SCHEDULES,
+        "'linear' (Ho et al. 2020) or 'cosine' (Nichol & Dhariwal 2021)",
+    )
     if name == 'linear':
         if not 0 < beta_start <= beta_end < 1:
-            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
+            raise BookValueError(
+                f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}",
+                "pass end points such as beta_start=1e-4, beta_end=0.02",
+            )
         return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
-    if name == 'cosine':
-        t = torch.arange(T + 1, dtype=torch.float64) / T
-        f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
-        abar = f / f[0]
-        return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
-    raise ValueError(f"unknown schedule {name!r}: choose one of {SCHEDULES}")
+    t = torch.arange(T + 1, dtype=torch.float64) / T  # the cosine schedule
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    abar = f / f[0]
+    return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
 
 # %% ../nbs/01_forward_process.ipynb #0b3f5eaa
 class Schedule:
@@ -86,15 +96,19 @@ class Schedule:
         "`t` as a long tensor, after checking that every time lies in [lo, T]."
         t = torch.as_tensor(t)
         if t.is_floating_point():
-            raise TypeError(f"times must be integers in [{lo}, {self.T}], got a {t.dtype} tensor")
+            raise BookTypeError(
+                f"times must be integers in [{lo}, {self.T}], got a {t.dtype} tensor",
+                "pass a long tensor, e.g. t.long() or torch.randint(1, T + 1, (B,))",
+            )
         t = t.long()
         if t.device.type != 'cpu':
             # on an accelerator the times come from the trainer or a sampler: a check would stall it
             return t
         if t.numel() and (t.min() < lo or t.max() > self.T):
-            raise ValueError(
+            raise BookValueError(
                 f"times must lie in [{lo}, {self.T}] (t counts from 1 as in the paper), got min "
-                f"{int(t.min())}, max {int(t.max())}"
+                f"{int(t.min())}, max {int(t.max())}",
+                f"pass integer times 1..{self.T}; t = 0 is the data itself",
             )
         return t
 
@@ -123,9 +137,9 @@ class Schedule:
         out = arr[t.to(x.device)]
         if out.ndim == 1 and x.ndim >= 1:
             if out.shape[0] not in (1, x.shape[0]):
-                raise ValueError(
-                    f"got {out.shape[0]} times for a batch of {x.shape[0]}: pass one time per "
-                    "sample or a single time"
+                raise BookValueError(
+                    f"got {out.shape[0]} times for a batch of {x.shape[0]}",
+                    "pass one time per sample or a single time",
                 )
             out = out.reshape(-1, *([1] * (x.ndim - 1)))
         return out
@@ -142,9 +156,9 @@ def q_step(
     t = sched.check_t(t)
     eps = torch.randn_like(x_prev) if eps is None else eps
     if eps.shape != x_prev.shape:
-        raise ValueError(
-            f"eps has shape {tuple(eps.shape)} but x_prev has {tuple(x_prev.shape)}: they must "
-            "match"
+        raise BookValueError(
+            f"eps has shape {tuple(eps.shape)} but x_prev has {tuple(x_prev.shape)}",
+            "pass noise shaped like x_prev, e.g. torch.randn_like(x_prev)",
         )
     b = sched.at('betas', t, x_prev)
     return (1 - b).sqrt() * x_prev + b.sqrt() * eps
@@ -159,8 +173,9 @@ def q_sample(
     "A draw from q(x_t | x_0): x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε."
     eps = torch.randn_like(x0) if eps is None else eps
     if eps.shape != x0.shape:
-        raise ValueError(
-            f"eps has shape {tuple(eps.shape)} but x0 has {tuple(x0.shape)}: they must match"
+        raise BookValueError(
+            f"eps has shape {tuple(eps.shape)} but x0 has {tuple(x0.shape)}",
+            "pass noise shaped like x0, e.g. torch.randn_like(x0)",
         )
     ab = sched.at('alpha_bar', t, x0)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * eps

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
+from .utils import BookValueError
 from .schedule import Schedule
 from .losses import pred_to_eps, check_pred
 
@@ -55,7 +56,10 @@ class GaussianMixture:
     ):
         self.means = torch.as_tensor(means, dtype=torch.float64)
         if self.means.ndim != 2:
-            raise ValueError(f"means must have shape (K, D), got {tuple(self.means.shape)}")
+            raise BookValueError(
+                f"means must have shape (K, D), got {tuple(self.means.shape)}",
+                "pass one row of D coordinates per component, e.g. torch.tensor([[-2.0], [2.0]])",
+            )
         K = self.means.shape[0]
         self.stds = torch.as_tensor(stds, dtype=torch.float64).expand(K).clone()
         self.weights = (
@@ -68,13 +72,16 @@ class GaussianMixture:
             or (self.weights < 0).any()
             or abs(self.weights.sum().item() - 1) > 1e-6
         ):
-            raise ValueError(
+            raise BookValueError(
                 f"weights must be {K} non-negative numbers that sum to 1, got "
-                f"{self.weights.tolist()}"
+                f"{self.weights.tolist()}",
+                "pass weights=None for equal weights, or normalise them: w / w.sum()",
             )
         self.weights = self.weights / self.weights.sum()
         if (self.stds <= 0).any():
-            raise ValueError("stds must be positive")
+            raise BookValueError(
+                "stds must be positive", f"pass stds > 0, got {self.stds.tolist()}"
+            )
         self.sched = sched if sched is not None else Schedule(1000)
 
     @classmethod

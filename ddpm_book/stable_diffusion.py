@@ -383,7 +383,7 @@ def measure(
     gamma: float = SD_GAMMA,  # guidance weight
     steps: int = 25,  # DDIM steps
     seed: int = 0,  # seeds the caption forms, z_T and the noise
-    bs: int = 500,  # canvases per call
+    batch_size: int = 500,  # canvases per call
     empty: bool = False,  # ask with the empty prompt instead (the chance level)
     evaluator: str = 'mnist5k',  # the evaluator that reads the halves
 ) -> tuple[dict, Tensor]:
@@ -394,8 +394,8 @@ def measure(
     prompts = [''] * len(labels) if empty else pair_captions(labels, 'random', generator=g)
     x = torch.cat(
         [
-            pipe(prompts[i : i + bs], gamma, steps=steps, generator=g, show_progress=False)
-            for i in range(0, len(prompts), bs)
+            pipe(prompts[i : i + batch_size], gamma, steps=steps, generator=g, show_progress=False)
+            for i in range(0, len(prompts), batch_size)
         ]
     )
     l, r = halves(x)

@@ -19,9 +19,9 @@ from .utils import BookValueError
 def _check_feats(a: Tensor, name: str) -> Tensor:
     a = torch.as_tensor(a)
     if a.ndim != 2 or len(a) < 2:
-        raise ValueError(
-            f"{name} must be features of shape (N, d) with N >= 2, "
-            f"got {tuple(a.shape)}: flatten images or call digits_features first"
+        raise BookValueError(
+            f"{name} must be features of shape (N, d) with N >= 2, got {tuple(a.shape)}",
+            "flatten images or call digits_features first",
         )
     return a.double()
 
@@ -52,9 +52,10 @@ def frechet_distance(
     "Squared 2-Wasserstein distance between N(mu1, S1) and N(mu2, S2)."
     mu1, mu2, S1, S2 = (torch.as_tensor(v).double() for v in (mu1, mu2, S1, S2))
     if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
-        raise ValueError(
+        raise BookValueError(
             f"means {tuple(mu1.shape)}, {tuple(mu2.shape)} and covariances "
-            f"{tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)"
+            f"{tuple(S1.shape)}, {tuple(S2.shape)} must be (d,) and (d, d)",
+            "pass the mean and covariance of one feature set: X.mean(0), torch.cov(X.T)",
         )
     return (
         (mu1 - mu2).pow(2).sum() + S1.trace() + S2.trace() - 2 * trace_sqrt_product(S1, S2)
@@ -68,9 +69,9 @@ def fid(
     "Fréchet distance between Gaussians fitted to two sets of features."
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
-            "use the same feature extractor"
+        raise BookValueError(
+            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}",
+            "use the same feature extractor",
         )
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
@@ -117,8 +118,9 @@ def mmd2_jackknife(
     m, n = len(x), len(y)
     G = min(groups, m // 2, n // 2)
     if G < 2:
-        raise ValueError(
-            f"need at least 4 points in each set for a standard error, got {m} and {n}"
+        raise BookValueError(
+            f"need at least 4 points in each set for a standard error, got {m} and {n}",
+            "pass more samples, at least 4 per set",
         )
     A = F.one_hot(torch.randperm(m, generator=generator) % G, G).double()
     B = F.one_hot(torch.randperm(n, generator=generator) % G, G).double()
@@ -159,12 +161,15 @@ def kid(
     standard error)."""
     a, b = _check_feats(feats_a, 'feats_a'), _check_feats(feats_b, 'feats_b')
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}: "
-            "use the same feature extractor"
+        raise BookValueError(
+            f"the two feature sets have dimensions {a.shape[1]} and {b.shape[1]}",
+            "use the same feature extractor",
         )
     if subsets < 1 or subset_size < 2:
-        raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
+        raise BookValueError(
+            f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}",
+            "pass subsets >= 1 and subset_size >= 2, e.g. subsets=10, subset_size=100",
+        )
     m = min(subset_size, len(a), len(b))
     if m == len(a) == len(b):
         vals = mmd2_unbiased(a, b)[None]  # every subset would be the whole of both sets
@@ -194,7 +199,10 @@ def energy_distance(
     error."""
     a, b = _check_feats(x, 'x'), _check_feats(y, 'y')
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}")
+        raise BookValueError(
+            f"the two samples have dimensions {a.shape[1]} and {b.shape[1]}",
+            "use the same feature extractor for both samples",
+        )
     return mmd2_jackknife(a, b, distance_kernel, groups, generator, unbiased)
 
 # %% ../nbs/09_evaluation.ipynb #a02e458e

@@ -6,16 +6,18 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['TOY_NOISE', 'toy_stats', 'make_toy']
+__all__ = ['TOY_NOISE', 'TOY_SETS', 'toy_stats', 'make_toy']
 
 # %% ../nbs/07_data.ipynb #a2bbf25c
 import math
 import numpy as np
 import torch
 from torch import Tensor
+from .utils import check_choice, BookValueError
 
 # %% ../nbs/07_data.ipynb #10be88a2
 TOY_NOISE = {'swiss_roll': 0.5, 'moons': 0.05, 'ring': 0.1}
+TOY_SETS = tuple(TOY_NOISE)  # the names of the 2-D toy sets
 
 
 def toy_stats(
@@ -30,7 +32,7 @@ def toy_stats(
     elif name == 'swiss_roll':
         m, ep2 = np.array([2.0, 2 / (3 * math.pi)]), 39 / 4 * math.pi**2
     else:
-        raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
+        check_choice('toy set', name, TOY_SETS)
     return m, math.sqrt((ep2 - m @ m + 2 * noise**2) / 2)
 
 # %% ../nbs/07_data.ipynb #a8687c43
@@ -43,13 +45,17 @@ def make_toy(
 ) -> tuple[Tensor, Tensor]:
     """n i.i.d. points of a 2-D toy set: X float32 (n, 2), y long (n,) (moon, ring component, or 0
     for the swiss roll)."""
-    if name not in ('swiss_roll', 'moons', 'ring'):
-        raise ValueError(f"unknown toy set {name!r}: choose one of ('swiss_roll', 'moons', 'ring')")
+    check_choice('toy set', name, TOY_SETS)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise BookValueError(
+            f"n must be a positive integer, got {n!r}", "pass n >= 1, e.g. n=10_000"
+        )
     noise = TOY_NOISE[name] if noise is None else float(noise)
     if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+        raise BookValueError(
+            f"noise must be >= 0, got {noise}",
+            "pass noise=None for the set's default, or a standard deviation >= 0",
+        )
     rng = np.random.default_rng(seed)
     if name == 'swiss_roll':
         tau = 1.5 * math.pi * (1 + 2 * rng.random(n))

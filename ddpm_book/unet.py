@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .utils import BookValueError
+from .utils import BookValueError, check_choice, BookTypeError
 from .blocks import sinusoidal_embedding, group_norm, ConvBlock, Downsample, Upsample
 from .attention import Attention, SpatialTransformer
 
@@ -46,13 +46,17 @@ def _check_t(t, B: int, device) -> Tensor:
     "Times as a (B,) tensor on `device`: one per sample, or a single time for all."
     t = torch.as_tensor(t, device=device)
     if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"t must hold integer (or real) times, got {t.dtype}")
+        raise BookTypeError(
+            f"t must hold integer (or real) times, got {t.dtype}",
+            "pass t as a long or float tensor",
+        )
     if t.ndim == 0 or t.shape == (1,):
         return t.reshape(1).expand(B)
     if t.shape != (B,):
-        raise ValueError(
+        raise BookValueError(
             f"t must have shape ({B},), one time per sample, or be a single time; got shape "
-            f"{tuple(t.shape)}"
+            f"{tuple(t.shape)}",
+            "pass t of shape (B,) or a single time",
         )
     return t
 
@@ -62,28 +66,32 @@ def _check_y(y, B: int, num_classes: int | None, device) -> Tensor | None:
     conditional model."""
     if num_classes is None:
         if y is not None:
-            raise ValueError(
-                "this model is unconditional (num_classes=None), so it takes no labels: pass "
-                "y=None, or build it with num_classes=K"
+            raise BookValueError(
+                "this model is unconditional (num_classes=None), so it takes no labels",
+                "pass y=None, or build it with num_classes=K",
             )
         return None
     if y is None:
         return torch.full((B,), num_classes, dtype=torch.long, device=device)
     y = torch.as_tensor(y, device=device)
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise TypeError(f"labels y must be integers, got {y.dtype}")
+        raise BookTypeError(
+            f"labels y must be integers, got {y.dtype}", "pass y as a long tensor, e.g. y.long()"
+        )
     if y.ndim == 0 or y.shape == (1,):
         y = y.reshape(1).expand(B)
     if y.shape != (B,):
-        raise ValueError(
-            f"y must have shape ({B},), one label per sample; got shape {tuple(y.shape)}"
+        raise BookValueError(
+            f"y must have shape ({B},), one label per sample; got shape {tuple(y.shape)}",
+            "pass one label per sample, a long tensor of shape (B,)",
         )
     if (
         y.device.type == 'cpu' and y.numel() and (y.min() < 0 or y.max() > num_classes)
     ):  # on a GPU the callers have checked: no stall per step
-        raise ValueError(
+        raise BookValueError(
             f"labels must lie in 0..{num_classes - 1}, or be {num_classes} for the null label ∅ "
-            f"(or y=None); got min {int(y.min())}, max {int(y.max())}"
+            f"(or y=None); got min {int(y.min())}, max {int(y.max())}",
+            f"pass labels 0..{num_classes - 1}, or {num_classes} for ∅",
         )
     return y.long()
 
@@ -106,14 +114,16 @@ class _Configurable:
         cfg = dict(cfg)
         arch = cfg.pop('arch', cls.arch)
         if arch != cls.arch:
-            raise ValueError(
-                f"this configuration is for arch={arch!r}, not {cls.arch!r}: use make_model(cfg), "
-                "which picks the class"
+            raise BookValueError(
+                f"this configuration is for arch={arch!r}, not {cls.arch!r}",
+                "use make_model(cfg), which picks the class",
             )
         valid = [p for p in inspect.signature(cls.__init__).parameters if p != 'self']
         bad = [k for k in cfg if k not in valid]
         if bad:
-            raise ValueError(f"unknown {cls.__name__} option(s) {bad}: valid options are {valid}")
+            raise BookValueError(
+                f"unknown {cls.__name__} option(s) {bad}", f"use only the options {valid}"
+            )
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()})
 
 # %% ../nbs/06_unet.ipynb #e4f311b5
@@ -214,26 +224,34 @@ class UNet(_Configurable, nn.Module):
         L = len(c['ch_mult'])
         for k in ['in_ch', 'ch', 'num_res_blocks', 'image_size', 'num_heads', 'norm_groups']:
             if not isinstance(c[k], int) or c[k] < (0 if k == 'num_res_blocks' else 1):
-                raise ValueError(f"{k} must be a positive integer, got {c[k]!r}")
+                raise BookValueError(
+                    f"{k} must be a positive integer, got {c[k]!r}", f"pass {k} as an int >= 1"
+                )
         for k in ['num_classes', 'context_dim', 'out_ch']:
             if c[k] is not None and (not isinstance(c[k], int) or c[k] < 1):
-                raise ValueError(f"{k} must be None or a positive integer, got {c[k]!r}")
+                raise BookValueError(
+                    f"{k} must be None or a positive integer, got {c[k]!r}",
+                    f"pass {k}=None or an int >= 1",
+                )
         if L < 1 or not all(isinstance(m, int) and m >= 1 for m in c['ch_mult']):
-            raise ValueError(
+            raise BookValueError(
                 "ch_mult must be positive integers, one per level, e.g. (1, 2); got "
-                f"{c['ch_mult']!r}"
+                f"{c['ch_mult']!r}",
+                "pass a tuple of ints >= 1, e.g. ch_mult=(1, 2)",
             )
         if c['image_size'] % 2 ** (L - 1):
-            raise ValueError(
+            raise BookValueError(
                 f"image_size={c['image_size']} is not divisible by 2^{L - 1} = {2 ** (L - 1)}, "
-                f"which {L} levels need: use fewer levels in ch_mult or pad the images"
+                f"which {L} levels need",
+                "use fewer levels in ch_mult or pad the images",
             )
         sizes = [c['image_size'] // 2**l for l in range(L)]
         bad = [r for r in c['attn_res'] if r not in sizes]
         if bad:
-            raise ValueError(
+            raise BookValueError(
                 f"attn_res={c['attn_res']} names sizes {bad} that no level has; the levels of this "
-                f"U-Net have sizes {tuple(sizes)}"
+                f"U-Net have sizes {tuple(sizes)}",
+                f"choose attn_res among {tuple(sizes)}, or () for none",
             )
         d = c['transformer_depth']
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
@@ -243,57 +261,66 @@ class UNet(_Configurable, nn.Module):
                 "Diffusion's transformer block of d layers where attention goes",
             )
         if not 0 <= c['dropout'] < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {c['dropout']}")
+            raise BookValueError(
+                f"dropout must lie in [0, 1), got {c['dropout']}",
+                "pass dropout=0.0 (no dropout) up to below 1, e.g. 0.1",
+            )
         for l in {l for l in range(L) if sizes[l] in c['attn_res']} | {
             L - 1
         }:  # levels with attention (the middle always has it)
             if (c['ch'] * c['ch_mult'][l]) % c['num_heads']:
-                raise ValueError(
+                raise BookValueError(
                     f"num_heads={c['num_heads']} must divide the channel count "
-                    f"{c['ch'] * c['ch_mult'][l]} of every level with attention: choose another "
-                    "num_heads"
+                    f"{c['ch'] * c['ch_mult'][l]} of every level with attention",
+                    "choose another num_heads",
                 )
 
     def _check_x(self, x: Tensor):
         if not isinstance(x, Tensor) or x.ndim != 4:
-            raise ValueError(
+            raise BookValueError(
                 f"x must be a batch of images of shape (B, {self.in_ch}, H, W), got "
-                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}",
+                "pass a batch; for one image pass x[None]",
             )
         if x.shape[1] != self.in_ch:
-            raise ValueError(
+            raise BookValueError(
                 f"this U-Net was built for {self.in_ch}-channel images but x has {x.shape[1]} "
-                f"channels: build it with in_ch={x.shape[1]} (e.g. make_model(..., "
-                f"in_ch={x.shape[1]}))"
+                "channels",
+                f"build it with in_ch={x.shape[1]} (e.g. make_model(..., in_ch={x.shape[1]}))",
             )
         k = 2 ** (self.levels - 1)
         if x.shape[2] % k or x.shape[3] % k:
-            raise ValueError(
+            raise BookValueError(
                 f"height and width must be divisible by {k} (this U-Net halves them "
-                f"{self.levels - 1} time{'s' * (self.levels > 2)}), got {tuple(x.shape[2:])}: pad "
-                f"or resize the images to a multiple of {k}, or use fewer levels in ch_mult"
+                f"{self.levels - 1} time{'s' * (self.levels > 2)}), got {tuple(x.shape[2:])}",
+                f"pad or resize the images to a multiple of {k}, or use fewer levels in ch_mult",
             )
 
     def _check_context(self, context, context_mask, B):
         if context is None:
             if context_mask is not None:
-                raise ValueError("context_mask given without context: pass both or neither")
+                raise BookValueError(
+                    "context_mask given without context",
+                    "pass both or neither",
+                )
             return None, None
         if self.context_dim is None:
-            raise ValueError(
-                "this U-Net has no cross-attention (context_dim=None), so it takes no context: "
-                "pass context=None, or build it with context_dim=D"
+            raise BookValueError(
+                "this U-Net has no cross-attention (context_dim=None), so it takes no context",
+                "pass context=None, or build it with context_dim=D",
             )
         if not isinstance(context, Tensor) or context.ndim != 3 or context.shape[0] not in (1, B):
-            raise ValueError(
-                f"context must have shape ({B}, L, {self.context_dim}), got "
-                f"{tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__}"
+            got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
+            raise BookValueError(
+                f"context must have shape ({B}, L, {self.context_dim}), got {got}",
+                "pass context of shape (B, L, context_dim), e.g. CLIP token embeddings",
             )
         if context.shape[2] != self.context_dim:
-            raise ValueError(
+            raise BookValueError(
                 f"context vectors have size {context.shape[2]} but this U-Net was built with "
-                f"context_dim={self.context_dim}: project them to {self.context_dim} or build the "
-                f"U-Net with context_dim={context.shape[2]}"
+                f"context_dim={self.context_dim}",
+                f"project them to {self.context_dim} or build the "
+                f"U-Net with context_dim={context.shape[2]}",
             )
         context = context.expand(B, -1, -1)
         if context_mask is not None:
@@ -303,9 +330,10 @@ class UNet(_Configurable, nn.Module):
                 or context_mask.shape[-1] != context.shape[1]
                 or context_mask.ndim != 2
             ):
-                raise ValueError(
+                raise BookValueError(
                     f"context_mask must be a bool tensor of shape ({B}, {context.shape[1]}), got "
-                    f"{context_mask.dtype} {tuple(context_mask.shape)}"
+                    f"{context_mask.dtype} {tuple(context_mask.shape)}",
+                    f"pass a bool mask of shape ({B}, {context.shape[1]}), True for real tokens",
                 )
             context_mask = context_mask.expand(B, -1)
         return context, context_mask
@@ -418,9 +446,15 @@ class MLPDenoiser(_Configurable, nn.Module):
         )
         for k in ['dim', 'hidden', 'layers']:
             if not isinstance(self._cfg[k], int) or self._cfg[k] < 1:
-                raise ValueError(f"{k} must be a positive integer, got {self._cfg[k]!r}")
+                raise BookValueError(
+                    f"{k} must be a positive integer, got {self._cfg[k]!r}",
+                    f"pass {k} as an int >= 1",
+                )
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
+            raise BookValueError(
+                f"num_classes must be None or a positive integer, got {num_classes!r}",
+                "pass num_classes=None (unconditional) or K >= 1 classes",
+            )
         self.dim, self.hidden, self.num_classes, self.context_dim = dim, hidden, num_classes, None
         self.time_mlp = nn.Sequential(
             nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
@@ -450,14 +484,15 @@ class MLPDenoiser(_Configurable, nn.Module):
     ) -> Tensor:  # (B, out_dim)
         "The prediction at points x_t and times t."
         if context is not None:
-            raise ValueError(
-                "MLPDenoiser takes no context: pass context=None, or use a UNet with context_dim"
+            raise BookValueError(
+                "MLPDenoiser takes no context",
+                "pass context=None, or use a UNet with context_dim",
             )
         if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(
+            raise BookValueError(
                 f"x must be a batch of points of shape (B, {self.dim}), got "
-                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}: build it with "
-                "dim=D for D-dimensional points"
+                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}",
+                "build it with dim=D for D-dimensional points",
             )
         B = x.shape[0]
         e = self.time_mlp(
@@ -487,23 +522,24 @@ def make_model(
 ) -> nn.Module:
     "A UNet or MLPDenoiser from a preset name or a configuration dict, with optional overrides."
     if isinstance(preset_or_config, str):
-        if preset_or_config not in MODEL_PRESETS:
-            raise ValueError(
-                f"unknown model preset {preset_or_config!r}: choose one of {list(MODEL_PRESETS)} "
-                "or pass a configuration dict"
-            )
+        check_choice(
+            'model preset',
+            preset_or_config,
+            MODEL_PRESETS,
+            "a preset's name, or pass a configuration dict instead",
+        )
         cfg = dict(MODEL_PRESETS[preset_or_config])
     elif isinstance(preset_or_config, dict):
         cfg = dict(preset_or_config)
     else:
-        raise TypeError(
+        raise BookTypeError(
             "make_model takes a preset name or a configuration dict, got "
-            f"{type(preset_or_config).__name__}"
+            f"{type(preset_or_config).__name__}",
+            f"pass a name in {list(MODEL_PRESETS)} or a dict from model.config()",
         )
     cfg.update(overrides)
     arch = cfg.get('arch', 'unet')
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}: choose one of {list(ARCHS)}")
+    check_choice('arch', arch, ARCHS)
     return ARCHS[arch].from_config(cfg)
 
 

@@ -12,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['IN_TEST', 'exists', 'default', 'get_device', 'seed_everything', 'interactive', 'progress', 'scratch', 'BookError',
-           'BookValueError', 'BookFileNotFoundError', 'check_choice', 'fingerprint', 'discover', 'Registry']
+__all__ = ['IN_TEST', 'exists', 'default', 'BookError', 'BookValueError', 'BookFileNotFoundError', 'BookTypeError', 'get_device',
+           'seed_everything', 'interactive', 'progress', 'scratch', 'check_choice', 'fingerprint', 'discover',
+           'Registry']
 
 # %% ../nbs/99_utils.ipynb #7a6ad56a
 IN_TEST = bool(os.environ.get('IN_TEST'))
@@ -27,6 +28,29 @@ def exists(x) -> bool:
 def default(x, d):
     "`x` if it exists, else `d` (called if it is callable)."
     return x if exists(x) else (d() if callable(d) else d)
+
+# %% ../nbs/99_utils.ipynb #a7788bb1
+class BookError(Exception):
+    "A mistake a user can fix: what went wrong (`msg`) and what to do about it (`fix`)."
+
+    def __init__(self, msg: str, fix: str):
+        super().__init__(f"{msg} (fix: {fix})")
+        self.msg, self.fix = msg, fix
+
+    def __str__(self):
+        return f"{self.msg} (fix: {self.fix})"
+
+
+class BookValueError(BookError, ValueError):
+    "A wrong value, shape, name or option."
+
+
+class BookFileNotFoundError(BookError, FileNotFoundError):
+    "A file or folder that is not there."
+
+
+class BookTypeError(BookError, TypeError):
+    "A value of the wrong type, e.g. a float tensor where integer times are needed."
 
 # %% ../nbs/99_utils.ipynb #3ae3dbed
 def get_device(
@@ -44,13 +68,14 @@ def get_device(
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(
-            f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+        raise BookValueError(
+            f"unknown device {device!r}",
+            "use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'",
         ) from e
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r} asked for, but CUDA is not available here: use device='cpu' or "
-            "'auto'"
+        raise BookValueError(
+            f"device {device!r} asked for, but CUDA is not available here",
+            "use device='cpu' or 'auto'",
         )
     return dev
 
@@ -86,32 +111,13 @@ def scratch(
     "An empty folder `root/name` (emptied if it exists), as a relative path for readable messages."
     p = Path(root) / name
     if p.is_absolute() or '..' in p.parts:
-        raise ValueError(
-            f"scratch folders are relative and stay below the working folder, got {p}: pass a "
-            "plain name"
+        raise BookValueError(
+            f"scratch folders are relative and stay below the working folder, got {p}",
+            "pass a plain name",
         )
     shutil.rmtree(p, ignore_errors=True)
     p.mkdir(parents=True)
     return p
-
-# %% ../nbs/99_utils.ipynb #a7788bb1
-class BookError(Exception):
-    "A mistake a user can fix: what went wrong (`msg`) and what to do about it (`fix`)."
-
-    def __init__(self, msg: str, fix: str):
-        super().__init__(f"{msg} (fix: {fix})")
-        self.msg, self.fix = msg, fix
-
-    def __str__(self):
-        return f"{self.msg} (fix: {self.fix})"
-
-
-class BookValueError(BookError, ValueError):
-    "A wrong value, shape, name or option."
-
-
-class BookFileNotFoundError(BookError, FileNotFoundError):
-    "A file or folder that is not there."
 
 # %% ../nbs/99_utils.ipynb #935a8181
 def check_choice(

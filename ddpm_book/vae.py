@@ -262,14 +262,14 @@ def latent_stats(
     model: VAE,  # the autoencoder
     X: Tensor,  # images (N, C, H, W) in [-1, 1]
     generator: torch.Generator | None = None,  # draws one z ~ q(z|x) per image
-    bs: int = 500,  # images per batch
+    batch_size: int = 500,  # images per batch
 ) -> tuple[float, float]:
     """With one z ~ q(z|x) per image of X: the standard deviation of all latent entries, and the
     mean squared error of x̂ = D_θ(z)."""
     model.eval()
     dev, n, s1, s2, se = next(model.parameters()).device, 0, 0.0, 0.0, 0.0
-    for i in range(0, len(X), bs):
-        x = X[i : i + bs].to(dev)
+    for i in range(0, len(X), batch_size):
+        x = X[i : i + batch_size].to(dev)
         z = reparameterise(*model.encode(x), generator)
         s1, s2, n = s1 + z.double().sum().item(), s2 + z.double().pow(2).sum().item(), n + z.numel()
         se += (model.decode(z).double() - x).pow(2).sum().item()
@@ -380,15 +380,15 @@ def vae_bpd(
     levels: int = 256,  # pixel levels of the discretised decoder
     samples: int = 1,  # draws of z per image for E_q
     generator: torch.Generator | None = None,
-    bs: int = 500,
+    batch_size: int = 500,
 ) -> dict:
     """The VAE's bound on −log₂ P(x) per dimension: E_q[−log P(x|z)] (discretised decoder) +
     KL(q(z|x) ‖ N(0, I)) (the rate), per image and averaged."""
     model.eval()
     dev, D = next(model.parameters()).device, X[0].numel()
     rows = []
-    for i in range(0, len(X), bs):
-        x = X[i : i + bs].to(dev)
+    for i in range(0, len(X), batch_size):
+        x = X[i : i + batch_size].to(dev)
         mu, logvar = model.encode(x)
         rec = torch.stack(
             [
