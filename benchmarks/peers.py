@@ -28,7 +28,7 @@ from ddpm_book.attention import Attention
 from ddpm_book.schedule import Schedule
 from ddpm_book.training import train_step
 from ddpm_book.tasks import build_model
-from ddpm_book.checkpoint import Denoiser
+from ddpm_book.denoiser import Denoiser
 from ddpm_book.ddim import ddim_sample
 
 MODELS = ('cifar10', 'digits')

@@ -4,8 +4,7 @@
 
 # %% ../nbs/08c_checkpoint.ipynb #9bfe0888
 from __future__ import annotations
-import contextlib, errno, hashlib, json, os, re, shutil, time
-from contextlib import contextmanager
+import json, os, re, shutil, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,11 +12,6 @@ import torch
 from torch import Tensor, nn
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
-
-try:
-    import fcntl  # file locks (POSIX only)
-except ImportError:
-    fcntl = None
 import ddpm_book
 from ddpm_book.utils import (
     exists,
@@ -31,23 +25,35 @@ from .schedule import Schedule
 from .losses import check_pred
 from .unet import make_model
 from .sampling import sample as _sample
-from .conditions import check_cond, expand_cond, null_cond
 from .training import EMA
 from .tasks import TrainConfig
+from .checkpoint_folder import CKPT_KIND, CKPT_HINT, FLAT_FILES, CheckpointWriteError
+from .checkpoint_folder import _MARK, _sha256, _fsync, _write_file, _locked, _cleanup
+from .checkpoint_folder import _current, _new_version, _write_error, _inside, _files
+from .checkpoint_folder import read_checkpoint_config, checkpoint_files, _read_version
+from .checkpoint_folder import _verify, rollback_checkpoint, foreign_outputs
+from .checkpoint_folder import record_outputs
+from .denoiser import Denoiser
+
+_all_ = [
+    'CKPT_KIND',
+    'CKPT_HINT',
+    'FLAT_FILES',
+    'CheckpointWriteError',
+    'read_checkpoint_config',
+    'checkpoint_files',
+    'rollback_checkpoint',
+    'foreign_outputs',
+    'record_outputs',
+    'Denoiser',
+]  # re-exported: what `from ddpm_book.checkpoint import ...` gave before the split
 
 # %% auto #0
-__all__ = ['CKPT_KIND', 'CKPT_HINT', 'FLAT_FILES', 'BUILDERS', 'CheckpointWriteError', 'save_checkpoint',
-           'read_checkpoint_config', 'checkpoint_files', 'load_weights', 'Denoiser', 'Checkpoint', 'load_checkpoint',
-           'load_part', 'rollback_checkpoint', 'foreign_outputs', 'record_outputs']
+__all__ = ['BUILDERS', 'save_checkpoint', 'load_weights', 'Checkpoint', 'load_checkpoint', 'load_part', 'CKPT_KIND', 'CKPT_HINT',
+           'FLAT_FILES', 'CheckpointWriteError', 'read_checkpoint_config', 'checkpoint_files', 'rollback_checkpoint',
+           'foreign_outputs', 'record_outputs', 'Denoiser']
 
-# %% ../nbs/08c_checkpoint.ipynb #f77575a4
-CKPT_KIND = 'ddpm_book.checkpoint'
-CKPT_HINT = "pass a folder written by `ddpm_book train` or `save_checkpoint`"
-FLAT_FILES = {
-    'model': 'model.safetensors',
-    'ema': 'ema.safetensors',
-    'optimizer': 'optimizer.pt',
-}  # the layout of older checkpoints
+# %% ../nbs/08c_checkpoint.ipynb #71c3c039
 BUILDERS: dict[str, Callable[[dict], nn.Module]] = (
     Registry(  # builder name -> function(config) -> network
         'builder',
@@ -55,24 +61,6 @@ BUILDERS: dict[str, Callable[[dict], nn.Module]] = (
         unet=make_model,
     )
 )
-_TEMPS = (
-    '.config.json.tmp',
-    *(f'.{f}.tmp' for f in (*FLAT_FILES.values(), 'config.json')),
-)  # the temporary names a save writes (older layouts included): only these are deleted by name
-_MARK = '.ddpm_book-version'  # written first into every version folder a save creates
-
-
-class CheckpointWriteError(BookError, OSError):
-    "A save that could not write its files (a full disk): the previous version is kept."
-
-
-def _sha256(file: Path) -> str:
-    "The sha256 of a file's bytes, in hex."
-    h = hashlib.sha256()
-    with open(file, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _state_cpu(model: nn.Module) -> dict:
@@ -83,10 +71,11 @@ def _builder_of(what: str, model: nn.Module) -> str:
     """The registered builder that rebuilds `model` from its config(): its attribute `builder`, else
     'unet'."""
     if not callable(getattr(model, 'config', None)):
-        raise TypeError(
+        raise BookTypeError(
             f"{what} ({type(model).__name__}) has no config(): checkpoints store networks that "
-            "describe themselves, "
-            "such as those of ddpm_book.unet (make_model)"
+            "describe themselves",
+            "save a network of the library (e.g. ddpm_book.unet.make_model), or give yours a "
+            "config() and a builder registered in BUILDERS",
         )
     b = getattr(model, 'builder', 'unet')
     if b not in BUILDERS:
@@ -95,117 +84,6 @@ def _builder_of(what: str, model: nn.Module) -> str:
             f"add BUILDERS[{b!r}] = a function config -> network",
         )
     return b
-
-
-def _fsync(p: Path):
-    "Flush the file `p` (or, on POSIX, the entries of the folder `p`) to the disk."
-    if p.is_dir() and os.name != 'posix':
-        return
-    fd = os.open(
-        p, os.O_RDONLY if p.is_dir() else os.O_RDWR
-    )  # Windows flushes only files open for writing
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(root: Path, rel: str, write: Callable[[Path], None]) -> str:
-    """Write root/rel with write(path), then flush it and its folders up to root to the disk;
-    returns rel."""
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write(p)
-    for q in [p, *list(p.parents)[: len(Path(rel).parts)]]:
-        _fsync(q)
-    return rel
-
-
-def _replace_config(path: Path, text: str):
-    "Make `text` the folder's config.json at once (a temporary file, renamed over it, flushed)."
-    os.replace(
-        path / _write_file(path, '.config.json.tmp', lambda p: p.write_text(text)),
-        path / 'config.json',
-    )
-    _fsync(path)
-
-
-@contextmanager
-def _locked(path: Path):
-    "Hold an exclusive lock on path/.lock (POSIX; the system releases it when the process dies)."
-    if fcntl is None:
-        yield
-        return
-    with open(path / '.lock', 'a') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
-
-
-def _owned(meta: dict | None) -> set[str]:
-    """The version folders a config.json owns: those it lists in "versions", else (older
-    checkpoints) the folder of its files."""
-    if not meta:
-        return set()
-    if isinstance(meta.get('versions'), list):
-        return {v for v in meta['versions'] if isinstance(v, str) and re.fullmatch(r'v\d{6}', v)}
-    files = meta.get('files')
-    rels = list(files.values()) if isinstance(files, dict) else []
-    rels += [p.get('file', '') for p in (meta.get('parts') or {}).values() if isinstance(p, dict)]
-    return {Path(r).parts[0] for r in rels if isinstance(r, str) and len(Path(r).parts) > 1}
-
-
-def _cleanup(path: Path, meta: dict, prev: dict | None):
-    """After a commit: delete what an earlier config.json of this checkpoint owned and the new one
-    does not, our temporary files, and the flat files of an older layout; nothing else."""
-    drop = _owned(prev) - set(meta['versions'])
-    flat = (
-        set(prev['files']) & set(FLAT_FILES.values())
-        if prev and isinstance(prev.get('files'), list)
-        else set()
-    )
-    for name in sorted(drop | flat | set(_TEMPS)):
-        p = path / name
-        with contextlib.suppress(OSError):
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
-def _current(meta: dict | None) -> set[str]:
-    "The version folder of the files `meta` names ({} for a flat, older layout)."
-    files = (meta or {}).get('files')
-    rel = files.get('model') if isinstance(files, dict) else None
-    return {Path(rel).parts[0]} if isinstance(rel, str) and len(Path(rel).parts) > 1 else set()
-
-
-def _new_version(path: Path, prev: dict | None) -> tuple[int, str]:
-    """The generation and folder name of the next version: a name no one uses; a folder a killed
-    save left (it holds our mark) is reused, a user's folder that looks like a version never."""
-    owned = _owned(prev)
-    try:
-        gen = int((prev or {}).get('generation', 0))
-    except (TypeError, ValueError):
-        gen = 0
-    gen = max([gen, *(int(v[1:]) for v in owned)]) + 1
-    while (path / f'v{gen:06d}').exists():
-        p = path / f'v{gen:06d}'
-        if (p / _MARK).exists() and p.name not in owned:
-            shutil.rmtree(p)  # left by a save that was killed before its commit
-            break
-        gen += 1
-    return gen, f'v{gen:06d}'
-
-
-def _write_error(path: Path, e: Exception) -> CheckpointWriteError:
-    "The one-line error of a save whose writes failed (OSError, SafetensorError, torch's writer)."
-    text = ' '.join(str(e).split())
-    full = getattr(e, 'errno', None) == errno.ENOSPC or any(
-        w in text for w in ('No space left', 'StorageFull', 'file write failed')
-    )
-    why = 'the disk is full' if full else (getattr(e, 'strerror', None) or text[:120])
-    return CheckpointWriteError(
-        f"cannot write the checkpoint {path}: {why}; nothing of the new version was kept, the "
-        "previous version is kept",
-        "free space on the disk, or choose a folder on a disk with room (--out)",
-    )
 
 # %% ../nbs/08c_checkpoint.ipynb #5733c3f7
 def save_checkpoint(
@@ -305,140 +183,7 @@ def save_checkpoint(
         ) from e
     return path
 
-# %% ../nbs/08c_checkpoint.ipynb #f18100f6
-def read_checkpoint_config(
-    path: str | Path,  # a checkpoint folder (or its config.json)
-) -> tuple[Path, dict]:
-    "The folder and the parsed config.json of a checkpoint, after checking that it is one."
-    path = Path(path).expanduser()
-    if path.name == 'config.json' and path.is_file():
-        path = path.parent
-    fix = CKPT_HINT
-    if not path.exists():
-        raise BookFileNotFoundError(
-            f"no checkpoint at {path}", f"train one first (`ddpm_book train --out {path}`) or {fix}"
-        )
-    if not path.is_dir():
-        raise BookValueError(f"{path} is a file, not a checkpoint folder", fix)
-    f = path / 'config.json'
-    if not f.exists():
-        raise BookFileNotFoundError(f"{f} not found, so {path} is not a ddpm_book checkpoint", fix)
-    try:
-        meta = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BookValueError(f"{f} is not valid JSON ({e})", fix) from e
-    if not isinstance(meta, dict) or meta.get('kind') != CKPT_KIND:
-        raise BookValueError(
-            f"{f} is not a ddpm_book checkpoint (it lacks \"kind\": \"{CKPT_KIND}\")", fix
-        )
-    _check_version(f, meta.get('version'))
-    missing = [k for k in ('model', 'schedule', 'pred') if k not in meta]
-    if missing:
-        raise BookValueError(
-            f"{f} lacks {missing}: the checkpoint is incomplete",
-            "save it again with save_checkpoint",
-        )
-    _files(path, meta)
-    return path, meta
-
-
-def _check_version(f: Path, version):
-    "Refuse a config.json that a newer major or minor version of ddpm_book wrote."
-    mine = re.match(r'(\d+)\.(\d+)', ddpm_book.__version__)
-    theirs = re.match(r'(\d+)\.(\d+)', version if isinstance(version, str) else '')
-    if mine and theirs and tuple(map(int, theirs.groups())) > tuple(map(int, mine.groups())):
-        raise BookValueError(
-            f"{f} was written by ddpm_book {version}, newer than the installed "
-            f"{ddpm_book.__version__}: its format may have changed",
-            "upgrade ddpm_book (pip install -U ddpm_book)",
-        )
-
-
-def _inside(path: Path, rel) -> Path:
-    "path/rel for a file name recorded in config.json, which must stay inside the folder."
-    if not isinstance(rel, str) or Path(rel).is_absolute() or '..' in Path(rel).parts:
-        raise BookValueError(
-            f"{path / 'config.json'} names the file {rel!r}, outside the checkpoint folder",
-            CKPT_HINT,
-        )
-    return path / rel
-
-
-def _files(path: Path, meta: dict) -> dict[str, Path]:
-    """role -> file of the version that `meta` names; older checkpoints list flat names (all three
-    when they list none)."""
-    files = meta.get('files', list(FLAT_FILES.values()))
-    if isinstance(files, list):
-        files = {k: f for k, f in FLAT_FILES.items() if f in files}
-    return {k: _inside(path, f) for k, f in files.items()}
-
-
-def checkpoint_files(
-    path: str | Path,  # a checkpoint folder
-) -> dict[str, Path]:
-    """The files of a checkpoint's current version by role: 'model', and 'ema' and 'optimizer' where
-    saved."""
-    return _files(*read_checkpoint_config(path))
-
-
-def _read_version(path: str | Path, use: Callable[[Path, dict], object]):
-    """use(folder, meta) on the version config.json names; once more if a concurrent save removed
-    that version meanwhile."""
-    folder, meta = read_checkpoint_config(path)
-    try:
-        return use(folder, meta)
-    except FileNotFoundError:
-        again = read_checkpoint_config(folder)[1]
-        if again == meta:
-            raise
-        return use(folder, again)
-
-
-def _whole_versions(path: Path, meta: dict) -> list[dict]:
-    """The configs of the older versions the checkpoint keeps whose files all match their
-    sha256, newest first."""
-    whole = []
-    for v in sorted(_owned(meta) - _current(meta), reverse=True):
-        try:
-            m = json.loads((path / v / 'config.json').read_text())
-            sums = m['checksums']
-            if m.get('kind') == CKPT_KIND and sums and _current(m) == {v}:
-                if all(_sha256(_inside(path, r)) == h for r, h in sums.items()):
-                    whole.append(m)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return whole
-
-
-def _damaged_fix(path: Path, meta: dict) -> str:
-    "The fix for a damaged or incomplete version: the older whole version, and how to use it."
-    whole = _whole_versions(path, meta)
-    if not whole:
-        return "no older whole version is kept: train again into a new folder"
-    m = whole[0]
-    return (
-        f"the older version {min(_current(m))} (step {(m.get('state') or {}).get('step')}) is "
-        f"whole: make it current with `python -c \"from ddpm_book.checkpoint import "
-        f"rollback_checkpoint; rollback_checkpoint('{path}')\"`, then load or resume it"
-    )
-
-
-def _verify(path: Path, meta: dict, file: Path) -> Path:
-    """`file` after checking its sha256 against the one config.json recorded at the save (files
-    saved without one pass unchecked)."""
-    sums = meta.get('checksums')
-    rel = file.relative_to(path).as_posix()
-    if not isinstance(sums, dict) or rel not in sums or not file.is_file():
-        return file  # a missing file is reported by whoever reads it
-    if _sha256(file) != sums[rel]:
-        raise BookValueError(
-            f"{file} is damaged: its sha256 differs from the one config.json recorded when it was "
-            "saved",
-            _damaged_fix(path, meta),
-        )
-    return file
-
-
+# %% ../nbs/08c_checkpoint.ipynb #87d203c5
 def _build(config: dict, builder: str, what: str) -> nn.Module:
     "The network `config` describes, made by the registered `builder` (fresh weights)."
     try:
@@ -486,45 +231,13 @@ def load_weights(
             f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})" if unexpected else '',
             f"{len(shapes)} of another shape (e.g. {shapes[0]})" if shapes else '',
         ]
-        raise ValueError(
+        raise BookValueError(
             f"the weights in {file} do not fit the model of its config.json: "
-            f"{', '.join(p for p in parts if p)}; "
-            "the files come from different models: save the checkpoint again, or "
-            "train again"
+            f"{', '.join(p for p in parts if p)}: the files come from different models",
+            "save the checkpoint again, or train again",
         )
     model.load_state_dict(sd)
     return model
-
-# %% ../nbs/08c_checkpoint.ipynb #62375fae
-class Denoiser:
-    """A network as the samplers' denoiser (x_t, t) -> prediction: eval mode, no gradients, a fixed
-    condition (∅ if none)."""
-
-    def __init__(
-        self,
-        model: nn.Module,  # a trained network, called as model(x_t, t, **cond)
-        cond: dict
-        | Tensor
-        | int
-        | None = None,  # its condition (`as_cond`): one row for all, or one per sample
-    ):
-        self.model, self.cond = model, check_cond(model, cond)
-        if not self.cond and getattr(model, 'num_classes', None) is not None:
-            self.cond = null_cond(model)  # no condition: ∅
-
-    def parameters(self):
-        return self.model.parameters()
-
-    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
-        self.model.eval()
-        with torch.no_grad():
-            return self.model(x, t, **expand_cond(self.cond, x.shape[0], x.device))
-
-    def __repr__(self):
-        c = ', '.join(
-            f"{k}={v.tolist() if k == 'y' else tuple(v.shape)}" for k, v in self.cond.items()
-        )
-        return f"Denoiser({type(self.model).__name__}" + (f", {c}" if c else '') + ')'
 
 # %% ../nbs/08c_checkpoint.ipynb #3dad0246
 @dataclass
@@ -670,58 +383,3 @@ def load_part(
         return load_weights(model, file).to(get_device(device)).eval()
 
     return _read_version(path, use)
-
-
-def rollback_checkpoint(
-    path: str | Path,  # the checkpoint folder
-) -> dict:
-    """Make the newest older version whose files are all whole the current one (after a damaged
-    file); returns its config. The next save deletes the damaged version."""
-    path, meta = read_checkpoint_config(path)
-    with _locked(path):
-        whole = _whole_versions(path, meta)
-        if not whole:
-            raise BookValueError(
-                f"{path} keeps no older version whose files are all whole",
-                "train again into a new folder",
-            )
-        back = dict(whole[0], versions=sorted(_owned(meta) | _current(whole[0])))
-        _replace_config(path, json.dumps(back, indent=1))
-    return back
-
-
-def foreign_outputs(
-    path: str | Path,  # a checkpoint folder (or one that is to become one)
-    names: list[str],  # files beside config.json a command writes, e.g. ['samples.png']
-) -> list[str]:
-    """The names among `names` that exist in `path` but that no save of this checkpoint recorded
-    (or whose bytes changed since): a user's files, which a command must not overwrite."""
-    path = Path(path).expanduser()
-    try:
-        outs = read_checkpoint_config(path)[1].get('outputs', 'older')
-    except (FileNotFoundError, ValueError):
-        outs = {}
-    if outs == 'older':  # written before outputs were recorded: by the command line
-        return []
-    outs = outs if isinstance(outs, dict) else {}
-    return [n for n in names if (path / n).exists() and not _recorded(path / n, outs.get(n))]
-
-
-def _recorded(p: Path, sha) -> bool:
-    "Whether the file `p` is the one whose sha256 a command recorded."
-    return p.is_file() and isinstance(sha, str) and _sha256(p) == sha
-
-
-def record_outputs(
-    path: str | Path,  # a checkpoint folder
-    names: list[str],  # the files beside config.json that a command just wrote
-) -> dict:
-    """Record the sha256 of the files a command wrote beside config.json (so that a later run may
-    replace them)."""
-    path, meta = read_checkpoint_config(path)
-    with _locked(path):
-        path, meta = read_checkpoint_config(path)
-        outs = dict(meta.get('outputs') or {})
-        outs.update({n: _sha256(path / n) for n in names if (path / n).is_file()})
-        _replace_config(path, json.dumps(dict(meta, outputs=outs), indent=1))
-    return outs

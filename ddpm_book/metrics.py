@@ -5,294 +5,47 @@
 # %% ../nbs/09_evaluation.ipynb #b64c0b0c
 from __future__ import annotations
 import time
-from dataclasses import dataclass
-from pathlib import Path
 import torch
 from torch import Tensor
-from fastcore.basics import patch
 from .utils import exists, default, BookValueError
-from .tasks import TrainConfig
-from .trainer import load_or_train
 from .schedule import Schedule
 from .sampling import sample, sampler_steps
 from .sampler import _model_device
 from .dataset_info import DATASET_INFO
 from .data import get_dataset
-from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
-from .stats import fid, kid, energy_distance, nearest_distances
-from .likelihood import quantise, nll_bpd
+from .eval_classifier import DigitsClassifier
+from .stats import energy_distance
+from .likelihood import nll_bpd
+from .evaluators import CLASSIFIER_NAME, CLASSIFIER_TRAIN, EVALUATORS, Evaluator
+from .evaluators import register_evaluator, get_evaluator, get_classifier
+from .evaluators import digits_features, floor_images, sample_quality
+from .evaluators import predicted_classes, class_histogram
+from .eval_reports import quality_table, sampler_table, plot_samplers, toy_table
+
+_all_ = [
+    'CLASSIFIER_NAME',
+    'CLASSIFIER_TRAIN',
+    'EVALUATORS',
+    'Evaluator',
+    'register_evaluator',
+    'get_evaluator',
+    'get_classifier',
+    'digits_features',
+    'floor_images',
+    'sample_quality',
+    'predicted_classes',
+    'class_histogram',
+    'quality_table',
+    'sampler_table',
+    'plot_samplers',
+    'toy_table',
+]  # re-exported: what `from ddpm_book.metrics import ...` gave before the split
 
 # %% auto #0
-__all__ = ['CLASSIFIER_NAME', 'CLASSIFIER_TRAIN', 'EVALUATORS', 'evaluate_digits', 'SAMPLER_GRID', 'Evaluator',
-           'register_evaluator', 'get_evaluator', 'get_classifier', 'digits_features', 'floor_images', 'sample_quality',
-           'predicted_classes', 'class_histogram', 'evaluate', 'quality_table', 'compare_samplers', 'sampler_table',
-           'plot_samplers', 'toy_quality', 'toy_table']
-
-# %% ../nbs/09_evaluation.ipynb #8b7a9ea5
-CLASSIFIER_NAME = 'digits-classifier'
-# the book's training settings (part of the classifier's identity)
-CLASSIFIER_TRAIN = dict(epochs=30, batch_size=64, lr=3e-3, seed=0)
-
-# %% ../nbs/09_evaluation.ipynb #c61a1433
-@dataclass
-class Evaluator:
-    """How samples of one image dataset are measured: its classifier (configuration, training
-    settings, cache name) and its own floor."""
-
-    data: str  # the dataset's name in `DATASET_INFO`
-    config: dict  # `DigitsClassifier` settings but shape and classes: ch, feat_dim, dropout
-    train: dict  # `classifier_recipe` settings: epochs, batch_size, lr, seed
-    name: str | None = None  # the classifier's folder in the store; None: '<data>-classifier'
-
-    def __post_init__(self):
-        info = DATASET_INFO.get(self.data, {})
-        if (
-            info.get('kind') != 'image'
-            or len(info['shape']) != 3
-            or info['shape'][1] != info['shape'][2]
-        ):
-            raise BookValueError(
-                f"an evaluator measures a dataset of square images, got {self.data!r}",
-                "name one of the image datasets "
-                f"{[k for k, v in DATASET_INFO.items() if v['kind'] == 'image']}",
-            )
-        self.name = self.name or f'{self.data}-classifier'
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(DATASET_INFO[self.data]['shape'])
-
-    @property
-    def levels(self) -> int:
-        return DATASET_INFO[self.data]['levels']
-
-    def split(self, split: str) -> tuple[Tensor, Tensor]:
-        return get_dataset(self.data, split)
-
-    def recipe(self) -> TrainConfig:
-        "The classifier's training run: `classifier_recipe` with this evaluator's settings."
-        return classifier_recipe(self.data, **self.config, **self.train)
-
-    def classifier(
-        self,
-        root: str | Path = 'runs',  # the store's folder: the classifier lives in root/<name>
-        retrain: bool = False,  # train again even if the finished run is there
-        device: str | None = None,  # where to put the network; None: the best available
-        show_progress: bool = False,
-    ) -> DigitsClassifier:
-        """The dataset's classifier, with its `.test_accuracy`: from the store (trained there first
-        if it was not trained as configured on today's train split)."""
-        model = load_or_train(
-            self.recipe(),
-            Path(root).expanduser() / self.name,
-            device=device,
-            retrain=retrain,
-            show_progress=show_progress,
-        ).model
-        model.test_accuracy = classifier_accuracy(model, *self.split('test'))
-        return model
-
-    def floor_images(
-        self,
-        n: int,  # how many: as many as the samples
-        generator: torch.Generator | None = None,  # picks them
-    ) -> Tensor:
-        """n real train images drawn at random without replacement: the floor's stand-in for n
-        samples of a perfect model."""
-        Xtr, _ = self.split('train')
-        if n > len(Xtr):
-            raise BookValueError(
-                "the floor needs as many real train images as samples: "
-                f"{self.data} has {len(Xtr)}, got {n} samples",
-                f"measure at most {len(Xtr)} samples",
-            )
-        return Xtr[torch.randperm(len(Xtr), generator=generator)[:n]]
-
-    @torch.no_grad()
-    def quality(
-        self,
-        samples: Tensor,  # generated images (n, *shape) in [-1, 1]
-        clf: DigitsClassifier | None = None,  # feature extractor; None: `self.classifier()`
-        generator: torch.Generator | None = None,  # picks the floor's images and the KID subsets
-        real: Tensor | None = None,  # the floor's images; default: n random ones
-        subsets: int = 100,
-        subset_size: int = 1000,  # KID settings
-    ) -> dict:
-        """FID and KID of samples (quantised to the data's levels) against the test split, beside
-        the floor: as many real train images against it."""
-        clf = default(clf, self.classifier)
-        Xte, _ = self.split('test')
-        n = len(samples)
-        if n < 4:
-            raise BookValueError(f"need at least 4 samples, got {n}", "measure more samples")
-        real = self.floor_images(n, generator) if real is None else real
-        if len(real) != n:
-            raise BookValueError(
-                "the floor must use as many real images as samples: "
-                f"got {len(real)} real images for {n} samples",
-                f"pass real= {n} train images, or leave it out",
-            )
-        fs, fr, ft = (
-            digits_features(x, clf) for x in (quantise(samples.cpu(), self.levels), real, Xte)
-        )
-        k, k_se = kid(fs, ft, subsets, subset_size, generator=generator)
-        kf, kf_se = kid(fr, ft, subsets, subset_size, generator=generator)
-        return dict(
-            n=n,
-            n_test=len(Xte),
-            fid=fid(fs, ft),
-            fid_floor=fid(fr, ft),
-            kid=k,
-            kid_se=k_se,
-            kid_floor=kf,
-            kid_floor_se=kf_se,
-        )
-
-    @torch.no_grad()
-    def predict(
-        self, samples: Tensor, clf: DigitsClassifier | None = None, batch_size: int = 1024
-    ) -> Tensor:
-        """The classes the classifier assigns to the samples, quantised to the data's levels first;
-        long (n,), on the CPU."""
-        clf = default(clf, self.classifier)
-        dev, xq = next(clf.parameters()).device, quantise(samples.cpu(), self.levels)
-        return torch.cat(
-            [
-                clf(xq[k : k + batch_size].to(dev)).argmax(1).cpu()
-                for k in range(0, len(xq), batch_size)
-            ]
-        )
-
-    @torch.no_grad()
-    def classes(self, samples: Tensor, clf: DigitsClassifier | None = None) -> dict:
-        """Counts of the classes the classifier assigns, with the TV distance and Pearson's χ² (and
-        p-value) to uniform."""
-        clf = default(clf, self.classifier)
-        pred = self.predict(samples, clf)
-        K, n = clf.num_classes, len(samples)
-        counts = torch.bincount(pred, minlength=K)
-        chi2 = ((counts - n / K) ** 2 / (n / K)).sum().double()
-        return dict(
-            counts=counts.tolist(),
-            tv=0.5 * (counts / n - 1 / K).abs().sum().item(),
-            chi2=chi2.item(),
-            p_value=torch.special.gammaincc(
-                torch.tensor((K - 1) / 2, dtype=torch.float64), chi2 / 2
-            ).item(),
-        )
-
-# %% ../nbs/09_evaluation.ipynb #26c1f800
-EVALUATORS: dict[str, Evaluator] = {}
-
-
-def register_evaluator(ev: Evaluator) -> Evaluator:
-    "Make `ev` the evaluator of its dataset (replacing any earlier one); returns it."
-    if not isinstance(ev, Evaluator):
-        raise BookValueError(
-            f"register an Evaluator, got {type(ev).__name__}",
-            "pass Evaluator(data=..., config=..., train=...)",
-        )
-    EVALUATORS[ev.data] = ev
-    return ev
-
-
-def get_evaluator(
-    name: str,  # a dataset name, e.g. 'digits' or 'mnist5k'
-) -> Evaluator:
-    "The evaluator registered for the dataset `name`."
-    if name not in EVALUATORS:
-        raise BookValueError(
-            f"no evaluator for the dataset {name!r}: registered are {sorted(EVALUATORS)}",
-            "register one with ddpm_book.metrics.register_evaluator("
-            "Evaluator(data=name, config=dict(ch=..., feat_dim=...), "
-            "train=dict(epochs=..., batch_size=..., lr=..., seed=0)))",
-        )
-    return EVALUATORS[name]
-
-
-register_evaluator(
-    Evaluator('digits', dict(ch=16, feat_dim=64, dropout=0.1), CLASSIFIER_TRAIN, CLASSIFIER_NAME)
-)
-register_evaluator(
-    Evaluator(
-        'mnist5k',
-        dict(ch=16, feat_dim=128, dropout=0.1),
-        dict(epochs=12, batch_size=128, lr=6e-3, seed=0),
-    )
-);
-
-# %% ../nbs/09_evaluation.ipynb #58dd3089
-def get_classifier(
-    root: str | Path = 'runs',  # the store's folder (holding <data>-classifier)
-    retrain: bool = False,  # train again even if a cache exists
-    device: str | None = None,  # where to put the network; None: the best available
-    show_progress: bool = False,
-    data: str = 'digits',  # the dataset whose evaluator's classifier is wanted
-) -> DigitsClassifier:
-    """The classifier of a dataset's evaluator (the digits by default): loaded from `root` if it was
-    trained as configured on today's train split, else trained and saved."""
-    return get_evaluator(data).classifier(root, retrain, device, show_progress)
-
-# %% ../nbs/09_evaluation.ipynb #ecdf4d8b
-@torch.no_grad()
-def digits_features(
-    x: Tensor,  # images (N, 1, 8, 8) in [-1, 1]
-    clf: DigitsClassifier | None = None,  # the classifier; None: `get_classifier()`
-    batch_size: int = 1024,  # batch size
-) -> Tensor:
-    "Penultimate features of the digits classifier, float64 (N, feat_dim), on the CPU."
-    clf = default(clf, get_classifier)
-    dev = next(clf.parameters()).device
-    return torch.cat(
-        [
-            clf.features(x[k : k + batch_size].to(dev, torch.float32)).double().cpu()
-            for k in range(0, len(x), batch_size)
-        ]
-    )
-
-# %% ../nbs/09_evaluation.ipynb #f91460f8
-def floor_images(
-    n: int,  # how many: as many as the samples
-    generator: torch.Generator | None = None,  # picks them
-    data: str = 'digits',  # whose train split
-) -> Tensor:
-    "n real train images of `data` drawn at random without replacement (`Evaluator.floor_images`)."
-    return get_evaluator(data).floor_images(n, generator)
-
-
-def sample_quality(
-    samples: Tensor,  # generated images (n, *shape) in [-1, 1]
-    clf: DigitsClassifier | None = None,  # feature extractor; None: the evaluator's
-    subsets: int = 100,
-    subset_size: int = 1000,  # KID settings
-    generator: torch.Generator | None = None,  # picks the floor's images, the KID subsets
-    real: Tensor | None = None,  # the floor's images; default: n random ones
-    data: str = 'digits',  # the dataset the samples imitate
-) -> dict:
-    """FID and KID of samples against the test split of `data`, beside the floor
-    (`Evaluator.quality`)."""
-    return get_evaluator(data).quality(samples, clf, generator, real, subsets, subset_size)
-
-
-def predicted_classes(
-    samples: Tensor,  # images (n, *shape) in [-1, 1]
-    clf: DigitsClassifier | None = None,  # the classifier; None: the evaluator's
-    batch_size: int = 1024,  # batch size
-    data: str = 'digits',  # the dataset the samples imitate
-) -> Tensor:
-    """The classes the classifier of `data` assigns, after quantising to its levels
-    (`Evaluator.predict`); long (n,), on the CPU."""
-    return get_evaluator(data).predict(samples, clf, batch_size)
-
-
-def class_histogram(
-    samples: Tensor,  # generated images (n, *shape)
-    clf: DigitsClassifier | None = None,  # the classifier; None: the evaluator's
-    data: str = 'digits',  # the dataset the samples imitate
-) -> dict:
-    """Counts of the classes assigned, with the TV distance and Pearson's χ² (and p-value) to
-    uniform (`Evaluator.classes`)."""
-    return get_evaluator(data).classes(samples, clf)
+__all__ = ['evaluate_digits', 'SAMPLER_GRID', 'evaluate', 'compare_samplers', 'toy_quality', 'CLASSIFIER_NAME',
+           'CLASSIFIER_TRAIN', 'EVALUATORS', 'Evaluator', 'register_evaluator', 'get_evaluator', 'get_classifier',
+           'digits_features', 'floor_images', 'sample_quality', 'predicted_classes', 'class_histogram', 'quality_table',
+           'sampler_table', 'plot_samplers', 'toy_table']
 
 # %% ../nbs/09_evaluation.ipynb #21d0725c
 def _device_of(denoiser) -> torch.device:
@@ -365,33 +118,6 @@ def evaluate(
 
 evaluate_digits = evaluate  # the name chapters 08 and 09 first used
 
-
-def quality_table(res: dict) -> str:
-    "The measurements of `evaluate` as an aligned table."
-    name = f"{res['sampler'].upper()} {res['steps']} steps" if 'sampler' in res else 'samples'
-    lines = [
-        f"{name}: n = {res['n']} samples against the {res['n_test']} test images"
-        + (f", sampled in {res['seconds']:.1f} s" if 'seconds' in res else ''),
-        f"{'':14s} {'model':>20s} {'floor (train vs test)':>22s} {'ratio':>6s}",
-        f"{'FID':14s} {res['fid']:20.4f} {res['fid_floor']:22.4f} "
-        f"{res['fid'] / res['fid_floor']:6.2f}",
-        f"{'KID':14s} {res['kid']:11.5f} ± {res['kid_se']:.5f} "
-        f"{res['kid_floor']:13.5f} ± {res['kid_floor_se']:.5f}",
-    ]
-    if 'counts' in res:
-        lines.append(
-            f"classes 0-9    {res['counts']}  TV to uniform {res['tv']:.3f}, "
-            f"χ² {res['chi2']:.1f} (p = {res['p_value']:.3g})"
-        )
-    if 'nll' in res:
-        r = res['nll']
-        lines.append(
-            f"NLL bound      {r['total']:.4f} ± {r['total_se']:.4f} bits/dim "
-            f"on {r['n']} test images (σ_t²: {r['var_type']}): "
-            f"prior {r['prior']:.2e} + Σ KL_t {r['kl']:.4f} + decoder {r['decoder']:.4f}"
-        )
-    return '\n'.join(lines)
-
 # %% ../nbs/09_evaluation.ipynb #78a5e266
 SAMPLER_GRID = (
     ('ddpm', None),
@@ -449,65 +175,6 @@ def compare_samplers(
         )
     return rows
 
-
-def sampler_table(rows: list[dict]) -> str:
-    "The rows of `compare_samplers` as an aligned table, with the floor."
-    out = [
-        f"n = {rows[0]['n']} samples per sampler against the {rows[0]['n_test']} test images; "
-        "same x_T for every sampler",
-        f"{'sampler':12s} {'steps':>5s} {'FID':>8s} {'FID/floor':>9s} {'KID ± s.e.':>20s} "
-        f"{'TV':>6s} {'wall s':>8s} {'CPU s':>8s}",
-    ]
-    for r in rows:
-        out.append(
-            f"{r['sampler']:12s} {r['steps']:5d} {r['fid']:8.4f} "
-            f"{r['fid'] / r['fid_floor']:9.2f} {r['kid']:10.5f} ± {r['kid_se']:.5f} "
-            f"{r['tv']:6.3f} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f}"
-        )
-    r = rows[0]
-    out.append(
-        f"{'floor':12s} {'':5s} {r['fid_floor']:8.4f} {1:9.2f} {r['kid_floor']:10.5f} "
-        f"± {r['kid_floor_se']:.5f}"
-    )
-    return '\n'.join(out)
-
-
-def plot_samplers(rows: list[dict], title: str = ''):
-    """FID and wall time against the number of network calls, one line per sampler, with DDPM's FID
-    and the floor."""
-    import matplotlib.pyplot as plt
-
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.4))
-    style = {
-        'ddpm': ('o', 'C0'),
-        'ddim': ('s', 'C1'),
-        'dpmpp_2m': ('^', 'C2'),
-        'dpmpp_2m_sde': ('v', 'C3'),
-    }
-    for ax, key, lab in [(axs[0], 'fid', 'FID'), (axs[1], 'seconds', 'wall time (s)')]:
-        for smp in dict.fromkeys(r['sampler'] for r in rows):
-            rs = sorted((r for r in rows if r['sampler'] == smp), key=lambda r: r['steps'])
-            m, c = style.get(smp, ('x', 'k'))
-            ax.plot(
-                [r['steps'] for r in rs],
-                [r[key] for r in rs],
-                marker=m,
-                c=c,
-                label=smp.upper().replace('PP_2M', '++(2M)').replace('_SDE', ' SDE'),
-            )
-        ax.set_xscale('log')
-        ax.set_xlabel('network calls')
-        ax.set_ylabel(lab)
-    axs[1].set_yscale('log')
-    ddpm = next((r for r in rows if r['sampler'] == 'ddpm'), None)
-    if ddpm:
-        axs[0].axhline(ddpm['fid'], ls=':', c='C0', label='DDPM, all T steps')
-    axs[0].axhline(rows[0]['fid_floor'], ls='--', c='gray', label='floor (train vs test)')
-    axs[0].legend(fontsize=8)
-    fig.suptitle(title)
-    plt.tight_layout()
-    plt.show()
-
 # %% ../nbs/09_evaluation.ipynb #4d69daf3
 @torch.no_grad()
 def toy_quality(
@@ -519,16 +186,16 @@ def toy_quality(
     """Energy distance of samples to the toy set's test split, beside the floor (n train points
     against the test split)."""
     if DATASET_INFO.get(name, {}).get('kind') != 'points':
-        raise ValueError(
-            f"{name!r} is not a 2-D toy set: choose one of 'swiss_roll', 'moons', 'ring'"
+        raise BookValueError(
+            f"{name!r} is not a 2-D toy set", "choose one of 'swiss_roll', 'moons', 'ring'"
         )
     Xtr, _ = get_dataset(name, 'train')
     Xte, _ = get_dataset(name, 'test')
     n = len(samples)
     if n > len(Xtr):
-        raise ValueError(
-            "the floor needs as many train points as samples: "
-            f"pass at most {len(Xtr)} samples, got {n}"
+        raise BookValueError(
+            f"the floor needs as many train points as samples: {name} has {len(Xtr)}, got {n}",
+            f"pass at most {len(Xtr)} samples",
         )
     perm = torch.randperm(len(Xtr), generator=generator)
     reals = [Xtr[perm[k * n : (k + 1) * n]] for k in range(max(1, min(floors, len(Xtr) // n)))]
@@ -538,41 +205,3 @@ def toy_quality(
         fl = torch.tensor([energy_distance(r, Xte, unb, generator=generator) for r in reals])
         out[key + '_floor'], out[key + '_floor_se'] = fl[:, 0].mean().item(), fl[0, 1].item()
     return out
-
-
-def toy_table(rows: list[dict]) -> str:
-    "The results of `toy_quality` for several sets as an aligned table."
-    out = [
-        f"energy distance to the test split ({rows[0]['n_test']} points); "
-        f"floor: n train points, averaged over {rows[0]['floors']} disjoint sets",
-        f"{'set':11s} {'n':>5s} {'plug-in ED':>10s} {'floor':>8s} {'ratio':>6s} "
-        f"{'unbiased ED ± s.e.':>22s} {'floor ± s.e.':>20s}",
-    ]
-    for r in rows:
-        out.append(
-            f"{r['name']:11s} {r['n']:5d} {r['energy']:10.5f} {r['energy_floor']:8.5f} "
-            f"{r['energy'] / r['energy_floor']:6.2f} "
-            f"{r['energy_u']:11.5f} ± {r['energy_u_se']:.5f} "
-            f"{r['energy_u_floor']:10.5f} ± {r['energy_u_floor_se']:.5f}"
-        )
-    return '\n'.join(out)
-
-# %% ../nbs/09_evaluation.ipynb #3e3a0a11
-@patch
-def memorisation(
-    self: Evaluator,
-    samples: Tensor,  # generated images (n, *shape) in [-1, 1] (quantised first)
-) -> dict:
-    """Nearest-training-image distances of the samples and of the test split; the share of samples
-    nearer than every test image."""
-    Xtr, _ = self.split('train')
-    Xte, _ = self.split('test')
-    d_s, j_s = nearest_distances(quantise(samples.cpu(), self.levels), Xtr)
-    d_t, _ = nearest_distances(Xte, Xtr)
-    return dict(
-        d_samples=d_s,
-        nearest=j_s,
-        d_test=d_t,
-        threshold=d_t.min().item(),
-        share=(d_s < d_t.min()).double().mean().item(),
-    )

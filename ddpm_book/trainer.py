@@ -42,17 +42,9 @@ from ddpm_book.distributed import (
     SHARED_FIX,
     DIST_TIMEOUT,
 )
-from ddpm_book.checkpoint import (
-    Checkpoint,
-    save_checkpoint,
-    read_checkpoint_config,
-    load_weights,
-    load_checkpoint,
-    _files,
-    _read_version,
-    _verify,
-    _damaged_fix,
-)
+from .checkpoint import Checkpoint, save_checkpoint, load_weights, load_checkpoint
+from .checkpoint_folder import read_checkpoint_config, _files, _read_version, _verify
+from .checkpoint_folder import _damaged_fix
 
 try:
     import fcntl

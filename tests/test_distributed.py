@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from ddpm_book.dataset_files import write_fake_dataset
 from ddpm_book.experiments import TINY
 from ddpm_book.trainer import Trainer, train
-from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
+from ddpm_book.checkpoint_folder import checkpoint_files, read_checkpoint_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300                    # seconds per launch; a launch takes 5–20 s on 2 shared cores

@@ -14,18 +14,7 @@ LIB = Path(__file__).resolve().parents[1] / 'ddpm_book'
 PLAIN = re.compile(r'raise (ValueError|TypeError|Exception)\(')
 # Deliberate exceptions: {module: (how many plain raises it may keep, why)}. Nothing else may raise
 # a plain ValueError, TypeError or Exception.
-ALLOWED = {
-    'checkpoint': (
-        2,
-        'being split into smaller modules on another branch of issue 17; '
-        'its errors are converted there',
-    ),
-    'metrics': (
-        2,
-        'being split into smaller modules on another branch of issue 17; '
-        'its errors are converted there',
-    ),
-}
+ALLOWED = {}
 
 
 def _modules():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from ddpm_book.checkpoint import checkpoint_files, read_checkpoint_config
+from ddpm_book.checkpoint_folder import checkpoint_files, read_checkpoint_config
 from cli_process import cli_run as _run, cli_start as _start
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_book.checkpoint import load_checkpoint, read_checkpoint_config, rollback_checkpoint
+from ddpm_book.checkpoint import load_checkpoint
+from ddpm_book.checkpoint_folder import read_checkpoint_config, rollback_checkpoint
 from cli_process import cli_run as _run, one_line_error as _one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ddpm_book.checkpoint import read_checkpoint_config
+from ddpm_book.checkpoint_folder import read_checkpoint_config
 from cli_process import cli_env, cli_run, cli_start
 from ddpm_book.experiments import RECIPES
 from ddpm_book.trainer import train
