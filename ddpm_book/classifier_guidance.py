@@ -62,7 +62,10 @@ class NoisyClassifier(nn.Module):
             self.body2 = nn.Sequential(nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
             self.head = nn.Sequential(nn.SiLU(), nn.Linear(4 * ch, num_classes))
         else:
-            raise ValueError(f"shape must be (C, H, W) or (D,), got {shape}")
+            raise BookValueError(
+                f"shape must be (C, H, W) or (D,), got {shape}",
+                "pass the shape of one sample: (C, H, W) for images, (D,) for points",
+            )
 
     def config(self) -> dict:
         return dict(
@@ -71,9 +74,10 @@ class NoisyClassifier(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(
+            raise BookValueError(
                 f"the classifier was built for inputs of shape {self.shape}, got "
-                f"{tuple(x.shape[1:])}"
+                f"{tuple(x.shape[1:])}",
+                "use a classifier trained on this data (get_noisy_classifier(data=...))",
             )
         e = self.t_mlp(sinusoidal_embedding(t.to(x.device), self.emb_dim).to(x.dtype))
         pad = (...,) + (None,) * (x.ndim - 2)
@@ -100,15 +104,15 @@ class NoisyClassifyTask(Task):
 
     def build(self, tr) -> nn.Module:
         return NoisyClassifier(
-            tuple(tr.X.shape[1:]),
-            default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+            tuple(self.X.shape[1:]),
+            default(tr.cfg.num_classes, int(self.y.max()) + 1),
             **{**tr.cfg.model, **tr.cfg.model_overrides},
         )
 
     def loss(self, tr) -> Tensor:
         g, B = tr.gen, tr.cfg.batch_size
-        i = torch.randint(0, len(tr.X), (B,), generator=g, device=g.device)
-        x0, y = tr.X[i], tr.y[i]
+        i = torch.randint(0, len(self.X), (B,), generator=g, device=g.device)
+        x0, y = self.X[i], self.y[i]
         t = torch.randint(1, tr.sched.T + 1, (B,), generator=g, device=g.device)
         eps = torch.randn(x0.shape, generator=g, device=g.device, dtype=x0.dtype)
         return F.cross_entropy(tr.model(q_sample(tr.sched, x0, t, eps), t), y)
@@ -159,8 +163,9 @@ def classifier_grad(
         x = x.detach().requires_grad_(True)
         logp = F.log_softmax(clf(x, t), -1)
         if y.shape != (len(x),):
-            raise ValueError(
-                f"y must hold one class per sample, shape ({len(x)},), got {tuple(y.shape)}"
+            raise BookValueError(
+                f"y must hold one class per sample, shape ({len(x)},), got {tuple(y.shape)}",
+                f"pass y as a tensor of {len(x)} class labels",
             )
         sel = logp[torch.arange(len(x), device=x.device), y.to(x.device)]
         return torch.autograd.grad(sel.sum(), x)[0]
@@ -181,18 +186,18 @@ class ClassifierGuidance:
         check_pred(pred)
         trained_for = getattr(classifier, 'schedule_config', None)
         if trained_for is not None and trained_for != sched.config():
-            raise ValueError(
+            raise BookValueError(
                 f"the classifier was trained on the noise levels of {trained_for}, but the model "
-                f"uses {sched.config()}: "
-                "train the classifier with the model's schedule "
-                "(get_noisy_classifier(sched=...))"
+                f"uses {sched.config()}",
+                "train the classifier with the model's schedule (get_noisy_classifier(sched=...))",
             )
         y = torch.as_tensor(y).long()
         K = getattr(classifier, 'num_classes', None)
         if y.ndim > 1 or (K is not None and y.numel() and (y.min() < 0 or y.max() >= K)):
-            raise ValueError(
+            raise BookValueError(
                 f"the target class(es) must be one label or one per sample in [0, {K - 1}], got "
-                f"{y.tolist()}"
+                f"{y.tolist()}",
+                f"pass a class in [0, {K - 1}], or one per sample",
             )
         self.denoiser, self.classifier, self.sched, self.y, self.gamma, self.pred = (
             denoiser,
@@ -214,9 +219,9 @@ class ClassifierGuidance:
             return out
         y = self.y.to(x.device)
         if y.ndim == 1 and len(y) != len(x):
-            raise ValueError(
-                f"got {len(y)} target classes for a batch of {len(x)}: pass one class, or one per "
-                "sample"
+            raise BookValueError(
+                f"got {len(y)} target classes for a batch of {len(x)}",
+                "pass one class, or one per sample",
             )
         y = y.expand(len(x))
         score = eps_to_score(

@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 from .utils import exists, default, BookValueError
 from .tasks import TrainConfig
-from .trainer import load_or_train
+from .store import load_or_train
 from .schedule import Schedule
 from .sampling import sample, sampler_steps
 from .sampler import _model_device
