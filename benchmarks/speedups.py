@@ -114,7 +114,7 @@ def main(argv=None):
     changes.append(compare(log, 'both', both, reps, inner))
     def channels_last():
         tr = trainer(); cl = torch.channels_last
-        tr.model.to(memory_format=cl); tr.ema.model.to(memory_format=cl); tr.X = tr.X.contiguous(memory_format=cl); return tr
+        tr.model.to(memory_format=cl); tr.ema.model.to(memory_format=cl); tr.task.X = tr.task.X.contiguous(memory_format=cl); return tr
     changes.append(compare(log, 'channels_last (weights and data)', channels_last, reps, inner))
 
     # 3. torch.compile: the first steps (compiling forward and backward), then the steady state

@@ -20,6 +20,7 @@ from ddpm_book.utils import (
     BookError,
     BookValueError,
     BookFileNotFoundError,
+    BookTypeError,
 )
 from .schedule import Schedule
 from .losses import check_pred

@@ -104,15 +104,15 @@ class NoisyClassifyTask(Task):
 
     def build(self, tr) -> nn.Module:
         return NoisyClassifier(
-            tuple(tr.X.shape[1:]),
-            default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+            tuple(self.X.shape[1:]),
+            default(tr.cfg.num_classes, int(self.y.max()) + 1),
             **{**tr.cfg.model, **tr.cfg.model_overrides},
         )
 
     def loss(self, tr) -> Tensor:
         g, B = tr.gen, tr.cfg.batch_size
-        i = torch.randint(0, len(tr.X), (B,), generator=g, device=g.device)
-        x0, y = tr.X[i], tr.y[i]
+        i = torch.randint(0, len(self.X), (B,), generator=g, device=g.device)
+        x0, y = self.X[i], self.y[i]
         t = torch.randint(1, tr.sched.T + 1, (B,), generator=g, device=g.device)
         eps = torch.randn(x0.shape, generator=g, device=g.device, dtype=x0.dtype)
         return F.cross_entropy(tr.model(q_sample(tr.sched, x0, t, eps), t), y)

@@ -284,13 +284,13 @@ class CLIPTask(Task):
                 f"{tuple(X.shape)} and y {None if y is None else tuple(y.shape)}",
                 "train on data='mnist_pairs', or pass data=(canvases, [left, right] labels)",
             )
-        tr.X, tr.y = X.float().to(tr.device), y.long().to(tr.device)
+        self.X, self.y = X.float().to(tr.device), y.long().to(tr.device)
 
     def build(self, tr) -> nn.Module:
-        return CLIP(tuple(tr.X.shape[1:]), **{**tr.cfg.model, **tr.cfg.model_overrides})
+        return CLIP(tuple(self.X.shape[1:]), **{**tr.cfg.model, **tr.cfg.model_overrides})
 
     def loss(self, tr) -> Tensor:
-        st, N, B = tr.task_state, len(tr.X), tr.cfg.batch_size
+        st, N, B = tr.task_state, len(self.X), tr.cfg.batch_size
         if B > N:
             raise BookValueError(
                 f"batch_size={B} is larger than the {N} training canvases",
@@ -303,10 +303,10 @@ class CLIPTask(Task):
             )
         idx = st['perm'][st['pos'] : st['pos'] + B]
         st['pos'] += B
-        lab = tr.y[idx]
+        lab = self.y[idx]
         ids, mask = pair_tokens(lab, 'random', generator=tr.gen)  # "a left of b" or "b right of a"
         return clip_loss(
-            tr.model(tr.X[idx], ids, mask).float(), 10 * lab[:, 0] + lab[:, 1]
+            tr.model(self.X[idx], ids, mask).float(), 10 * lab[:, 0] + lab[:, 1]
         )  # the loss in float32 under mixed precision
 
 

@@ -20,7 +20,8 @@ from .data import get_dataset
 from .sampling import sampler_steps
 from .tasks import TrainConfig
 from .checkpoint import read_checkpoint_config, foreign_outputs, record_outputs
-from .trainer import train, run_lock, DATA_FIX
+from .trainer import train, DATA_FIX
+from .run_lock import run_lock
 from .training import plot_losses
 from .distributed import distributed, on_all_ranks, torchrun_env
 from .pipelines import TEXT_TASK

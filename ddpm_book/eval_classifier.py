@@ -119,7 +119,7 @@ class ClassifyTask(Task):
         super().prepare(tr, X, y)
 
     def build(self, tr) -> nn.Module:
-        C, H, W = tr.X.shape[1:]
+        C, H, W = self.X.shape[1:]
         if H != W:
             raise BookValueError(
                 f"the classifier takes square images, got {H}×{W}",
@@ -128,12 +128,12 @@ class ClassifyTask(Task):
         return DigitsClassifier(
             in_ch=C,
             image_size=H,
-            num_classes=default(tr.cfg.num_classes, int(tr.y.max()) + 1),
+            num_classes=default(tr.cfg.num_classes, int(self.y.max()) + 1),
             **{**tr.cfg.model, **tr.cfg.model_overrides},
         )
 
     def loss(self, tr) -> Tensor:
-        st, N = tr.task_state, len(tr.X)
+        st, N = tr.task_state, len(self.X)
         if st.get('pos', N) >= N:  # a new epoch: a new order
             st['perm'], st['pos'] = (
                 torch.randperm(N, generator=tr.gen, device=tr.gen.device).to(tr.device),
@@ -141,11 +141,11 @@ class ClassifyTask(Task):
             )
         idx = st['perm'][st['pos'] : st['pos'] + tr.cfg.batch_size]
         st['pos'] += len(idx)
-        return F.cross_entropy(tr.model(_shift(tr.X[idx], tr.gen)), tr.y[idx])
+        return F.cross_entropy(tr.model(_shift(self.X[idx], tr.gen)), self.y[idx])
 
     @torch.no_grad()
     def finish(self, tr):
-        m, X = tr.model.eval(), tr.X  # features of the real images: mean square 1
+        m, X = tr.model.eval(), self.X  # features of the real images: mean square 1
         m.feat_scale.fill_(
             torch.cat([m._body(X[k : k + 1024]) for k in range(0, len(X), 1024)])
             .pow(2)

@@ -16,7 +16,7 @@ from torch import Tensor
 from fastcore.basics import patch
 from .utils import default, BookValueError
 from .tasks import TrainConfig
-from .trainer import load_or_train
+from .store import load_or_train
 from .dataset_info import DATASET_INFO
 from .data import get_dataset
 from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy

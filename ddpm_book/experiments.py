@@ -12,7 +12,7 @@ from .utils import exists, default, fingerprint, check_choice, BookValueError
 from .schedule import Schedule
 from .tasks import TrainConfig
 from .checkpoint import Checkpoint
-from .trainer import load_or_train
+from .store import load_or_train
 from .metrics import get_classifier
 from .conditional import class_labels, sample_classes, class_report
 from ddpm_book.classifier_guidance import (

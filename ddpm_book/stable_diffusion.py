@@ -15,7 +15,7 @@ from .unet import UNet
 from .tasks import Task, TrainConfig, register_task
 from .training import train_step
 from .conditions import drop_cond
-from .trainer import load_or_train
+from .store import load_or_train
 from .distributed import on_all_ranks
 from .checkpoint import Checkpoint, load_checkpoint
 from .sampling import sample
@@ -122,11 +122,15 @@ class LatentDiffusionTask(Task):
             on_all_ranks(
                 'find the VAE and CLIP in the store', lambda: self._stored(m, root), PARTS_FIX
             )
-        tr.vae, tr.clip = get_part(m['vae'], root, tr.device), get_part(m['clip'], root, tr.device)
-        tr.X = torch.cat(
-            [tr.vae.to_latent(X[i : i + 500].float().to(tr.device)) for i in range(0, len(X), 500)]
-        )  # z_0 = c μ_φ(x), once
-        tr.y, tr.text_null = y.long().to(tr.device), null_text(tr.clip)
+        # the frozen parts and the latents belong to the task (this run's copy), not the trainer
+        self.vae = get_part(m['vae'], root, tr.device)
+        self.clip = get_part(m['clip'], root, tr.device)
+        dev, vae = tr.device, self.vae
+        # z_0 = c μ_φ(x), once
+        self.X = torch.cat(
+            [vae.to_latent(X[i : i + 500].float().to(dev)) for i in range(0, len(X), 500)]
+        )
+        self.y, self.text_null = y.long().to(tr.device), null_text(self.clip)
 
     def _stored(self, m: dict, root) -> None:
         """Under torchrun the parts must be in the store already: training them there would need
@@ -143,13 +147,13 @@ class LatentDiffusionTask(Task):
         m = self._spec(tr)
         kw = {**m['unet'], **tr.cfg.model_overrides}
         unet = UNet(
-            in_ch=tr.X.shape[1],
-            context_dim=tr.clip.width,
+            in_ch=self.X.shape[1],
+            context_dim=self.clip.width,
             transformer_depth=kw.pop('transformer_depth', 1),
             **kw,
         )
         k = 2 ** (unet.levels - 1)
-        z = pad_latent(tr.X[:2].cpu(), k)
+        z = pad_latent(self.X[:2].cpu(), k)
         if unet.image_size != z.shape[2]:
             raise BookValueError(
                 f"the U-Net's image_size is {unet.image_size} but the padded latents are "
@@ -160,13 +164,14 @@ class LatentDiffusionTask(Task):
 
     def loss(self, tr) -> Tensor:
         cfg, k, B, dev = tr.cfg, 2 ** (tr.model.levels - 1), tr.cfg.batch_size, tr.device
-        idx = torch.randint(0, len(tr.X), (B,), generator=tr.gen, device=dev)
-        z0 = pad_latent(tr.X[idx], k)  # 1. z_0 from the latents
-        ids, mask = pair_tokens(tr.y[idx], 'random', generator=tr.gen)  # captions in a random form
+        idx = torch.randint(0, len(self.X), (B,), generator=tr.gen, device=dev)
+        z0 = pad_latent(self.X[idx], k)  # 1. z_0 from the latents
+        # captions in a random form
+        ids, mask = pair_tokens(self.y[idx], 'random', generator=tr.gen)
         with torch.no_grad():
-            cond = {'context': tr.clip.text(ids, mask)[1], 'context_mask': mask}  # τ(c), frozen
+            cond = {'context': self.clip.text(ids, mask)[1], 'context_mask': mask}  # τ(c), frozen
         cond = drop_cond(
-            cond, cfg.model.get('p_uncond', 0.0), tr.text_null, tr.gen
+            cond, cfg.model.get('p_uncond', 0.0), self.text_null, tr.gen
         )  # some become τ(∅)
         t = torch.randint(
             1, tr.sched.T + 1, (B,), generator=tr.gen, device=dev
@@ -176,7 +181,7 @@ class LatentDiffusionTask(Task):
         return train_step(tr.net, tr.sched, z0, pred=cfg.pred, cond=cond, t=t, eps=eps)  # 4.–7.
 
     def parts(self, tr) -> dict:
-        return {'vae': tr.vae, 'clip': tr.clip}
+        return {'vae': self.vae, 'clip': self.clip}
 
 
 register_task(LatentDiffusionTask());

@@ -176,12 +176,18 @@ class Task:
     # tr.net (several processes)
     data_parallel: bool = False
 
+    def for_run(self) -> Task:
+        """A copy of this (registered) task for one run: what `prepare` keeps (the data, frozen
+        parts) belongs to that run, never to the registry or to another trainer."""
+        return copy.copy(self)
+
     def prepare(self, tr, X: Tensor, y: Tensor | None):
-        "Check the training data and keep them on the trainer's device as tr.X, tr.y."
-        tr.X, tr.y = X.float().to(tr.device), (y.long().to(tr.device) if exists(y) else None)
+        """Check the training data and keep them on the trainer's device as self.X, self.y (the task
+        owns its data; the trainer only asks the task for losses)."""
+        self.X, self.y = X.float().to(tr.device), (y.long().to(tr.device) if exists(y) else None)
 
     def build(self, tr) -> nn.Module:
-        "A fresh network for tr.cfg and data shaped like tr.X."
+        "A fresh network for tr.cfg and data shaped like self.X."
         raise NotImplementedError(
             f"the task {self.name!r} must say how its network is built (Task.build)"
         )
@@ -246,17 +252,17 @@ class DiffusionTask(Task):
                     f"set num_classes to {int(y.max()) + 1} or more (index "
                     "num_classes is the null label)",
                 )
-        tr.X = X.float().to(tr.device)
-        tr.y = y.long().to(tr.device) if exists(y) and exists(cfg.num_classes) else None
+        self.X = X.float().to(tr.device)
+        self.y = y.long().to(tr.device) if exists(y) and exists(cfg.num_classes) else None
 
     def build(self, tr) -> nn.Module:
-        return build_model(tr.cfg, tuple(tr.X.shape[1:]))
+        return build_model(tr.cfg, tuple(self.X.shape[1:]))
 
     def loss(self, tr) -> Tensor:
         cfg, B, dev, g = tr.cfg, tr.cfg.batch_size, tr.device, tr.gen
-        idx = torch.randint(0, len(tr.X), (B,), generator=g, device=dev)
-        x0 = tr.X[idx]  # 1. x_0 from the data
-        cond = {'y': tr.y[idx]} if exists(tr.y) else {}  # the samples' conditions
+        idx = torch.randint(0, len(self.X), (B,), generator=g, device=dev)
+        x0 = self.X[idx]  # 1. x_0 from the data
+        cond = {'y': self.y[idx]} if exists(self.y) else {}  # the samples' conditions
         if cfg.p_uncond:
             cond = drop_cond(cond, cfg.p_uncond, tr.null, g)  # some become ∅
         t = torch.randint(

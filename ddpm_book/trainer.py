@@ -4,16 +4,13 @@
 
 # %% ../nbs/08d_trainer.ipynb #7f4314dc
 from __future__ import annotations
-import json, math, os, pickle, signal, socket, threading, time, warnings
-from contextlib import contextmanager
-from datetime import datetime, timezone
+import json, math, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
-from fastcore.basics import patch
 from ddpm_book.utils import (
     exists,
     default,
@@ -21,54 +18,31 @@ from ddpm_book.utils import (
     seed_everything,
     progress,
     fingerprint,
-    check_choice,
     BookError,
     BookValueError,
-    BookFileNotFoundError,
 )
 from .schedule import Schedule
 from .dataset_info import DATASET_INFO
 from .data import get_dataset
 from .conditions import expand_cond, null_cond
 from .training import EMA
-from .tasks import AMP_MODES, TrainConfig, Task, get_task
+from .tasks import TrainConfig, Task, get_task
 from ddpm_book.distributed import (
-    derive_seed,
     dist_on,
     rank_world,
     on_all_ranks,
     distributed,
     check_shared_folder,
-    SHARED_FIX,
     DIST_TIMEOUT,
 )
-from .checkpoint import Checkpoint, save_checkpoint, load_weights, load_checkpoint
-from .checkpoint_folder import read_checkpoint_config, _files, _read_version, _verify
-from .checkpoint_folder import _damaged_fix
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so no run lock
-    fcntl = None
+from .step_parts import MixedPrecision, clip_grad, warmup_lr, set_lr, seed_step
+from .run_lock import run_lock
+from .resume import save_trainer, resume_trainer, check_resume_steps, check_resume_data
 
 # %% auto #0
-__all__ = ['DATA_FIX', 'RUN_LOCK', 'amp_dtype', 'data_info', 'check_data_parallel', 'Trainer', 'NonFiniteError', 'StopAfterStep',
-           'RunLockedError', 'run_lock', 'check_resume_steps', 'check_resume_data', 'train', 'load_or_train']
+__all__ = ['DATA_FIX', 'data_info', 'check_data_parallel', 'NonFiniteError', 'StopAfterStep', 'Trainer', 'train']
 
-# %% ../nbs/08d_trainer.ipynb #065dd5e0
-def amp_dtype(
-    amp: str,  # 'auto', 'bf16', 'fp16' or 'none'
-    device: torch.device,
-) -> torch.dtype | None:
-    "The autocast dtype for `amp` on `device` (None: full precision; always None off CUDA)."
-    check_choice('amp', amp, AMP_MODES)
-    if device.type != 'cuda' or amp == 'none':
-        return None
-    if amp == 'auto':
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == 'bf16' else torch.float16
-
-
+# %% ../nbs/08d_trainer.ipynb #2dda9a90
 def data_info(
     name: str,  # dataset name
     X: Tensor,  # the training data
@@ -118,7 +92,42 @@ def check_data_parallel(
             "--nproc_per_node)",
         )
 
+# %% ../nbs/08d_trainer.ipynb #3417da9f
+class NonFiniteError(BookError, FloatingPointError):
+    "A loss or a weight that is no longer a finite number: the run stops before it writes anything."
 
+
+class StopAfterStep:
+    """While active (in the main thread of one process), Ctrl-C or SIGTERM asks the loop to stop
+    after the current step instead of cutting it in half; a second signal interrupts at once."""
+
+    signals = ('SIGINT', 'SIGTERM')  # Ctrl-C, and what `kill`, schedulers and shutdowns send
+
+    def __init__(self, enabled: bool = True):  # False: leave Ctrl-C as it is (several processes)
+        self.enabled, self.asked, self.name, self._old = enabled, False, None, {}
+
+    def _handler(self, signum, frame):
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked, self.name = True, signal.Signals(signum).name
+
+    def __enter__(self):
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for s in self.signals:
+                self._old[s] = signal.signal(getattr(signal, s), self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(getattr(signal, s), old)
+        self._old = {}
+
+
+def _resume_hint(out) -> str:
+    cli = f"`ddpm_book train --out {out} --resume`"
+    return f"continue with {cli} (in Python: train(resume={str(out)!r}))"
+
+# %% ../nbs/08d_trainer.ipynb #bef555d9
 class Trainer:
     """The one training loop: a task's loss with AdamW, a learning-rate schedule, clipping, EMA and
     mixed precision; saves and resumes checkpoints; one process or several (torchrun)."""
@@ -143,13 +152,13 @@ class Trainer:
             )
             check_data_parallel(cfg, get_task(cfg.task), self.world)
         seed_everything(cfg.seed)  # the initial weights (the same on every rank)
-        self.task = get_task(cfg.task)
+        self.task = get_task(cfg.task).for_run()  # this run's copy: it keeps its data and parts
         X, y = on_all_ranks(
             'read the training data',
             lambda: data if exists(data) else get_dataset(cfg.data, 'train'),
             DATA_FIX,
         )
-        self.task.prepare(self, X, y)  # self.X, self.y on the device
+        self.task.prepare(self, X, y)  # self.task.X, self.task.y on the device
         self.data = data_info(cfg.data, X, y)
         if self.dist:
             on_all_ranks(
@@ -165,15 +174,12 @@ class Trainer:
             if self.device.type == 'cuda'
             else None
         )
-        self.net = (
-            DDP(self.model, device_ids=gpu) if self.dist else self.model
-        )  # DDP averages the ranks' gradients; what the task calls in training
-        self.null = (
-            expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None
-        )  # ∅ for label dropout
-        self.ema = (
-            EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None
-        )  # rank 0 keeps it, and saves it
+        # DDP averages the ranks' gradients; what the task calls in training
+        self.net = DDP(self.model, device_ids=gpu) if self.dist else self.model
+        # ∅ for label dropout
+        self.null = expand_cond(null_cond(self.model), 1, self.device) if cfg.p_uncond else None
+        # rank 0 keeps the EMA, and saves it
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 and self.rank == 0 else None
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
@@ -184,21 +190,16 @@ class Trainer:
             if cfg.lr_schedule == 'onecycle'
             else None
         )
-        self.amp = amp_dtype(cfg.amp, self.device)
-        self.scaler = torch.amp.GradScaler(
-            'cuda' if self.device.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16
-        )
-        self.gen = torch.Generator(self.device).manual_seed(
-            cfg.seed
-        )  # every draw of the task: indices, t, ε, label dropout
+        self.precision = MixedPrecision(cfg.amp, self.device)  # autocast and the loss scaler
+        self.amp, self.scaler = self.precision.dtype, self.precision.scaler
+        # every draw of the task: indices, t, ε, label dropout
+        self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self.step, self.losses, self.wall_time, self.task_state = 0, [], 0.0, {}
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step `step` (0-based) under lr_schedule='warmup': linear warm-up,
         then constant."""
-        return (
-            self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup) if self.cfg.warmup else self.cfg.lr
-        )
+        return warmup_lr(self.cfg.lr, self.cfg.warmup, step)
 
     def shard(self, *xs: Tensor | dict) -> tuple | Tensor | dict:
         """This process's share of each whole-batch tensor (or condition dict) in `xs`: rows rank·b
@@ -231,472 +232,136 @@ class Trainer:
             f"{f', rank {self.rank} of {self.world}' if self.dist else ''})"
         )
 
-# %% ../nbs/08d_trainer.ipynb #6b0e2cc5
-@patch
-def train_batch(self: Trainer) -> Tensor:
-    """One step of the loop on a fresh batch of the task (for a DDPM: one repetition of Algorithm
-    1); returns the loss (0-dim, on the device)."""
-    cfg = self.cfg
-    if self.dist:  # several processes: every draw of step s is a function of (seed, s) ...
-        self.gen.manual_seed(derive_seed(cfg.seed, self.step))
-        torch.manual_seed(
-            derive_seed(cfg.seed, self.step, self.rank)
-        )  # ... and the network's dropout of (seed, s, rank)
-    if self.lr_sched is None:
-        for g in self.opt.param_groups:
-            g['lr'] = self.lr_at(self.step)
-    self.net.train()
-    with torch.autocast(self.device.type, dtype=self.amp, enabled=exists(self.amp)):
-        loss = self.task.loss(self)  # for a DDPM: steps 1.–7.
-    self.opt.zero_grad(set_to_none=True)  # 8. the gradient ...
-    self.scaler.scale(loss).backward()  # (DDP averages the ranks' gradients here)
-    if exists(cfg.grad_clip):
-        self.scaler.unscale_(self.opt)
-        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-    self.scaler.step(self.opt)
-    self.scaler.update()  # ... and the AdamW step
-    if exists(self.lr_sched):
-        self.lr_sched.step()
-    if exists(self.ema):
-        self.ema.update(self.model)
-    self.step += 1
-    return loss.detach()
+    def train_batch(self) -> Tensor:
+        """One step of the loop on a fresh batch of the task (for a DDPM: one repetition of
+        Algorithm 1), the pieces above in a fixed order; returns the loss (0-dim, on the device)."""
+        cfg = self.cfg
+        if self.dist:  # several processes: every draw of step s is a function of (seed, s)
+            seed_step(self.gen, cfg.seed, self.step, self.rank)
+        if self.lr_sched is None:
+            set_lr(self.opt, self.lr_at(self.step))
+        self.net.train()
+        with self.precision.autocast():
+            loss = self.task.loss(self)  # for a DDPM: steps 1.–7.
+        self.opt.zero_grad(set_to_none=True)  # 8. the gradient ...
+        self.precision.backward(loss)
+        clip_grad(self.model, cfg.grad_clip, self.precision, self.opt)
+        self.precision.step(self.opt)  # ... and the AdamW step
+        if exists(self.lr_sched):
+            self.lr_sched.step()
+        if exists(self.ema):
+            self.ema.update(self.model)
+        self.step += 1
+        return loss.detach()
 
-# %% ../nbs/08d_trainer.ipynb #3417da9f
-class NonFiniteError(BookError, FloatingPointError):
-    "A loss or a weight that is no longer a finite number: the run stops before it writes anything."
+    def check_finite(self):
+        "Stop with a `NonFiniteError` when a weight is NaN or infinite (before it could be saved)."
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise NonFiniteError(
+                f"{len(bad)} weight tensors hold NaN or inf after step {self.step} (e.g. {bad[0]})",
+                f"lower the learning rate (now {self.cfg.lr}) or clip gradients (grad_clip); "
+                "nothing was saved, the last checkpoint is unchanged",
+            )
 
-
-class StopAfterStep:
-    """While active (in the main thread of one process), Ctrl-C or SIGTERM asks the loop to stop
-    after the current step instead of cutting it in half; a second signal interrupts at once."""
-
-    signals = ('SIGINT', 'SIGTERM')  # Ctrl-C, and what `kill`, schedulers and shutdowns send
-
-    def __init__(self, enabled: bool = True):  # False: leave Ctrl-C as it is (several processes)
-        self.enabled, self.asked, self.name, self._old = enabled, False, None, {}
-
-    def _handler(self, signum, frame):
-        if self.asked:
-            raise KeyboardInterrupt
-        self.asked, self.name = True, signal.Signals(signum).name
-
-    def __enter__(self):
-        if self.enabled and threading.current_thread() is threading.main_thread():
-            for s in self.signals:
-                self._old[s] = signal.signal(getattr(signal, s), self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for s, old in self._old.items():
-            signal.signal(getattr(signal, s), old)
-        self._old = {}
-
-
-@patch
-def check_finite(self: Trainer):
-    "Stop with a `NonFiniteError` when a weight is NaN or infinite (before it could be saved)."
-    bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-    if bad:
-        raise NonFiniteError(
-            f"{len(bad)} weight tensors hold NaN or inf after step {self.step} (e.g. {bad[0]})",
-            f"lower the learning rate (now {self.cfg.lr}) or clip gradients (grad_clip); "
-            "nothing was saved, the last checkpoint is unchanged",
+    @torch.enable_grad()  # training works even when called inside a caller's torch.no_grad()
+    def fit(
+        self,
+        steps: int | None = None,  # train this many more steps; None: until cfg.steps
+        out: str | Path | None = None,  # checkpoint folder, written at the end (and on Ctrl-C)
+        ckpt_every: int | None = None,  # also write the checkpoint every this many steps
+        show_progress: bool = True,  # a progress bar with the running loss
+        log_every: int = 50,  # fetch the losses from the device every this many steps
+    ) -> Trainer:
+        """Run the training loop; keep every step's loss (of the whole batch, on every rank); save
+        to `out` (rank 0 writes). Ctrl-C stops after the current step and saves a consistent
+        state."""
+        end = self.cfg.steps if steps is None else self.step + steps
+        show_progress = show_progress and self.rank == 0
+        bar = progress(
+            range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress
         )
+        pending, t0 = [], time.perf_counter()
 
+        def flush():
+            nonlocal pending, t0
+            if pending:
+                v, pending = torch.stack(pending).float(), []
+                if self.dist:
+                    dist.all_reduce(v)
+                    v /= self.world  # the whole batch's loss: the mean of the ranks' (equal shares)
+                vals = v.cpu().tolist()
+                first = self.step - len(vals) + 1  # the step of vals[0]
+                bad = [first + i for i, x in enumerate(vals) if not math.isfinite(x)]
+                if bad:
+                    raise NonFiniteError(
+                        f"the loss became {vals[bad[0] - first]} at step {bad[0]}",
+                        f"lower the learning rate (now {self.cfg.lr}) or clip gradients "
+                        f"(grad_clip, now {self.cfg.grad_clip}); nothing was saved after it",
+                    )
+                self.losses += vals
+            now = time.perf_counter()
+            self.wall_time += now - t0
+            t0 = now
 
-def _resume_hint(out) -> str:
-    cli = f"`ddpm_book train --out {out} --resume`"
-    return f"continue with {cli} (in Python: train(resume={str(out)!r}))"
-
-
-@patch
-@torch.enable_grad()  # training works even when called inside a caller's torch.no_grad()
-def fit(
-    self: Trainer,
-    steps: int | None = None,  # train this many more steps; None: until cfg.steps
-    out: str | Path | None = None,  # checkpoint folder, written at the end (and on Ctrl-C)
-    ckpt_every: int | None = None,  # also write the checkpoint every this many steps
-    show_progress: bool = True,  # a progress bar with the running loss
-    log_every: int = 50,  # fetch the losses from the device every this many steps
-) -> Trainer:
-    """Run the training loop; keep every step's loss (of the whole batch, on every rank); save to
-    `out` (rank 0 writes). Ctrl-C stops after the current step and saves a consistent state."""
-    end = self.cfg.steps if steps is None else self.step + steps
-    show_progress = show_progress and self.rank == 0
-    bar = progress(
-        range(self.step, end), total=end, initial=self.step, desc='train', show=show_progress
-    )
-    pending, t0 = [], time.perf_counter()
-
-    def flush():
-        nonlocal pending, t0
-        if pending:
-            v, pending = torch.stack(pending).float(), []
-            if self.dist:
-                dist.all_reduce(v)
-                v /= self.world  # the whole batch's loss: the mean of the ranks' (equal shares)
-            vals = v.cpu().tolist()
-            first = self.step - len(vals) + 1  # the step of vals[0]
-            bad = [first + i for i, x in enumerate(vals) if not math.isfinite(x)]
-            if bad:
-                raise NonFiniteError(
-                    f"the loss became {vals[bad[0] - first]} at step {bad[0]}",
-                    f"lower the learning rate (now {self.cfg.lr}) or clip gradients "
-                    f"(grad_clip, now {self.cfg.grad_clip}); nothing was saved after it",
-                )
-            self.losses += vals
-        now = time.perf_counter()
-        self.wall_time += now - t0
-        t0 = now
-
-    def save():
-        flush()
-        self.check_finite()
-        self.save(out)
-
-    stop = StopAfterStep(enabled=not self.dist)
-    try:
-        with stop:
-            for _ in bar:
-                pending.append(self.train_batch())
-                if len(pending) >= log_every:
-                    flush()
-                    if show_progress:
-                        bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
-                if stop.asked:
-                    break
-                if exists(out) and ckpt_every and self.step % ckpt_every == 0 and self.step < end:
-                    save()
+        def save():
             flush()
             self.check_finite()
-            if not stop.asked and self.step >= self.cfg.steps:
-                self.task.finish(self)
-            if exists(out):
-                self.save(out)
-    except KeyboardInterrupt:  # a second Ctrl-C, or several processes: the step may be cut in half
-        last = f"resume from the last checkpoint in {out}" if exists(out) else "train again"
-        raise KeyboardInterrupt(f"stopped during step {self.step + 1}; nothing was saved: {last}")
-    if stop.asked:
-        saved = f"; saved to {out}: {_resume_hint(out)}" if exists(out) else ''
-        raise KeyboardInterrupt(f"{stop.name}: stopped after step {self.step}{saved}")
-    return self
+            self.save(out)
 
-# %% ../nbs/08d_trainer.ipynb #53daac7e
-RUN_LOCK = '.run.lock'  # the file in a checkpoint folder that names the run writing there
-_held: dict = {}  # folder -> [thread id, depth, open lock file or None] of the locks held here
-
-
-class RunLockedError(BookError):
-    "Another run writes into the checkpoint folder: two runs in one folder overwrite each other."
-
-
-def _holder(f) -> str:
-    "Who holds the run lock open as `f`, in words (from the JSON the holder wrote into it)."
-    f.seek(0)
-    try:
-        h = json.loads(f.read() or '{}')
-    except ValueError:
-        h = {}
-    if not isinstance(h, dict) or 'pid' not in h:
-        return "a run that is just starting"
-    return f"process {h['pid']} on {h.get('host', '?')}, started {h.get('started', '?')}"
-
-
-def _acquire(
-    folder: Path,  # the checkpoint folder (created)
-    wait: bool = False,  # wait for the holder to end instead of raising
-):
-    """Lock folder/.run.lock; the open file, or (unless `wait`) at once a `RunLockedError` naming
-    the holder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / RUN_LOCK
-    while True:
-        f = open(path, 'a+')
+        stop = StopAfterStep(enabled=not self.dist)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            who = _holder(f)
-            if wait:
-                print(f"ddpm_book: {folder} is in use by {who}; waiting for it to end", flush=True)
-                fcntl.flock(f, fcntl.LOCK_EX)
-            else:
-                f.close()
-        if f.closed:
-            raise RunLockedError(
-                f"{folder} is in use by another run ({who})",
-                "wait until it ends, or train into another folder (--out); two runs in one folder "
-                "overwrite each other's checkpoints",
-            ) from None
-        try:
-            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:  # not the file of a run that removed it as it ended: ours
-            break
-        f.close()
-    f.truncate(0)
-    started = datetime.now(timezone.utc).isoformat(timespec='seconds')
-    f.write(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=started)))
-    f.flush()
-    return f
-
-
-def _release(folder: Path, f):
-    "Remove the lock file while it is still held, then let it go."
-    if exists(f):
-        (folder / RUN_LOCK).unlink(missing_ok=True)
-        f.close()
-
-
-@contextmanager
-def run_lock(
-    out: str | Path | None,  # the checkpoint folder of the run (None: nothing to hold)
-    wait: bool = False,  # wait for another holder to end (the store) instead of raising
-):
-    """Hold `out` for a whole run: a second run into it raises `RunLockedError` at once, naming
-    this one. Re-entrant in one thread; under torchrun rank 0 holds it and every rank raises."""
-    if out is None or fcntl is None:
-        yield
-        return
-    folder = Path(out).expanduser()
-    key, me = str(folder.absolute()), threading.get_ident()
-    mine = _held.get(key)
-    if mine and mine[0] == me:  # held by this thread already (the CLI around `train`)
-        mine[1] += 1
-        try:
-            yield
-        finally:
-            mine[1] -= 1
-        return
-    f, err = None, None
-    if rank_world()[0] == 0:
-        try:
-            f = _acquire(folder, wait)
-        except RunLockedError as e:
-            err = e
-    if dist_on():  # every rank learns whether rank 0 got it
-        said = [(err.msg, err.fix) if exists(err) else None]
-        dist.broadcast_object_list(said)
-        err = RunLockedError(*said[0]) if exists(said[0]) else None
-    if exists(err):
-        raise err
-    _held[key] = [me, 1, f]
-    try:
-        yield
-    finally:
-        del _held[key]
-        _release(folder, f)
-
-
-def check_resume_steps(
-    folder: str | Path,  # the checkpoint folder to resume
-    cfg: TrainConfig | None,  # the configuration asked for (None: the saved one)
-) -> dict:
-    """Refuse to resume with fewer steps than the saved run's: `steps` may only extend a run (a
-    shorter run would rewrite its config.json). Returns the folder's config.json (or {})."""
-    try:
-        meta = read_checkpoint_config(folder)[1]
-    except (FileNotFoundError, ValueError):
-        return {}  # from_checkpoint says what is wrong with the folder
-    saved, done = (meta.get('train') or {}).get('steps'), (meta.get('state') or {}).get('step', 0)
-    if exists(cfg) and exists(saved) and cfg.steps < saved:
-        raise BookValueError(
-            f"cannot resume {folder} with steps={cfg.steps}: the run has {saved} steps "
-            f"({done} done); on resume, steps only extends a run",
-            f"continue with steps={saved} or more (a Ctrl-C stops the run and saves it at any "
-            "step), or train into a new folder",
-        )
-    return meta
-
-
-def check_resume_data(
-    tr: Trainer,  # the resumed trainer
-    folder: str | Path,  # its checkpoint folder
-    meta: dict,  # the folder's config.json
-):
-    "Refuse to resume a run on other data than it was trained on (another fingerprint)."
-    was = (meta.get('data') or {}).get('fingerprint')
-    if exists(was) and was != tr.data['fingerprint']:
-        raise BookValueError(
-            f"cannot resume {folder} on other data: the run trained on {meta['data'].get('n')} "
-            f"samples of {meta['data'].get('name')!r} with fingerprint {was[:12]}, these "
-            f"{tr.data['n']} samples have {tr.data['fingerprint'][:12]}",
-            "resume with the data the run started on (the same files, --data-root, or data=), "
-            "or train into a new folder",
-        )
-
-# %% ../nbs/08d_trainer.ipynb #335cef80
-@patch
-def save(self: Trainer, path: str | Path) -> Path:
-    """Write the full state of the run (weights, EMA, optimiser, schedule of the lr, generators,
-    task state, losses) to the folder `path`; on several processes every rank calls it, rank 0
-    writes."""
-
-    def write() -> Path:
-        extra = dict(
-            scaler=self.scaler.state_dict(),
-            generator=self.gen.get_state(),
-            generator_device=self.device.type,
-            torch_rng=torch.get_rng_state(),
-            ema_updates=self.ema.updates if exists(self.ema) else 0,
-            lr_sched=self.lr_sched.state_dict() if exists(self.lr_sched) else None,
-            task_state=self.task_state,
-        )
-        if self.device.type == 'cuda':
-            extra['cuda_rng'] = torch.cuda.get_rng_state_all()
-        den = self.task.denoises
-        state = dict(
-            step=self.step,
-            losses=self.losses,
-            wall_time=self.wall_time,
-            device=str(self.device),
-            threads=torch.get_num_threads(),
-        )
-        if self.dist:
-            state['world_size'] = self.world
-        return save_checkpoint(
-            path,
-            self.model,
-            self.ema,
-            self.opt,
-            schedule=self.sched if den else None,
-            pred=self.cfg.pred if den else None,
-            data=self.data,
-            train=self.cfg.to_dict(),
-            state=state,
-            extra=extra,
-            parts=self.task.parts(self),
-        )
-
-    return on_all_ranks(
-        f'write the checkpoint {path}',
-        write if self.rank == 0 else lambda: Path(path).expanduser(),
-        "choose a checkpoint folder that rank 0 can write",
-    )
-
-# %% ../nbs/08d_trainer.ipynb #0a49a7dd
-@patch(cls_method=True)
-def from_checkpoint(
-    cls: Trainer,
-    path: str | Path,  # a checkpoint folder written by Trainer.save
-    cfg: TrainConfig
-    | None = None,  # the configuration to continue with (only `steps` may differ); None: saved
-    device=None,
-    data: tuple | None = None,
-) -> Trainer:
-    """A trainer that continues the run saved in `path` exactly where it stopped (written by any
-    number of processes, resumed on any number)."""
-    if dist_on():
-        on_all_ranks(
-            f'read the checkpoint {path}',
-            lambda: read_checkpoint_config(path)[1],
-            SHARED_FIX,
-            same=True,
-        )  # the same version everywhere
-    return _read_version(path, lambda path, meta: _resume(cls, path, meta, cfg, device, data))
-
-
-def _training_state(path: Path, meta: dict) -> dict:
-    "config.json's training state, checked: a whole step >= 0, a list of losses, a wall time."
-    st, f = meta.get('state'), path / 'config.json'
-    fix = "train into a new folder (--out), or " + _damaged_fix(path, meta)
-    if not isinstance(st, dict):
-        raise BookValueError(f"{f} records no training state (\"state\"): it cannot resume", fix)
-    step, losses, wall = st.get('step'), st.get('losses'), st.get('wall_time')
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise BookValueError(f"{f} records the step {step!r}, not a whole number >= 0", fix)
-    if not isinstance(losses, list) or isinstance(wall, bool) or not isinstance(wall, (int, float)):
-        raise BookValueError(
-            f"{f} records no list of losses or no wall time: it cannot resume", fix
-        )
-    return st
-
-
-def _resume_state(path: Path, meta: dict, file: Path) -> dict:
-    """What optimizer.pt holds (optimiser, scaler, generators), read as plain tensors and containers
-    (weights_only: no code runs), with a one-line error when it is missing or damaged."""
-    if not file.is_file():
-        raise BookFileNotFoundError(
-            f"{file} not found: the checkpoint lacks the optimiser state a resume needs",
-            "train into a new folder (--out), or " + _damaged_fix(path, meta),
-        )
-    try:
-        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
-            warnings.simplefilter('ignore')
-            st = torch.load(file, map_location='cpu', weights_only=True)
-    except Exception as e:  # truncated (PytorchStreamReader), a pickle of other objects, ...
-        why = (
-            'it holds Python objects other than tensors, which are not unpickled'
-            if isinstance(e, pickle.UnpicklingError)
-            else ' '.join(str(e).split())[:100]
-        )
-        raise BookValueError(
-            f"{file} cannot be read ({type(e).__name__}: {why}): it is damaged or not an "
-            "optimizer.pt that ddpm_book wrote",
-            "train into a new folder (--out), or " + _damaged_fix(path, meta),
-        ) from e
-    if not isinstance(st, dict) or not isinstance(st.get('optimizer'), dict):
-        raise BookValueError(
-            f"{file} holds no optimiser state: it is not an optimizer.pt that ddpm_book wrote",
-            "train into a new folder (--out), or " + _damaged_fix(path, meta),
-        )
-    return st
-
-
-def _resume(cls, path: Path, meta: dict, cfg, device, data) -> Trainer:
-    "`from_checkpoint` on the version `meta` of the folder `path`."
-    files = _files(path, meta)
-    if not meta.get('train') or 'optimizer' not in files:
-        raise BookValueError(
-            f"{path} holds no training state (no TrainConfig or optimizer.pt), so it cannot be "
-            "resumed",
-            "train into a new folder",
-        )
-    state = _training_state(path, meta)
-    saved = TrainConfig.from_dict(meta['train'])
-    if exists(cfg):
-        cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
-        diff = [
-            k
-            for k, v in saved.to_dict().items()
-            if (k != 'steps' or saved.lr_schedule == 'onecycle') and cfg.to_dict()[k] != v
-        ]
-        if diff:
-            changes = ', '.join(f'{k}: {getattr(saved, k)!r} → {getattr(cfg, k)!r}' for k in diff)
-            raise BookValueError(
-                f"cannot resume {path} with a different configuration ({changes}); only steps may "
-                "change "
-                "(and not under a one-cycle schedule, whose length is fixed)",
-                "continue the saved run unchanged (--resume alone), or train into a new folder",
+            with stop:
+                for _ in bar:
+                    pending.append(self.train_batch())
+                    if len(pending) >= log_every:
+                        flush()
+                        if show_progress:
+                            bar.set_postfix(loss=f"{np.mean(self.losses[-log_every:]):.4f}")
+                    if stop.asked:
+                        break
+                    if (
+                        exists(out)
+                        and ckpt_every
+                        and self.step % ckpt_every == 0
+                        and self.step < end
+                    ):
+                        save()
+                flush()
+                self.check_finite()
+                if not stop.asked and self.step >= self.cfg.steps:
+                    self.task.finish(self)
+                if exists(out):
+                    self.save(out)
+        except (
+            KeyboardInterrupt
+        ):  # a second Ctrl-C, or several processes: the step may be cut in half
+            last = f"resume from the last checkpoint in {out}" if exists(out) else "train again"
+            raise KeyboardInterrupt(
+                f"stopped during step {self.step + 1}; nothing was saved: {last}"
             )
-    for role in ('model', 'ema', 'optimizer'):  # before the trainer is built: fail fast
-        if role in files:
-            _verify(path, meta, files[role])
-    st = _resume_state(path, meta, files['optimizer'])
-    tr = cls(default(cfg, saved), device, data)
-    load_weights(tr.model, files['model'])
-    if exists(tr.ema):
-        load_weights(tr.ema.model, files['ema'])
-    tr.opt.load_state_dict(st['optimizer'])
-    if st.get('scaler'):
-        tr.scaler.load_state_dict(st['scaler'])
-    if st.get('generator_device') == tr.device.type:
-        tr.gen.set_state(st['generator'])
-    else:
-        tr.gen.manual_seed(
-            tr.cfg.seed + state['step']
-        )  # another kind of device: a fresh, still seeded stream
-    torch.set_rng_state(st['torch_rng'])
-    if 'cuda_rng' in st and tr.device.type == 'cuda':
-        torch.cuda.set_rng_state_all(st['cuda_rng'])
-    if exists(tr.ema):
-        tr.ema.updates = st['ema_updates']
-    if exists(tr.lr_sched):
-        tr.lr_sched.load_state_dict(st['lr_sched'])
-    tr.task_state = st.get('task_state') or {}
-    tr.step, tr.losses, tr.wall_time = state['step'], list(state['losses']), state['wall_time']
-    return tr
+        if stop.asked:
+            saved = f"; saved to {out}: {_resume_hint(out)}" if exists(out) else ''
+            raise KeyboardInterrupt(f"{stop.name}: stopped after step {self.step}{saved}")
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the full state of the run to the folder `path` (`save_trainer`); on several
+        processes every rank calls it, rank 0 writes."""
+        return save_trainer(self, path)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,  # a checkpoint folder written by Trainer.save
+        cfg: TrainConfig
+        | None = None,  # the configuration to continue with (only `steps` may differ)
+        device=None,  # 'cpu', 'cuda', ... or None for the best available
+        data: tuple | None = None,  # (X, y) to train on instead of cfg.data's train split
+    ) -> Trainer:
+        """A trainer that continues the run saved in `path` exactly where it stopped
+        (`resume_trainer`)."""
+        return resume_trainer(cls, path, cfg, device, data)
 
 # %% ../nbs/08d_trainer.ipynb #fc83a090
 def train(
@@ -731,60 +396,3 @@ def train(
             else:
                 tr = Trainer(cfg, device, data)
             return tr.fit(out=out, ckpt_every=ckpt_every, show_progress=show_progress)
-
-# %% ../nbs/08d_trainer.ipynb #4cf570f1
-def _match(folder: Path, cfg: TrainConfig, fp: str) -> str:
-    """'done' if `folder` holds a finished run of `cfg` on data with fingerprint `fp`; 'partial' if
-    an unfinished one; else ''."""
-    try:
-        _, meta = read_checkpoint_config(folder)
-    except (FileNotFoundError, ValueError):
-        return ''
-    try:
-        saved = TrainConfig.from_dict(meta.get('train') or {})
-    except (ValueError, TypeError):
-        return ''
-    if saved.to_dict() != cfg.to_dict():
-        return ''
-    seen = (meta.get('data') or {}).get(
-        'fingerprint'
-    )  # runs saved before fingerprints were recorded match on their config
-    if exists(seen) and seen != fp:
-        return ''
-    step = (meta.get('state') or {}).get('step', 0) if isinstance(meta.get('state'), dict) else 0
-    if isinstance(step, bool) or not isinstance(step, int):
-        return 'partial'  # resuming says what is wrong with it
-    return 'done' if step >= cfg.steps else 'partial'
-
-
-def load_or_train(
-    cfg: TrainConfig,  # the run
-    folder: str | Path,  # its checkpoint folder
-    device=None,  # where to load (and train) the network
-    retrain: bool = False,  # train from the start even if the folder holds this run
-    data: tuple | None = None,  # (X, y) instead of cfg.data's train split
-    show_progress: bool = True,
-    ema: bool = True,  # load the EMA weights (when the run kept an EMA)
-) -> Checkpoint:
-    """The network `cfg` trains: loaded from `folder` if it holds this finished run, resumed if it
-    holds it unfinished, else trained and saved there."""
-    cfg, folder = (
-        (TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg).validate(),
-        Path(folder).expanduser(),
-    )
-    X, y = data if exists(data) else get_dataset(cfg.data, 'train')
-    # another process training this run (two notebooks at once): wait for it, then load its run
-    with run_lock(folder, wait=True):
-        fp = fingerprint(*(t for t in (X, y) if exists(t)))
-        state = '' if retrain else _match(folder, cfg, fp)
-        if state != 'done':
-            train(
-                cfg,
-                out=folder,
-                resume=folder if state == 'partial' else None,
-                device=device,
-                data=(X, y),
-                show_progress=show_progress,
-                ckpt_every=max(1, cfg.steps // 10),
-            )
-    return load_checkpoint(folder, device, ema=ema)

@@ -292,7 +292,7 @@ class VAETask(Task):
                 f"a VAE trains on images (N, C, H, W), got data of shape {tuple(X.shape)}",
                 "choose an image dataset, e.g. data='mnist_pairs'",
             )
-        tr.X, tr.y = X.float().to(tr.device), None
+        self.X, self.y = X.float().to(tr.device), None
 
     def build(self, tr) -> VAE:
         cfg = tr.cfg
@@ -301,26 +301,26 @@ class VAETask(Task):
                 f"the VAE task needs model= a VAE configuration dict, got {cfg.model!r}",
                 "pass model=dict(ch=16, ch_mult=[1, 2], z_ch=4) (see VAE)",
             )
-        kw = {'in_ch': tr.X.shape[1], **cfg.model, **cfg.model_overrides}
+        kw = {'in_ch': self.X.shape[1], **cfg.model, **cfg.model_overrides}
         try:
             model = VAE(**kw)
         except TypeError as e:
             raise BookValueError(
                 f"the VAE cannot be built from {kw} ({e})", "use the arguments of VAE"
             ) from e
-        model.encode(tr.X[:1].cpu())  # the data fit the network, or a clear error now
+        model.encode(self.X[:1].cpu())  # the data fit the network, or a clear error now
         return model
 
     def loss(self, tr) -> Tensor:
         idx = torch.randint(
-            0, len(tr.X), (tr.cfg.batch_size,), generator=tr.gen, device=tr.gen.device
+            0, len(self.X), (tr.cfg.batch_size,), generator=tr.gen, device=tr.gen.device
         )
-        return vae_loss(tr.model, tr.X[idx.to(tr.device)], generator=tr.gen)
+        return vae_loss(tr.model, self.X[idx.to(tr.device)], generator=tr.gen)
 
     def finish(self, tr):
         net = tr.ema.model if exists(tr.ema) else tr.model  # the network the checkpoint will serve
         std, mse = latent_stats(
-            net, tr.X[:CALIB_N], torch.Generator(tr.device).manual_seed(tr.cfg.seed)
+            net, self.X[:CALIB_N], torch.Generator(tr.device).manual_seed(tr.cfg.seed)
         )
         for m in {id(tr.model): tr.model, id(net): net}.values():
             m.scale.fill_(1 / std)  # the latent scale c = 1/std
