@@ -109,7 +109,7 @@ def test_tasks_keep_their_own_state(task):
     small = dict(steps=2, batch_size=8)
     cfg = {
         'ddpm': CFG,
-        'classify': classifier_recipe(ch=4, feat_dim=8, epochs=1, bs=8).replace(steps=2),
+        'classify': classifier_recipe(ch=4, feat_dim=8, epochs=1, batch_size=8).replace(steps=2),
         'noisy_classify': noisy_classifier_recipe(Schedule(T=100), ch=8, emb_dim=8, **small),
     }[task]
     tr = Trainer(cfg, 'cpu')
