@@ -27,6 +27,14 @@ PROBE = ("import sys, json, contextlib, io\n"
          "print(json.dumps(dict(modules=mods, matplotlib='matplotlib' in sys.modules)))")
 
 
+# what `ddpm_book sample` imports before it loads a checkpoint: the command line, then its sample command (a version
+# without `cli.command` imports every command with the command line)
+SAMPLE_IMPORTS = "import ddpm_book.cli as c\nif hasattr(c, 'command'): c.command('sample')"
+PROBE_SAMPLE = (SAMPLE_IMPORTS + "\nimport sys, json\n"
+                "mods = sorted(m.split('.', 1)[1] for m in sys.modules if m.startswith('ddpm_book.'))\n"
+                "print(json.dumps(dict(modules=mods, matplotlib='matplotlib' in sys.modules)))")
+
+
 def env(root:Path=ROOT) -> dict:
     "The environment of the child processes: the checkout `root` first on the path."
     return {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)}
@@ -36,7 +44,8 @@ def commands() -> dict[str, list[str]]:
     "The timed commands by name."
     script = shutil.which('ddpm_book')
     cli = [script, '--help'] if script else [sys.executable, '-m', 'ddpm_book.cli', '--help']
-    return {'ddpm_book --help': cli, 'python -c "import ddpm_book.cli"': [sys.executable, '-c', 'import ddpm_book.cli']}
+    return {'ddpm_book --help': cli, 'python -c "import ddpm_book.cli"': [sys.executable, '-c', 'import ddpm_book.cli'],
+            'imports of `ddpm_book sample`': [sys.executable, '-c', SAMPLE_IMPORTS]}
 
 
 def time_once(argv:list[str], root:Path) -> float:
@@ -57,9 +66,9 @@ def time_all(roots:dict[str, Path], reps:int) -> dict:
     return times
 
 
-def imported(root:Path=ROOT) -> dict:
-    "The ddpm_book modules (and whether matplotlib) that `main(['--help'])` imports in a fresh process."
-    r = subprocess.run([sys.executable, '-c', PROBE], env=env(root), cwd=root, capture_output=True, text=True)
+def imported(root:Path=ROOT, probe:str=PROBE) -> dict:
+    "The ddpm_book modules (and whether matplotlib) that `main(['--help'])` (or `probe`) imports in a fresh process."
+    r = subprocess.run([sys.executable, '-c', probe], env=env(root), cwd=root, capture_output=True, text=True)
     if r.returncode: raise SystemExit(f"the import probe failed: {r.stderr.strip()}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -75,6 +84,7 @@ def main():
     times = time_all(roots, a.reps)
     med = {v: {c: statistics.median(ts) for c, ts in cs.items()} for v, cs in times.items()}
     mods = {v: imported(root) for v, root in roots.items()}
+    mods_sample = {v: imported(root, PROBE_SAMPLE) for v, root in roots.items()}
     lines = ['## Start-up of the command line', '', header(info), '',
              '| version | ' + ' | '.join(f'`{c}` (s)' for c in commands()) + ' |', '|---' * (1 + len(commands())) + '|']
     lines += [f'| {v} | ' + ' | '.join(f'{t:.2f}' for t in med[v].values()) + ' |' for v in roots]
@@ -84,8 +94,12 @@ def main():
         lines += ['', f"{v}: `ddpm_book --help` imports {len(m['modules'])} ddpm_book modules: {', '.join(m['modules'])}; "
                       f"Part IV among them: {', '.join(part4) or 'none'}; experiments: {'experiments' in m['modules']}; "
                       f"matplotlib: {m['matplotlib']}"]
+    for v, m in mods_sample.items():
+        lines += ['', f"{v}: `ddpm_book sample` imports {len(m['modules'])} ddpm_book modules before it loads the "
+                      f"checkpoint; trainer among them: {'trainer' in m['modules']}; Part IV: "
+                      f"{', '.join(x for x in m['modules'] if x in PART_IV) or 'none'}"]
     payload = dict(machine=info, reps=a.reps, roots={v: str(r) for v, r in roots.items()}, median_seconds=med,
-                   seconds=times, imports=mods)
+                   seconds=times, imports=mods, imports_sample=mods_sample)
     report('startup', payload, lines, save=not a.no_save)
 
 

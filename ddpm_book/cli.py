@@ -26,12 +26,9 @@ from .dataset_info import DATASETS
 from .sampling import SAMPLERS, SPACINGS, VAR_TYPES
 from .unet import MODEL_PRESETS
 from .losses import PRED_TYPES
-from .metrics import EVALUATORS
+from .evaluators import EVALUATORS
 from .distributed import DIST_TIMEOUT
 from .cli_base import CLIError, SAMPLE_BATCH, PICTURE_MAX, check_device, _recipes
-from .cmd_train import cmd_train
-from .cmd_sample import cmd_sample
-from .cmd_eval import cmd_eval
 
 
 def _started():
@@ -42,7 +39,7 @@ def _started():
         _STARTING = False
 
 # %% auto #0
-__all__ = ['SEED_MAX', 'COMMANDS', 'default_threads', 'build_parser', 'main']
+__all__ = ['SEED_MAX', 'COMMANDS', 'default_threads', 'build_parser', 'command', 'main']
 
 # %% ../nbs/10_cli.ipynb #d48c50c9
 class _Parser(argparse.ArgumentParser):
@@ -382,7 +379,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/10_cli.ipynb #56ac511f
-COMMANDS = {'train': cmd_train, 'sample': cmd_sample, 'eval': cmd_eval}
+COMMANDS = ('train', 'sample', 'eval')
+
+
+def command(
+    name: str,  # one of COMMANDS
+) -> Callable[[argparse.Namespace], int]:
+    "The function that runs command `name`, imported when it runs: `--help` imports none of them."
+    if name == 'train':
+        from ddpm_book.cmd_train import cmd_train as run
+    elif name == 'sample':
+        from ddpm_book.cmd_sample import cmd_sample as run
+    else:
+        from ddpm_book.cmd_eval import cmd_eval as run
+    return run
 
 
 def main(
@@ -403,7 +413,7 @@ def main(
         threads = a.threads or default_threads()
         if threads:
             torch.set_num_threads(threads)
-        return COMMANDS[cmd](a) or 0
+        return command(cmd)(a) or 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 0  # --help
     except KeyboardInterrupt as e:

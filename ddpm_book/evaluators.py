@@ -16,7 +16,6 @@ from torch import Tensor
 from fastcore.basics import patch
 from .utils import default, BookValueError
 from .tasks import TrainConfig
-from .store import load_or_train
 from .dataset_info import DATASET_INFO
 from .data import get_dataset
 from .eval_classifier import DigitsClassifier, classifier_recipe, classifier_accuracy
@@ -77,6 +76,8 @@ class Evaluator:
     ) -> DigitsClassifier:
         """The dataset's classifier, with its `.test_accuracy`: from the store (trained there first
         if it was not trained as configured on today's train split)."""
+        from ddpm_book.store import load_or_train  # training runs only when a classifier is needed
+
         model = load_or_train(
             self.recipe(),
             Path(root).expanduser() / self.name,
