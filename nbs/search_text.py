@@ -101,7 +101,7 @@ ACCENTS = {
     'dot': '\u0307',
     'overline': '\u0304',
 }
-DROP = (
+FONTS = (
     'mathbf',
     'boldsymbol',
     'mathrm',
@@ -112,6 +112,8 @@ DROP = (
     'mathit',
     'bm',
     'textrm',
+)  # commands whose argument is the text
+DROP = FONTS + (
     'left',
     'right',
     'big',
@@ -170,18 +172,7 @@ def tex_text(tex: str) -> str:
                 a, i = _group(tex, i)
                 a = tex_text(a)
                 out.append(a + ACCENTS[name] if len(a) == 1 else a)
-            elif name in (
-                'mathbf',
-                'boldsymbol',
-                'mathrm',
-                'mathcal',
-                'mathbb',
-                'text',
-                'operatorname',
-                'mathit',
-                'bm',
-                'textrm',
-            ):
+            elif name in FONTS:
                 a, i = _group(tex, i)
                 out.append(tex_text(a))
             elif name in ('begin', 'end'):
