@@ -99,7 +99,7 @@ def _jsonable(v):
 
 
 def metric_kind(data: str | None) -> str | None:
-    """'image' for data with an evaluator of chapter 09 (FID, KID, classes), 'points' for the 2-D
+    """'image' for data with an evaluator (`get_evaluator`: FID, KID, classes), 'points' for the 2-D
     sets, else None."""
     if data in EVALUATORS:
         return 'image'
@@ -124,8 +124,8 @@ def measure(
     info: dict | None = None,  # how the samples were drawn (sampler, steps, seconds), for the table
     root: Path | None = None,  # the evaluator's classifier cache (--cache); None: beside `ck`
 ) -> tuple[dict, str]:
-    """Chapter 09's metrics of samples `x` from `ck`, beside their floors: (results, a printable
-    table)."""
+    """The metrics of `evaluate` for samples `x` from `ck`, beside their floors: (results, a
+    printable table)."""
     name, g, info = ck.data.get('name'), torch.Generator().manual_seed(seed), info or {}
     kind = metric_kind(name)
     if kind == 'image':

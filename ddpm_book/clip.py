@@ -89,7 +89,7 @@ class GeluFeedForward(nn.Module):
 
 # %% ../nbs/16_clip.ipynb #dfe65c23
 class TransformerBlock(nn.Module):
-    """Token self-attention with a key-padding mask (chapter 06's `Attention`, layout='tokens'),
+    """Token self-attention with a key-padding mask (`Attention` with layout='tokens'),
     then a `GeluFeedForward`."""
 
     def __init__(

@@ -183,8 +183,8 @@ def get_noisy_classifier(
     test: bool = False,  # the short test version (the chapters pass IN_TEST)
     show_progress: bool = False,
 ) -> NoisyClassifier:
-    """The noise-aware digits classifier p_φ(y | x_t, t) of chapter 13, for the noise levels of
-    `sched`, from the store."""
+    """The noise-aware digits classifier p_φ(y | x_t, t) (a `NoisyClassifier`), for the noise
+    levels of `sched`, from the store."""
     sched = default(sched, lambda: Schedule(1000))
     name, settings = (
         (NOISY_CLASSIFIER_NAME + '-test', NOISY_TRAIN_TEST)

@@ -24,7 +24,7 @@ TEXT_TASK = 'latent_ddpm'  # the training task of chapter 18's text-to-image run
 def takes_text(
     config: dict,  # a checkpoint's config.json
 ) -> bool:
-    "Whether a checkpoint is of a text-to-image run (chapter 18's 'latent_ddpm'): it takes prompts."
+    "Whether a checkpoint is of a text-to-image run (task 'latent_ddpm'): it takes prompts."
     return (config.get('train') or {}).get('task') == TEXT_TASK
 
 
@@ -149,7 +149,7 @@ class LabelPipeline(Pipeline):
 
 
 class TextPipeline(Pipeline):
-    "A text-to-image checkpoint (chapter 18): its `TextToImage`, loaded once, draws for a prompt."
+    "A text-to-image checkpoint: its `TextToImage`, loaded once, draws for a prompt."
 
     takes_text = True
 
