@@ -57,7 +57,8 @@
   const relLinks = hrefs.filter(h => !/^(https?:|mailto:|#|javascript:)/.test(h));
   const absLinks = hrefs.filter(h => /^https?:/.test(h));
   // docstrings as the site shows them: no subscript markup or stray emphasis asterisks left in the prose
-  const rawDoc = (prose.match(/[^\s]{0,20}(?:_\{|\^\{|(?:^|\s)\*\S[^*\n]{0,40})/g) || []).slice(0, 5);
+  const rawDoc = [...main.querySelectorAll('p')].map(p => p.textContent)
+    .filter(t => /_\{|\^\{|^\s*\*\S/.test(t)).map(t => t.trim().slice(0, 60)).slice(0, 5);
   const imgs = [...main.querySelectorAll('img')];
   // citations: Quarto renders one it cannot resolve as ?@key; a resolved one links to its entry in the page's references
   const unresolvedCites = (prose.match(/\?@[\w:-]+|\[@[\w:-]+[^\]]*\]/g) || []).slice(0, 5);
