@@ -44,7 +44,8 @@
   const unlinked = [];
   const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    if (n.parentElement.closest('a, pre, code, mjx-container, script, style, h1, .sourceCode')) continue;
+    // prose: not headings, not code, not a cell's output (a message of the library printed by a cell)
+    if (n.parentElement.closest('a, pre, code, mjx-container, script, style, h1, h2, h3, h4, .sourceCode, .cell-output')) continue;
     const m = n.data.match(/\b[Cc]hapters? \d[\d.]*/);
     if (m) unlinked.push(n.data.slice(Math.max(0, m.index - 30), m.index + 40).replace(/\s+/g, ' '));
   }
@@ -57,7 +58,8 @@
   const relLinks = hrefs.filter(h => !/^(https?:|mailto:|#|javascript:)/.test(h));
   const absLinks = hrefs.filter(h => /^https?:/.test(h));
   // docstrings as the site shows them: no subscript markup or stray emphasis asterisks left in the prose
-  const rawDoc = [...main.querySelectorAll('p')].map(p => p.textContent)
+  const rawDoc = [...main.querySelectorAll('p')].map(p => {
+      const c = p.cloneNode(true); c.querySelectorAll('code, mjx-container').forEach(e => e.remove()); return c.textContent; })
     .filter(t => /_\{|\^\{|^\s*\*\S/.test(t)).map(t => t.trim().slice(0, 60)).slice(0, 5);
   const imgs = [...main.querySelectorAll('img')];
   // citations: Quarto renders one it cannot resolve as ?@key; a resolved one links to its entry in the page's references
