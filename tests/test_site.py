@@ -380,9 +380,7 @@ def test_site_in_a_browser(site, report):
         problems += [f'{href}: the reference {e["text"]!r} has no link to the paper' for e in r['refs']
                      if not any(re.match(r'https://(arxiv\.org/abs/|doi\.org/)', l) for l in e['links'])]
     # each chapter page links its notebook on GitHub and in Colab, both built from settings.ini's git_url
-    import configparser
-    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini', encoding='utf-8')
-    git_url, branch = cfg['DEFAULT']['git_url'].rstrip('/'), cfg['DEFAULT']['branch']
+    git_url, branch = _setting('git_url').rstrip('/'), _setting('branch')
     for nb, href in html_of.items():
         want = f'{git_url}/blob/{branch}/nbs/{nb}'
         colab = 'https://colab.research.google.com/github/' + want.split('https://github.com/', 1)[-1]
